@@ -1,0 +1,203 @@
+//! [`Args`]: a task's positional and keyword arguments, and their ABI encoding.
+
+use crate::manifest::TaskSpec;
+use crate::msgpack;
+use crate::value::{Value, ValueError};
+
+/// The arguments of one task call: positional values and keyword values.
+///
+/// # Examples
+/// ```
+/// use wasmtaps::{Args, Value};
+/// let args = Args::new().arg(&2)?.arg(&"two")?.kwarg("scale", &1.5)?;
+/// assert_eq!(args.positional().len(), 2);
+/// # Ok::<(), wasmtaps::ValueError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Args {
+    positional: Vec<Value>,
+    keyword: Vec<(String, Value)>,
+}
+
+impl Args {
+    /// No arguments.
+    pub fn new() -> Args {
+        Args::default()
+    }
+
+    /// These positional values, no keywords.
+    pub fn from_values(values: impl IntoIterator<Item = Value>) -> Args {
+        Args {
+            positional: values.into_iter().collect(),
+            keyword: Vec::new(),
+        }
+    }
+
+    /// Adds a positional argument.
+    ///
+    /// # Errors
+    /// When the value cannot be encoded.
+    pub fn arg<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Result<Args, ValueError> {
+        self.positional.push(Value::encode(value)?);
+        Ok(self)
+    }
+
+    /// Adds a keyword argument.
+    ///
+    /// # Errors
+    /// When the value cannot be encoded.
+    pub fn kwarg<T: serde::Serialize + ?Sized>(
+        mut self,
+        name: &str,
+        value: &T,
+    ) -> Result<Args, ValueError> {
+        self.keyword.push((name.to_owned(), Value::encode(value)?));
+        Ok(self)
+    }
+
+    /// Adds an already encoded positional argument.
+    pub fn push(&mut self, value: Value) {
+        self.positional.push(value);
+    }
+
+    /// Adds an already encoded keyword argument.
+    pub fn push_kwarg(&mut self, name: impl Into<String>, value: Value) {
+        self.keyword.push((name.into(), value));
+    }
+
+    /// Arguments from a JSON array and a JSON object (the CLI's `--args`/`--kwargs`).
+    ///
+    /// # Errors
+    /// A message saying which of the two has the wrong JSON type.
+    pub fn from_json(args: &serde_json::Value, kwargs: &serde_json::Value) -> Result<Args, String> {
+        let positional = match args {
+            serde_json::Value::Array(items) => items.iter().map(Value::from_json).collect(),
+            other => return Err(format!("args must be a JSON array, got {other}")),
+        };
+        let keyword = match kwargs {
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                .collect(),
+            other => return Err(format!("kwargs must be a JSON object, got {other}")),
+        };
+        Ok(Args {
+            positional,
+            keyword,
+        })
+    }
+
+    /// The positional arguments.
+    pub fn positional(&self) -> &[Value] {
+        &self.positional
+    }
+
+    /// The keyword arguments, in the order given.
+    pub fn keyword(&self) -> &[(String, Value)] {
+        &self.keyword
+    }
+
+    /// Encodes `[args, kwargs]` for `task`, mapping keywords onto positions when the
+    /// module's manifest names the parameters.
+    ///
+    /// # Errors
+    /// A message in the style of Python's `TypeError` when the arguments do not fit.
+    pub(crate) fn encode_for(&self, task: &TaskSpec) -> Result<Vec<u8>, String> {
+        let size: usize = 8
+            + self
+                .positional
+                .iter()
+                .map(|v| v.as_msgpack().len())
+                .sum::<usize>()
+            + self
+                .keyword
+                .iter()
+                .map(|(k, v)| k.len() + 5 + v.as_msgpack().len())
+                .sum::<usize>();
+        let mut out = Vec::with_capacity(size);
+        let Some(params) = &task.params else {
+            if let Some((name, _)) = self.keyword.first() {
+                return Err(format!(
+                    "{}() got keyword argument '{name}', but its module has no manifest naming parameters; pass it positionally",
+                    task.name
+                ));
+            }
+            write_call(&mut out, self.positional.iter(), &[]);
+            return Ok(out);
+        };
+        if self.positional.len() > params.len() {
+            return Err(format!(
+                "{}() takes {} positional argument{} but {} were given",
+                task.name,
+                params.len(),
+                if params.len() == 1 { "" } else { "s" },
+                self.positional.len()
+            ));
+        }
+        if self.keyword.is_empty() {
+            if self.positional.len() < params.len() {
+                return Err(missing(&task.name, &params[self.positional.len()..]));
+            }
+            write_call(&mut out, self.positional.iter(), &[]);
+            return Ok(out);
+        }
+        let mut slots: Vec<Option<&Value>> = self.positional.iter().map(Some).collect();
+        slots.resize(params.len(), None);
+        for (name, value) in &self.keyword {
+            match params.iter().position(|p| p == name) {
+                None => {
+                    return Err(format!(
+                        "{}() got an unexpected keyword argument '{name}'",
+                        task.name
+                    ));
+                }
+                Some(i) if slots[i].is_some() => {
+                    return Err(format!(
+                        "{}() got multiple values for argument '{name}'",
+                        task.name
+                    ));
+                }
+                Some(i) => slots[i] = Some(value),
+            }
+        }
+        let absent: Vec<String> = params
+            .iter()
+            .zip(&slots)
+            .filter(|(_, s)| s.is_none())
+            .map(|(p, _)| p.clone())
+            .collect();
+        if !absent.is_empty() {
+            return Err(missing(&task.name, &absent));
+        }
+        let ordered: Vec<&Value> = slots.into_iter().flatten().collect();
+        write_call(&mut out, ordered.into_iter(), &[]);
+        Ok(out)
+    }
+}
+
+fn missing(task: &str, names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    format!(
+        "{task}() missing {} required argument{}: {}",
+        names.len(),
+        if names.len() == 1 { "" } else { "s" },
+        quoted.join(", ")
+    )
+}
+
+fn write_call<'a>(
+    out: &mut Vec<u8>,
+    positional: impl ExactSizeIterator<Item = &'a Value>,
+    keyword: &[(String, Value)],
+) {
+    msgpack::write_array_len(out, 2);
+    msgpack::write_array_len(out, positional.len());
+    for v in positional {
+        out.extend_from_slice(v.as_msgpack());
+    }
+    msgpack::write_map_len(out, keyword.len());
+    for (k, v) in keyword {
+        msgpack::write_str(out, k);
+        out.extend_from_slice(v.as_msgpack());
+    }
+}

@@ -1,0 +1,102 @@
+//! `wasmtaps call MODULE TASK`: one invocation, printed as JSON.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args as ClapArgs;
+use serde_json::json;
+use wasmtaps::{Args, InvokeOptions, LimitOverrides, ReadOnlyDir, Runtime, TaskInfo, unix_now};
+
+use super::parse;
+
+#[derive(ClapArgs)]
+pub(crate) struct CallArgs {
+    /// The task module: a `.wasm` binary or `.wat` text file.
+    module: PathBuf,
+    /// The task's name.
+    task: String,
+    /// Positional arguments as a JSON array.
+    #[arg(long, default_value = "[]", value_parser = parse::json)]
+    args: serde_json::Value,
+    /// Keyword arguments as a JSON object.
+    #[arg(long, default_value = "{}", value_parser = parse::json)]
+    kwargs: serde_json::Value,
+    /// Linear memory limit, e.g. 64MiB.
+    #[arg(long, value_parser = parse::bytes)]
+    memory_limit: Option<u64>,
+    /// Fuel limit (about one unit per wasm instruction).
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Wall-clock deadline in seconds.
+    #[arg(long, value_parser = parse::seconds)]
+    timeout: Option<Duration>,
+    /// Largest result accepted, e.g. 1MiB.
+    #[arg(long, value_parser = parse::bytes)]
+    max_result_bytes: Option<u64>,
+    /// Captured stdout/stderr kept, e.g. 64KiB.
+    #[arg(long, value_parser = parse::bytes)]
+    max_output_bytes: Option<u64>,
+    /// Let the task read a host directory: HOST_DIR[:GUEST_PATH]. Repeatable.
+    #[arg(long = "dir", value_parser = parse::read_only_dir)]
+    dirs: Vec<ReadOnlyDir>,
+    /// Keep compiled modules in this directory between runs.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+pub(crate) fn run(a: CallArgs) -> anyhow::Result<ExitCode> {
+    let args = Args::from_json(&a.args, &a.kwargs).map_err(anyhow::Error::msg)?;
+    let mut builder = Runtime::builder();
+    if let Some(dir) = &a.cache_dir {
+        builder = builder.cache_dir(dir);
+    }
+    let runtime = builder.build()?;
+    let module = runtime.load_file(&a.module)?;
+    let task = module.task(&a.task)?;
+    let options = InvokeOptions {
+        limits: LimitOverrides {
+            memory_bytes: a.memory_limit,
+            fuel: a.fuel,
+            timeout: a.timeout,
+            max_result_bytes: a.max_result_bytes,
+            max_output_bytes: a.max_output_bytes,
+            ..LimitOverrides::default()
+        },
+        read_only_dirs: a.dirs,
+    };
+    runtime.limits_for(&options.limits)?;
+    let submit_time = unix_now();
+    let outcome = runtime.invoke(&task, &args, &options);
+    let received_time = unix_now();
+    let (value, exception) = match &outcome.result {
+        Ok(v) => (
+            v.to_json().context("the task's value has no JSON form")?,
+            None,
+        ),
+        Err(e) => (serde_json::Value::Null, Some(e.to_exception_info())),
+    };
+    let info = TaskInfo {
+        task_id: uuid::Uuid::new_v4().to_string(),
+        name: task.name().to_owned(),
+        parent_task_ids: Vec::new(),
+        submit_time,
+        received_time: Some(received_time),
+        success: Some(exception.is_none()),
+        exception,
+        execution: Some(outcome.execution),
+    };
+    let printed = json!({
+        "value": value,
+        "info": info,
+        "stdout": String::from_utf8_lossy(&outcome.stdout),
+        "stderr": String::from_utf8_lossy(&outcome.stderr),
+    });
+    println!("{printed}");
+    Ok(if outcome.result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

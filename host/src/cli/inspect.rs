@@ -1,0 +1,57 @@
+//! `wasmtaps inspect MODULE`: the tasks a module offers.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args as ClapArgs;
+use serde_json::json;
+use wasmtaps::Runtime;
+
+#[derive(ClapArgs)]
+pub(crate) struct InspectArgs {
+    /// The task module: a `.wasm` binary or `.wat` text file.
+    module: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(a: InspectArgs) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new()?;
+    let module = runtime.load_file(&a.module)?;
+    if a.json {
+        let tasks: Vec<_> = module
+            .tasks()
+            .iter()
+            .map(|t| json!({"name": t.name, "export": t.export, "params": t.params}))
+            .collect();
+        let doc = json!({
+            "module": module.name(),
+            "sha256": module.hash(),
+            "abi": module.abi_version(),
+            "manifest": module.has_manifest(),
+            "tasks": tasks,
+        });
+        println!("{doc}");
+    } else {
+        println!("module  {}", module.name());
+        println!("sha256  {}", module.hash());
+        println!(
+            "abi     {}{}",
+            module.abi_version(),
+            if module.has_manifest() {
+                ""
+            } else {
+                " (no manifest: positional arguments only)"
+            }
+        );
+        println!("tasks");
+        for t in module.tasks() {
+            match &t.params {
+                Some(params) => println!("  {}({})", t.name, params.join(", ")),
+                None => println!("  {}(...)", t.name),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,84 @@
+//! Parsers for command-line values: byte sizes, durations, directory mounts.
+
+use std::time::Duration;
+
+use wasmtaps::ReadOnlyDir;
+
+/// Parses `1048576`, `64KiB`, `256MiB`, `4GiB`, `1.5G` or `10MB` into bytes.
+pub(crate) fn bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (examples: 1048576, 64KiB, 256MiB, 4GiB)"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "`{other}` is not a size unit (use B, KiB, MiB, GiB, KB, MB or GB)"
+            ));
+        }
+    };
+    let value = number * scale;
+    if !value.is_finite() || value < 0.0 || value > u64::MAX as f64 {
+        return Err(format!("`{text}` is out of range"));
+    }
+    Ok(value.round() as u64)
+}
+
+/// Parses seconds (`2`, `0.5`) into a duration.
+pub(crate) fn seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("`{text}` is not a non-negative number of seconds"))
+}
+
+/// Parses `HOST_DIR:GUEST_PATH` (or just `HOST_DIR`, mounted at the same path).
+pub(crate) fn read_only_dir(text: &str) -> Result<ReadOnlyDir, String> {
+    let (host, guest) = match text.rsplit_once(':') {
+        Some((host, guest)) if !host.is_empty() && !guest.is_empty() => (host, guest),
+        _ => (text, text),
+    };
+    let host_path = std::path::PathBuf::from(host);
+    if !host_path.is_dir() {
+        return Err(format!("`{host}` is not a directory"));
+    }
+    Ok(ReadOnlyDir {
+        host_path,
+        guest_path: guest.to_owned(),
+    })
+}
+
+/// Parses a JSON document given on the command line.
+pub(crate) fn json(text: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_seconds() {
+        assert_eq!(bytes("1048576"), Ok(1 << 20));
+        assert_eq!(bytes("64KiB"), Ok(64 << 10));
+        assert_eq!(bytes("4GiB"), Ok(4 << 30));
+        assert_eq!(bytes("10MB"), Ok(10_000_000));
+        assert!(bytes("lots").is_err());
+        assert!(bytes("5 parsecs").is_err());
+        assert_eq!(seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert!(seconds("-1").is_err());
+    }
+}

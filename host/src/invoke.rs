@@ -1,0 +1,333 @@
+//! One invocation: a fresh instance, the arguments in, the call, the result out, timed.
+
+use std::path::PathBuf;
+
+use wasmtime::{Caller, Extern, Instance, Memory, Store};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use crate::args::Args;
+use crate::failure::{AbiViolation, ErrorKind, TaskError};
+use crate::info::{ExecutionInfo, PhaseClock};
+use crate::limits::{LimitOverrides, Limits};
+use crate::module::Task;
+use crate::runtime::Runtime;
+use crate::store::{CapturedOutput, StoreState, TaskLimiter};
+use crate::value::Value;
+
+/// Options for one invocation.
+#[derive(Clone, Debug, Default)]
+pub struct InvokeOptions {
+    /// Changes to the runtime's default limits.
+    pub limits: LimitOverrides,
+    /// Host directories the task may read, each mounted read-only at a guest path.
+    /// Empty by default: a task sees no files at all.
+    pub read_only_dirs: Vec<ReadOnlyDir>,
+}
+
+/// A host directory made readable to one task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadOnlyDir {
+    /// The directory on the host.
+    pub host_path: PathBuf,
+    /// Where the guest sees it, such as `/data`.
+    pub guest_path: String,
+}
+
+/// The outcome of one invocation.
+#[derive(Debug)]
+pub struct Invocation {
+    /// The task's value, or why it failed.
+    pub result: Result<Value, TaskError>,
+    /// When each phase ran (kept for failures too).
+    pub execution: ExecutionInfo,
+    /// What the guest wrote to stdout, up to the limit.
+    pub stdout: Vec<u8>,
+    /// What the guest wrote to stderr, up to the limit.
+    pub stderr: Vec<u8>,
+    /// Output bytes dropped beyond the limit (stdout and stderr together).
+    pub output_dropped: u64,
+}
+
+/// Where an invocation has got to; every stamp taken is kept.
+struct Phases {
+    clock: PhaseClock,
+    stamps: [Option<f64>; 6],
+}
+
+impl Phases {
+    const INPUT_START: usize = 0;
+    const INPUT_END: usize = 1;
+    const TASK_START: usize = 2;
+    const TASK_END: usize = 3;
+    const RESULT_START: usize = 4;
+    const RESULT_END: usize = 5;
+
+    fn mark(&mut self, phase: usize) {
+        self.stamps[phase] = Some(self.clock.now());
+    }
+
+    fn finish(self, hostname: &str) -> ExecutionInfo {
+        let end = self.clock.now();
+        let mut last = self.clock.start_time();
+        let mut filled = [0.0; 6];
+        for (slot, stamp) in filled.iter_mut().zip(self.stamps) {
+            // A phase never reached starts and ends when the execution stopped.
+            *slot = stamp.unwrap_or(end).max(last);
+            last = *slot;
+        }
+        ExecutionInfo {
+            hostname: hostname.to_owned(),
+            execution_start_time: self.clock.start_time(),
+            execution_end_time: end.max(last),
+            input_transform_start_time: filled[Self::INPUT_START],
+            input_transform_end_time: filled[Self::INPUT_END],
+            task_start_time: filled[Self::TASK_START],
+            task_end_time: filled[Self::TASK_END],
+            result_transform_start_time: filled[Self::RESULT_START],
+            result_transform_end_time: filled[Self::RESULT_END],
+        }
+    }
+}
+
+/// The host side of the `wasmtaps.panic(ptr, len)` import.
+pub(crate) fn report_panic(mut caller: Caller<'_, StoreState>, ptr: i32, len: i32) {
+    const MAX_PANIC_MESSAGE: usize = 16 << 10;
+    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+        return;
+    };
+    let data = memory.data(&caller);
+    let start = ptr as u32 as usize;
+    let len = (len as u32 as usize).min(MAX_PANIC_MESSAGE);
+    let message = match data.get(start..start.saturating_add(len)) {
+        Some(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        None => format!("guest panicked, but its message at {start:#x}+{len} lies outside memory"),
+    };
+    caller.data_mut().panic_message.get_or_insert(message);
+}
+
+impl Runtime {
+    /// Runs `task` once in a fresh instance.
+    ///
+    /// Never fails as a Rust call: every problem, from limits the runtime refuses to a
+    /// hostile guest, is in [`Invocation::result`], and the phases reached are timed.
+    pub fn invoke(&self, task: &Task, args: &Args, options: &InvokeOptions) -> Invocation {
+        let phases = Phases {
+            clock: PhaseClock::start(),
+            stamps: [None; 6],
+        };
+        let limits = self.limits_for(&options.limits);
+        let (stdout, stderr) = match &limits {
+            Ok(l) => (
+                CapturedOutput::new(l.max_output_bytes),
+                CapturedOutput::new(l.max_output_bytes),
+            ),
+            Err(_) => (CapturedOutput::new(0), CapturedOutput::new(0)),
+        };
+        let mut phases = phases;
+        let result = match limits {
+            Ok(limits) => self.run(task, args, options, &limits, &mut phases, &stdout, &stderr),
+            Err(e) => Err(TaskError::new(ErrorKind::InvalidLimits, e.to_string())),
+        };
+        let execution = phases.finish(&self.inner.hostname);
+        let (stdout, out_dropped) = stdout.take();
+        let (stderr, err_dropped) = stderr.take();
+        Invocation {
+            result,
+            execution,
+            stdout,
+            stderr,
+            output_dropped: out_dropped + err_dropped,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        task: &Task,
+        args: &Args,
+        options: &InvokeOptions,
+        limits: &Limits,
+        phases: &mut Phases,
+        stdout: &CapturedOutput,
+        stderr: &CapturedOutput,
+    ) -> Result<Value, TaskError> {
+        let module = &task.module.inner;
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .args(&[task.name()]);
+        for dir in &options.read_only_dirs {
+            wasi.preopened_dir(&dir.host_path, &dir.guest_path, FsPerms::ReadOnly)
+                .map_err(|e| {
+                    TaskError::new(
+                        ErrorKind::HostError,
+                        format!(
+                            "cannot open read-only directory {}: {e:#}",
+                            dir.host_path.display()
+                        ),
+                    )
+                })?;
+        }
+        let mut store = Store::new(
+            &self.inner.engine,
+            StoreState {
+                wasi: wasi.build_p1(),
+                limiter: TaskLimiter {
+                    memory_bytes: limits.memory_bytes,
+                    table_elements: limits.table_elements,
+                    hit: None,
+                },
+                panic_message: None,
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        if self.inner.fuel_metering {
+            store
+                .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+                .map_err(|e| {
+                    TaskError::new(ErrorKind::HostError, format!("cannot set fuel: {e:#}"))
+                })?;
+        }
+        let ticks = match limits.timeout {
+            Some(t) => (t.as_nanos() / self.inner.epoch_tick.as_nanos().max(1)) as u64 + 1,
+            None => 1 << 62,
+        };
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let fail = |store: &Store<StoreState>, e: &wasmtime::Error| {
+            TaskError::from_wasm(
+                e,
+                store.data().panic_message.as_deref(),
+                store.data().limiter.hit.as_ref(),
+            )
+        };
+        let instance = module
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| fail(&store, &e))?;
+        if let Some(init) = &module.initialize {
+            let init = typed::<(), ()>(&mut store, &instance, init)?;
+            init.call(&mut store, ()).map_err(|e| fail(&store, &e))?;
+        }
+
+        phases.mark(Phases::INPUT_START);
+        let input = args
+            .encode_for(task.spec())
+            .map_err(|m| TaskError::new(ErrorKind::ArgumentError, m))?;
+        if input.len() as u64 > limits.max_argument_bytes {
+            return Err(TaskError::new(
+                ErrorKind::Abi(AbiViolation::ArgumentsTooLarge),
+                format!(
+                    "the encoded arguments are {} bytes, over the limit of {} bytes",
+                    input.len(),
+                    limits.max_argument_bytes
+                ),
+            ));
+        }
+        let alloc_failed = |m: String| TaskError::new(ErrorKind::Abi(AbiViolation::AllocFailed), m);
+        let alloc = typed::<i32, i32>(&mut store, &instance, &module.alloc)?;
+        let ptr = alloc.call(&mut store, input.len() as i32).map_err(|e| {
+            let error = fail(&store, &e);
+            if error.kind() == &ErrorKind::Trap {
+                alloc_failed(format!(
+                    "wasmtaps_alloc({}) trapped: {}",
+                    input.len(),
+                    error.message()
+                ))
+                .with_traceback(error.traceback().map(str::to_owned))
+            } else {
+                error
+            }
+        })?;
+        if ptr == 0 {
+            return Err(alloc_failed(format!(
+                "wasmtaps_alloc({}) returned 0",
+                input.len()
+            )));
+        }
+        let memory = memory(&mut store, &instance, &module.memory)?;
+        memory.write(&mut store, ptr as u32 as usize, &input).map_err(|_| {
+            alloc_failed(format!(
+                "wasmtaps_alloc({}) returned {:#x}, which lies outside the guest's {} bytes of memory",
+                input.len(),
+                ptr as u32,
+                memory.data_size(&store)
+            ))
+        })?;
+        let input_len = input.len() as i32;
+        drop(input);
+        phases.mark(Phases::INPUT_END);
+
+        let func = typed::<(i32, i32), i64>(&mut store, &instance, task.export())?;
+        phases.mark(Phases::TASK_START);
+        let packed = func.call(&mut store, (ptr, input_len));
+        phases.mark(Phases::TASK_END);
+        let packed = packed.map_err(|e| fail(&store, &e))?;
+
+        phases.mark(Phases::RESULT_START);
+        let (result_ptr, result_len) = (
+            (packed as u64 >> 32) as usize,
+            (packed as u64 & 0xffff_ffff) as usize,
+        );
+        if result_len as u64 > limits.max_result_bytes {
+            return Err(TaskError::new(
+                ErrorKind::Abi(AbiViolation::ResultTooLarge),
+                format!(
+                    "the result is {result_len} bytes, over the limit of {} bytes",
+                    limits.max_result_bytes
+                ),
+            ));
+        }
+        let data = memory.data(&store);
+        let bytes = result_ptr
+            .checked_add(result_len)
+            .and_then(|end| data.get(result_ptr..end))
+            .ok_or_else(|| {
+                TaskError::new(
+                    ErrorKind::Abi(AbiViolation::InvalidResultPointer),
+                    format!(
+                        "the result at {result_ptr:#x} with length {result_len} lies outside the guest's {} bytes of memory",
+                        data.len()
+                    ),
+                )
+            })?;
+        let value = crate::envelope::decode(bytes);
+        drop(store);
+        phases.mark(Phases::RESULT_END);
+        value
+    }
+}
+
+fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+    store: &mut Store<StoreState>,
+    instance: &Instance,
+    export: &wasmtime::ModuleExport,
+) -> Result<wasmtime::TypedFunc<P, R>, TaskError> {
+    instance
+        .get_module_export(&mut *store, export)
+        .and_then(Extern::into_func)
+        .and_then(|f| f.typed::<P, R>(&*store).ok())
+        .ok_or_else(|| {
+            TaskError::new(
+                ErrorKind::HostError,
+                "a validated export is missing from the instance",
+            )
+        })
+}
+
+fn memory(
+    store: &mut Store<StoreState>,
+    instance: &Instance,
+    export: &wasmtime::ModuleExport,
+) -> Result<Memory, TaskError> {
+    instance
+        .get_module_export(&mut *store, export)
+        .and_then(Extern::into_memory)
+        .ok_or_else(|| {
+            TaskError::new(
+                ErrorKind::HostError,
+                "the validated memory export is missing",
+            )
+        })
+}

@@ -1,0 +1,54 @@
+//! wasmtaps: a WebAssembly sandboxed task host with the task semantics of TaPS.
+//!
+//! Task authors write ordinary functions, mark them with `#[task]` from the
+//! `wasmtaps-guest` SDK (or implement the language-neutral ABI in `docs/abi.md`), and
+//! compile them to a wasm module. The host runs every invocation in a fresh, limited
+//! wasm instance, passes arguments and results as MessagePack, times each phase as TaPS's
+//! `ExecutionInfo` defines, and turns every failure into an `ExceptionInfo`.
+//!
+//! ```
+//! use wasmtaps::{Args, Runtime};
+//! let runtime = Runtime::new()?;
+//! let module = runtime.load_wat("const", r#"(module
+//!     (memory (export "memory") 1)
+//!     (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 1024))
+//!     (data (i32.const 16) "\81\a2ok\2a")   ;; {"ok": 42}
+//!     (func (export "wasmtaps_task_answer") (param i32 i32) (result i64)
+//!         (i64.const 0x0000001000000005)))"#)?;
+//! let outcome = runtime.invoke(&module.task("answer")?, &Args::new(), &Default::default());
+//! assert_eq!(outcome.result?.decode::<u32>()?, 42);
+//! assert!(outcome.execution.task_end_time >= outcome.execution.task_start_time);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Core concepts:
+//! - [`Runtime`]: the configured wasmtime engine, module cache and limits.
+//! - [`TaskModule`] and [`Task`]: a validated module and one task in it.
+//! - [`Args`] and [`Value`]: MessagePack-encoded arguments and results.
+//! - [`Invocation`]: one run's result, [`ExecutionInfo`] and captured output.
+//! - [`TaskError`]: why a task failed, as [`ExceptionInfo`] in records.
+#![deny(missing_docs)]
+
+mod args;
+mod cache;
+mod envelope;
+mod failure;
+mod info;
+mod invoke;
+mod limits;
+mod manifest;
+mod module;
+mod msgpack;
+mod runtime;
+mod store;
+mod value;
+
+pub use args::Args;
+pub use failure::{AbiViolation, ErrorKind, TaskError};
+pub use info::{ExceptionInfo, ExecutionInfo, TaskInfo, TaskResult, unix_now};
+pub use invoke::{Invocation, InvokeOptions, ReadOnlyDir};
+pub use limits::{LimitError, LimitOverrides, Limits};
+pub use manifest::{ABI_VERSION, MANIFEST_SECTION, TASK_EXPORT_PREFIX, TaskSpec};
+pub use module::{LoadError, Task, TaskModule};
+pub use runtime::{Runtime, RuntimeBuilder, RuntimeError};
+pub use value::{Value, ValueError};

@@ -1,0 +1,430 @@
+//! [`TaskModule`] and [`Task`]: a validated, compiled task module and one task in it.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{ExternType, FuncType, InstancePre, Module, ModuleExport, ValType};
+
+use crate::manifest::{self, MANIFEST_SECTION, TASK_EXPORT_PREFIX, TaskSpec};
+use crate::runtime::Runtime;
+use crate::store::StoreState;
+
+/// A module could not be loaded as a task module.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read module {path}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The bytes are neither a wasm binary nor WAT text.
+    #[error("{name} is not a wasm module: {reason}")]
+    NotWasm {
+        /// The module's name.
+        name: String,
+        /// What the WAT parser said (the bytes lacked the wasm magic number).
+        reason: String,
+    },
+    /// wasmtime rejected the module (invalid wasm or unsupported features).
+    #[error("{name} failed to compile: {reason}")]
+    Compile {
+        /// The module's name.
+        name: String,
+        /// wasmtime's explanation.
+        reason: String,
+    },
+    /// The module breaks ABI v1.
+    #[error("{name} violates the wasmtaps ABI: {reason}")]
+    Abi {
+        /// The module's name.
+        name: String,
+        /// Which rule and how.
+        reason: String,
+    },
+    /// The module imports something the host does not provide.
+    #[error("{name} imports `{module}::{field}`, which wasmtaps does not provide: {reason}")]
+    Import {
+        /// The module's name.
+        name: String,
+        /// The import's module.
+        module: String,
+        /// The import's field.
+        field: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// An import cannot be satisfied (for example a WASI function that does not exist).
+    #[error("{name} cannot be linked: {reason}")]
+    Link {
+        /// The module's name.
+        name: String,
+        /// wasmtime's explanation, naming the import.
+        reason: String,
+    },
+    /// The module asks for more initial memory than the runtime allows.
+    #[error(
+        "{name} declares {declared} bytes of initial memory, more than the runtime maximum of {maximum} bytes"
+    )]
+    MemoryTooLarge {
+        /// The module's name.
+        name: String,
+        /// Its initial memory.
+        declared: u64,
+        /// The runtime's maximum.
+        maximum: u64,
+    },
+    /// No task with that name.
+    #[error("module {module} has no task `{task}` (it has: {available})")]
+    UnknownTask {
+        /// The module's name.
+        module: String,
+        /// The name asked for.
+        task: String,
+        /// The tasks it has.
+        available: String,
+    },
+}
+
+/// A compiled task module, validated against ABI v1 and ready to instantiate.
+///
+/// Cheap to clone. Loading the same bytes twice returns the same compiled module.
+#[derive(Clone)]
+pub struct TaskModule {
+    pub(crate) inner: Arc<ModuleInner>,
+}
+
+pub(crate) struct ModuleInner {
+    pub(crate) name: String,
+    pub(crate) hash: [u8; 32],
+    pub(crate) pre: InstancePre<StoreState>,
+    pub(crate) tasks: Vec<TaskSpec>,
+    pub(crate) task_exports: Vec<ModuleExport>,
+    pub(crate) has_manifest: bool,
+    pub(crate) alloc: ModuleExport,
+    pub(crate) memory: ModuleExport,
+    pub(crate) initialize: Option<ModuleExport>,
+}
+
+impl TaskModule {
+    /// The module's name (its file stem, or the name it was loaded under).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The SHA-256 of the module's binary, in hex.
+    pub fn hash(&self) -> String {
+        self.inner.hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The tasks the module offers.
+    pub fn tasks(&self) -> &[TaskSpec] {
+        &self.inner.tasks
+    }
+
+    /// Whether the module carries a `wasmtaps.tasks` manifest (and so accepts kwargs).
+    pub fn has_manifest(&self) -> bool {
+        self.inner.has_manifest
+    }
+
+    /// The ABI version the module implements.
+    pub fn abi_version(&self) -> u64 {
+        manifest::ABI_VERSION
+    }
+
+    /// A handle to the task called `name`.
+    ///
+    /// # Errors
+    /// [`LoadError::UnknownTask`] listing the tasks the module does have.
+    pub fn task(&self, name: &str) -> Result<Task, LoadError> {
+        match self.inner.tasks.iter().position(|t| t.name == name) {
+            Some(index) => Ok(Task {
+                module: self.clone(),
+                index,
+            }),
+            None => Err(LoadError::UnknownTask {
+                module: self.inner.name.clone(),
+                task: name.to_owned(),
+                available: self
+                    .inner
+                    .tasks
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for TaskModule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskModule")
+            .field("name", &self.inner.name)
+            .field("hash", &self.hash())
+            .field("tasks", &self.inner.tasks)
+            .finish()
+    }
+}
+
+/// One task of a [`TaskModule`]: what [`Runtime::invoke`] runs.
+#[derive(Clone)]
+pub struct Task {
+    pub(crate) module: TaskModule,
+    pub(crate) index: usize,
+}
+
+impl Task {
+    /// The task's name.
+    pub fn name(&self) -> &str {
+        &self.spec().name
+    }
+
+    /// The module it belongs to.
+    pub fn module(&self) -> &TaskModule {
+        &self.module
+    }
+
+    /// Its parameter names, if the module has a manifest.
+    pub fn params(&self) -> Option<&[String]> {
+        self.spec().params.as_deref()
+    }
+
+    pub(crate) fn spec(&self) -> &TaskSpec {
+        &self.module.inner.tasks[self.index]
+    }
+
+    pub(crate) fn export(&self) -> &ModuleExport {
+        &self.module.inner.task_exports[self.index]
+    }
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Task({}::{})", self.module.name(), self.name())
+    }
+}
+
+const WASM_MAGIC: &[u8] = b"\0asm";
+
+impl Runtime {
+    /// Loads a task module from a `.wasm` binary or `.wat` text file.
+    ///
+    /// # Errors
+    /// See [`LoadError`]: unreadable file, not wasm, invalid, or not a task module.
+    pub fn load_file(&self, path: impl AsRef<Path>) -> Result<TaskModule, LoadError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        self.load_bytes(&name, &bytes)
+    }
+
+    /// Loads a task module from WAT text.
+    ///
+    /// # Errors
+    /// See [`LoadError`].
+    pub fn load_wat(&self, name: &str, text: &str) -> Result<TaskModule, LoadError> {
+        self.load_bytes(name, text.as_bytes())
+    }
+
+    /// Loads a task module from a wasm binary or WAT text in memory.
+    ///
+    /// Modules are compiled once per content hash: loading the same bytes again returns
+    /// the module compiled before, and with a [cache directory](crate::RuntimeBuilder::cache_dir)
+    /// a module compiled by an earlier process is loaded instead of compiled.
+    ///
+    /// # Errors
+    /// See [`LoadError`].
+    pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<TaskModule, LoadError> {
+        let wasm: std::borrow::Cow<'_, [u8]> = if bytes.starts_with(WASM_MAGIC) {
+            bytes.into()
+        } else {
+            wat::parse_bytes(bytes)
+                .map_err(|e| LoadError::NotWasm {
+                    name: name.to_owned(),
+                    reason: format!(
+                        "it does not start with the wasm magic number, and as WAT text: {e}"
+                    ),
+                })?
+                .into_owned()
+                .into()
+        };
+        let hash: [u8; 32] = Sha256::digest(&wasm).into();
+        if let Some(found) = self.cached(&hash) {
+            return Ok(found);
+        }
+        let module = crate::cache::compile(self, name, &hash, &wasm)?;
+        let loaded = self.validate(name, hash, &wasm, module)?;
+        let mut modules = self.inner.modules.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(modules.entry(hash).or_insert(loaded).clone())
+    }
+
+    fn cached(&self, hash: &[u8; 32]) -> Option<TaskModule> {
+        self.inner
+            .modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(hash)
+            .cloned()
+    }
+
+    fn validate(
+        &self,
+        name: &str,
+        hash: [u8; 32],
+        wasm: &[u8],
+        module: Module,
+    ) -> Result<TaskModule, LoadError> {
+        let abi = |reason: String| LoadError::Abi {
+            name: name.to_owned(),
+            reason,
+        };
+        for import in module.imports() {
+            let refuse = |reason: &str| LoadError::Import {
+                name: name.to_owned(),
+                module: import.module().to_owned(),
+                field: import.name().to_owned(),
+                reason: reason.to_owned(),
+            };
+            match import.module() {
+                "wasi_snapshot_preview1" => {}
+                "wasmtaps" => match (import.name(), import.ty()) {
+                    ("panic", ExternType::Func(f))
+                        if signature_is(&f, &[ValType::I32, ValType::I32], &[]) => {}
+                    ("panic", _) => {
+                        return Err(refuse(
+                            "`wasmtaps.panic` must be a function (i32, i32) -> ()",
+                        ));
+                    }
+                    _ => return Err(refuse("the only `wasmtaps` import is `panic`")),
+                },
+                _ => {
+                    return Err(refuse(
+                        "task modules may import only from `wasi_snapshot_preview1` and `wasmtaps`",
+                    ));
+                }
+            }
+        }
+        let memory_export = module
+            .get_export_index("memory")
+            .ok_or_else(|| abi("it does not export `memory`".into()))?;
+        match module.get_export("memory") {
+            Some(ExternType::Memory(m)) => {
+                if m.is_64() || m.is_shared() {
+                    return Err(abi(
+                        "the exported `memory` must be a 32-bit, unshared memory".into(),
+                    ));
+                }
+                let declared = m.minimum().saturating_mul(m.page_size());
+                if declared > self.inner.maximum.memory_bytes {
+                    return Err(LoadError::MemoryTooLarge {
+                        name: name.to_owned(),
+                        declared,
+                        maximum: self.inner.maximum.memory_bytes,
+                    });
+                }
+            }
+            _ => return Err(abi("the export `memory` is not a memory".into())),
+        }
+        let func_export =
+            |export: &str, params: &[ValType], results: &[ValType], shape: &str| match module
+                .get_export(export)
+            {
+                Some(ExternType::Func(f)) if signature_is(&f, params, results) => module
+                    .get_export_index(export)
+                    .ok_or_else(|| abi(format!("export `{export}` cannot be looked up"))),
+                Some(ExternType::Func(f)) => Err(abi(format!(
+                    "export `{export}` has type {f}, expected {shape}"
+                ))),
+                Some(_) => Err(abi(format!("export `{export}` is not a function"))),
+                None => Err(abi(format!("it does not export `{export}` ({shape})"))),
+            };
+        let alloc = func_export(
+            "wasmtaps_alloc",
+            &[ValType::I32],
+            &[ValType::I32],
+            "(func (param i32) (result i32))",
+        )?;
+        let initialize = match module.get_export("_initialize") {
+            None => None,
+            Some(_) => Some(func_export("_initialize", &[], &[], "(func)")?),
+        };
+        let section =
+            manifest::custom_section(wasm, MANIFEST_SECTION).map_err(|e| LoadError::NotWasm {
+                name: name.to_owned(),
+                reason: e,
+            })?;
+        let has_manifest = section.is_some();
+        let tasks = match section {
+            Some(bytes) => manifest::parse(&bytes)
+                .map_err(|e| abi(format!("bad `{MANIFEST_SECTION}` section: {e}")))?,
+            None => module
+                .exports()
+                .filter_map(|e| {
+                    e.name()
+                        .strip_prefix(TASK_EXPORT_PREFIX)
+                        .map(|task| TaskSpec {
+                            name: task.to_owned(),
+                            export: e.name().to_owned(),
+                            params: None,
+                        })
+                })
+                .collect(),
+        };
+        if tasks.is_empty() {
+            return Err(abi(format!(
+                "it offers no tasks (no `{TASK_EXPORT_PREFIX}*` exports or manifest entries)"
+            )));
+        }
+        let task_exports = tasks
+            .iter()
+            .map(|t| {
+                func_export(
+                    &t.export,
+                    &[ValType::I32, ValType::I32],
+                    &[ValType::I64],
+                    "(func (param i32 i32) (result i64))",
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| LoadError::Link {
+                name: name.to_owned(),
+                reason: format!("{e:#}"),
+            })?;
+        Ok(TaskModule {
+            inner: Arc::new(ModuleInner {
+                name: name.to_owned(),
+                hash,
+                pre,
+                tasks,
+                task_exports,
+                has_manifest,
+                alloc,
+                memory: memory_export,
+                initialize,
+            }),
+        })
+    }
+}
+
+fn signature_is(f: &FuncType, params: &[ValType], results: &[ValType]) -> bool {
+    fn same(a: impl ExactSizeIterator<Item = ValType>, b: &[ValType]) -> bool {
+        a.len() == b.len() && a.zip(b).all(|(x, y)| ValType::eq(&x, y))
+    }
+    same(f.params(), params) && same(f.results(), results)
+}

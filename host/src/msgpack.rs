@@ -1,0 +1,217 @@
+//! A bounds-checked, allocation-free MessagePack walker for untrusted bytes.
+//!
+//! Guest results are validated here before anything decodes them. The walk is iterative
+//! (a count of values still to skip), so hostile nesting cannot exhaust the host's stack.
+
+use std::fmt;
+
+/// What is wrong with a MessagePack byte string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum MsgpackError {
+    /// The bytes end inside a value.
+    Truncated { offset: usize },
+    /// 0xc1 is never used.
+    ReservedByte { offset: usize },
+    /// Bytes follow the value.
+    TrailingBytes { offset: usize },
+}
+
+impl fmt::Display for MsgpackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MsgpackError::Truncated { offset } => {
+                write!(f, "input ends inside a value (at byte {offset})")
+            }
+            MsgpackError::ReservedByte { offset } => {
+                write!(f, "reserved marker 0xc1 at byte {offset}")
+            }
+            MsgpackError::TrailingBytes { offset } => {
+                write!(f, "unexpected bytes after the value, from byte {offset}")
+            }
+        }
+    }
+}
+
+/// Reads big-endian integers out of a slice with bounds checks.
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, pos: 0 }
+    }
+
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], MsgpackError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(MsgpackError::Truncated { offset: self.pos })?;
+        let slice = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn uint(&mut self, n: usize) -> Result<u64, MsgpackError> {
+        Ok(self
+            .take(n)?
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    }
+
+    fn marker(&mut self) -> Result<u8, MsgpackError> {
+        Ok(self.take(1)?[0])
+    }
+
+    /// Skips one complete value (and everything nested in it).
+    pub(crate) fn skip_value(&mut self) -> Result<(), MsgpackError> {
+        let mut pending: u64 = 1;
+        while pending > 0 {
+            pending -= 1;
+            let offset = self.pos;
+            let m = self.marker()?;
+            let (skip, children): (u64, u64) = match m {
+                0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
+                0x80..=0x8f => (0, 2 * u64::from(m & 0x0f)),
+                0x90..=0x9f => (0, u64::from(m & 0x0f)),
+                0xa0..=0xbf => (u64::from(m & 0x1f), 0),
+                0xc1 => return Err(MsgpackError::ReservedByte { offset }),
+                0xc4 | 0xd9 => (self.uint(1)?, 0),
+                0xc5 | 0xda => (self.uint(2)?, 0),
+                0xc6 | 0xdb => (self.uint(4)?, 0),
+                0xc7 => (self.uint(1)? + 1, 0),
+                0xc8 => (self.uint(2)? + 1, 0),
+                0xc9 => (self.uint(4)? + 1, 0),
+                0xca => (4, 0),
+                0xcb => (8, 0),
+                0xcc | 0xd0 => (1, 0),
+                0xcd | 0xd1 => (2, 0),
+                0xce | 0xd2 => (4, 0),
+                0xcf | 0xd3 => (8, 0),
+                0xd4 => (2, 0),
+                0xd5 => (3, 0),
+                0xd6 => (5, 0),
+                0xd7 => (9, 0),
+                0xd8 => (17, 0),
+                0xdc => (0, self.uint(2)?),
+                0xdd => (0, self.uint(4)?),
+                0xde => (0, 2 * self.uint(2)?),
+                0xdf => (0, 2 * self.uint(4)?),
+            };
+            let skip = usize::try_from(skip).map_err(|_| MsgpackError::Truncated { offset })?;
+            self.take(skip)?;
+            // Every child needs at least one byte, so more children than bytes left
+            // means truncation; checking here keeps `pending` from overflowing.
+            let left = (self.bytes.len() - self.pos) as u64;
+            pending = pending
+                .checked_add(children)
+                .filter(|&p| p <= left)
+                .ok_or(MsgpackError::Truncated { offset })?;
+        }
+        Ok(())
+    }
+
+    /// Reads a map header, returning its length, or `None` if the next value is not a map.
+    pub(crate) fn map_len(&mut self) -> Result<Option<u64>, MsgpackError> {
+        let m = self.marker()?;
+        Ok(match m {
+            0x80..=0x8f => Some(u64::from(m & 0x0f)),
+            0xde => Some(self.uint(2)?),
+            0xdf => Some(self.uint(4)?),
+            _ => None,
+        })
+    }
+
+    /// Reads a string, or `None` if the next value is not a valid UTF-8 string.
+    pub(crate) fn str(&mut self) -> Result<Option<&'a str>, MsgpackError> {
+        let m = self.marker()?;
+        let len = match m {
+            0xa0..=0xbf => u64::from(m & 0x1f),
+            0xd9 => self.uint(1)?,
+            0xda => self.uint(2)?,
+            0xdb => self.uint(4)?,
+            _ => return Ok(None),
+        };
+        let len = usize::try_from(len).map_err(|_| MsgpackError::Truncated { offset: self.pos })?;
+        Ok(std::str::from_utf8(self.take(len)?).ok())
+    }
+
+    /// The bytes between two positions.
+    pub(crate) fn span(&self, start: usize, end: usize) -> &'a [u8] {
+        &self.bytes[start..end]
+    }
+}
+
+/// Checks that `bytes` is exactly one well-formed value.
+pub(crate) fn check_single(bytes: &[u8]) -> Result<(), MsgpackError> {
+    let mut r = Reader::new(bytes);
+    r.skip_value()?;
+    if !r.at_end() {
+        return Err(MsgpackError::TrailingBytes { offset: r.pos() });
+    }
+    Ok(())
+}
+
+/// Writes an array header for `len` elements.
+pub(crate) fn write_array_len(out: &mut Vec<u8>, len: usize) {
+    rmp::encode::write_array_len(out, len as u32).expect("writing to a Vec cannot fail");
+}
+
+/// Writes a map header for `len` entries.
+pub(crate) fn write_map_len(out: &mut Vec<u8>, len: usize) {
+    rmp::encode::write_map_len(out, len as u32).expect("writing to a Vec cannot fail");
+}
+
+/// Writes a string.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    rmp::encode::write_str(out, s).expect("writing to a Vec cannot fail");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_nested_values_and_rejects_bad_ones() {
+        let v = rmp_serde::to_vec(&(
+            1,
+            "two",
+            vec![3.0f64],
+            std::collections::BTreeMap::from([("k", true)]),
+        ))
+        .unwrap();
+        check_single(&v).unwrap();
+        assert!(matches!(
+            check_single(&v[..v.len() - 1]),
+            Err(MsgpackError::Truncated { .. })
+        ));
+        let mut extra = v.clone();
+        extra.push(0xc0);
+        assert!(matches!(
+            check_single(&extra),
+            Err(MsgpackError::TrailingBytes { .. })
+        ));
+        assert!(matches!(
+            check_single(&[0xc1]),
+            Err(MsgpackError::ReservedByte { .. })
+        ));
+        // An array claiming 4 billion elements in 5 bytes is truncated, not a hang.
+        assert!(matches!(
+            check_single(&[0xdd, 0xff, 0xff, 0xff, 0xff]),
+            Err(MsgpackError::Truncated { .. })
+        ));
+        // Deep nesting is walked without recursion.
+        let deep: Vec<u8> = std::iter::repeat_n(0x91, 1_000_000).chain([0xc0]).collect();
+        check_single(&deep).unwrap();
+    }
+}

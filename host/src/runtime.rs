@@ -1,0 +1,293 @@
+//! [`Runtime`]: the wasmtime engine, configured for one fresh instance per invocation.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
+
+use crate::limits::{LimitError, LimitOverrides, Limits};
+use crate::module::TaskModule;
+use crate::store::StoreState;
+
+/// Runs task invocations, each in a fresh wasm instance.
+///
+/// A `Runtime` owns a wasmtime engine with a pooling instance allocator (copy-on-write
+/// memory images, so a fresh instance costs microseconds), the linker that provides WASI
+/// (no preopened directories, no environment, no network) and the `wasmtaps.panic` import,
+/// a cache of compiled modules keyed by content hash, and a thread that advances the epoch
+/// used for wall-clock deadlines. Clone it freely: clones share everything.
+///
+/// # Examples
+/// ```
+/// use wasmtaps::{Args, Runtime, Value};
+/// let runtime = Runtime::new()?;
+/// let module = runtime.load_wat("adder", r#"(module
+///     (memory (export "memory") 1)
+///     (global $next (mut i32) (i32.const 1024))
+///     (func (export "wasmtaps_alloc") (param $len i32) (result i32)
+///         (local $p i32)
+///         (local.set $p (global.get $next))
+///         (global.set $next (i32.add (global.get $next) (local.get $len)))
+///         (local.get $p))
+///     ;; Returns {"ok": 7} whatever the input.
+///     (data (i32.const 16) "\81\a2ok\07")
+///     (func (export "wasmtaps_task_seven") (param i32 i32) (result i64)
+///         (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 5))))"#)?;
+/// let task = module.task("seven")?;
+/// let outcome = runtime.invoke(&task, &Args::new(), &Default::default());
+/// assert_eq!(outcome.result?.decode::<i64>()?, 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<RuntimeInner>,
+}
+
+pub(crate) struct RuntimeInner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<StoreState>,
+    pub(crate) defaults: Limits,
+    pub(crate) maximum: Limits,
+    pub(crate) fuel_metering: bool,
+    pub(crate) epoch_tick: Duration,
+    pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) modules: Mutex<HashMap<[u8; 32], TaskModule>>,
+    pub(crate) hostname: Arc<str>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for RuntimeInner {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Configures a [`Runtime`].
+#[derive(Clone, Debug)]
+pub struct RuntimeBuilder {
+    defaults: Limits,
+    maximum: Limits,
+    fuel_metering: bool,
+    max_wasm_stack: usize,
+    epoch_tick: Duration,
+    instance_slots: u32,
+    keep_resident: usize,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        RuntimeBuilder {
+            defaults: Limits::DEFAULT,
+            maximum: Limits::MAXIMUM,
+            fuel_metering: true,
+            max_wasm_stack: 512 << 10,
+            epoch_tick: Duration::from_millis(1),
+            instance_slots: 256,
+            keep_resident: 64 << 10,
+            cache_dir: None,
+        }
+    }
+}
+
+/// The runtime could not be configured.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The default limits exceed the maximums.
+    #[error("default limits are above the maximums: {0}")]
+    Limits(#[from] LimitError),
+    /// wasmtime rejected the configuration.
+    #[error("cannot configure wasmtime: {0:#}")]
+    Engine(wasmtime::Error),
+    /// The compiled-module cache directory cannot be created.
+    #[error("cannot create module cache directory {path}")]
+    CacheDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl RuntimeBuilder {
+    /// Limits applied to every invocation unless overridden (default [`Limits::DEFAULT`]).
+    pub fn default_limits(mut self, limits: Limits) -> Self {
+        self.defaults = limits;
+        self
+    }
+
+    /// Limits no invocation may exceed, whatever it asks for (default [`Limits::MAXIMUM`]).
+    /// `maximum.memory_bytes` also sizes each pooled memory slot.
+    pub fn maximum_limits(mut self, limits: Limits) -> Self {
+        self.maximum = limits;
+        self
+    }
+
+    /// Whether wasm code counts fuel (default on). Fuel limits need it; turning it off
+    /// makes compute-bound guests a little faster.
+    pub fn fuel_metering(mut self, enable: bool) -> Self {
+        self.fuel_metering = enable;
+        self
+    }
+
+    /// The wasm call stack available to each invocation (default 512 KiB). This is
+    /// engine-wide in wasmtime, so it cannot vary per invocation.
+    pub fn max_wasm_stack(mut self, bytes: usize) -> Self {
+        self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// How often deadlines are checked (default 1 ms); a timeout fires within one tick.
+    pub fn epoch_tick(mut self, tick: Duration) -> Self {
+        self.epoch_tick = tick.max(Duration::from_micros(100));
+        self
+    }
+
+    /// How many instances may be alive at once (default 256). Each slot reserves address
+    /// space for one memory of `maximum.memory_bytes`.
+    pub fn instance_slots(mut self, slots: u32) -> Self {
+        self.instance_slots = slots.max(1);
+        self
+    }
+
+    /// Bytes at the start of each memory slot that stay resident between instances and
+    /// are reset by copying instead of unmapping (default 64 KiB). Larger values trade a
+    /// memset for page faults.
+    pub fn keep_resident(mut self, bytes: usize) -> Self {
+        self.keep_resident = bytes;
+        self
+    }
+
+    /// Keeps precompiled modules in this directory, so a module is compiled once per
+    /// machine rather than once per process. The directory must be trusted: its files are
+    /// loaded as native code.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Builds the runtime and starts its epoch thread.
+    ///
+    /// # Errors
+    /// When the defaults exceed the maximums, wasmtime rejects the configuration, or the
+    /// cache directory cannot be created.
+    pub fn build(self) -> Result<Runtime, RuntimeError> {
+        self.defaults
+            .with_overrides(&LimitOverrides::default(), &self.maximum)?;
+        if let Some(dir) = &self.cache_dir {
+            std::fs::create_dir_all(dir).map_err(|source| RuntimeError::CacheDir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(self.instance_slots)
+            .total_memories(self.instance_slots)
+            .total_tables(self.instance_slots)
+            .total_component_instances(0)
+            .max_memory_size(usize::try_from(self.maximum.memory_bytes).unwrap_or(usize::MAX))
+            .table_elements(usize::try_from(self.maximum.table_elements).unwrap_or(usize::MAX))
+            .linear_memory_keep_resident(self.keep_resident)
+            .table_keep_resident(self.keep_resident);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .consume_fuel(self.fuel_metering)
+            .max_wasm_stack(self.max_wasm_stack)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(RuntimeError::Engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut StoreState| &mut s.wasi)
+            .map_err(RuntimeError::Engine)?;
+        linker
+            .func_wrap("wasmtaps", "panic", crate::invoke::report_panic)
+            .map_err(RuntimeError::Engine)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), self.epoch_tick, ticker_stop.clone());
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                linker,
+                defaults: self.defaults,
+                maximum: self.maximum,
+                fuel_metering: self.fuel_metering,
+                epoch_tick: self.epoch_tick,
+                cache_dir: self.cache_dir,
+                modules: Mutex::new(HashMap::new()),
+                hostname: gethostname::gethostname().to_string_lossy().into(),
+                ticker_stop,
+            }),
+        })
+    }
+}
+
+fn spawn_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) {
+    std::thread::Builder::new()
+        .name("wasmtaps-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                engine.increment_epoch();
+            }
+        })
+        .expect("cannot spawn the epoch thread");
+}
+
+impl Runtime {
+    /// A runtime with the default configuration.
+    ///
+    /// # Errors
+    /// See [`RuntimeBuilder::build`].
+    pub fn new() -> Result<Runtime, RuntimeError> {
+        RuntimeBuilder::default().build()
+    }
+
+    /// Starts configuring a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// The limits every invocation gets unless overridden.
+    pub fn default_limits(&self) -> &Limits {
+        &self.inner.defaults
+    }
+
+    /// The limits no invocation may exceed.
+    pub fn maximum_limits(&self) -> &Limits {
+        &self.inner.maximum
+    }
+
+    /// The defaults with `overrides` applied.
+    ///
+    /// # Errors
+    /// Names an override above the runtime's maximum, or fuel asked for while fuel
+    /// metering is off.
+    pub fn limits_for(&self, overrides: &LimitOverrides) -> Result<Limits, LimitError> {
+        let limits = self
+            .inner
+            .defaults
+            .with_overrides(overrides, &self.inner.maximum)?;
+        if limits.fuel.is_some() && !self.inner.fuel_metering {
+            return Err(LimitError {
+                name: "fuel",
+                requested: limits.fuel.unwrap_or_default().to_string(),
+                maximum: "unavailable (fuel metering is off in this runtime)".into(),
+            });
+        }
+        Ok(limits)
+    }
+
+    /// The name of this host, recorded in every `ExecutionInfo`.
+    pub fn hostname(&self) -> &str {
+        &self.inner.hostname
+    }
+
+    /// The underlying wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+}
