@@ -21,12 +21,14 @@ pub(crate) fn compile(
     let engine = &runtime.inner.engine;
     let path = cache_path(runtime, hash);
     if let Some(path) = &path {
-        if path.exists() {
+        // Read into memory rather than map the file: a cache file truncated by someone
+        // else while mapped would kill the process with SIGBUS.
+        if let Ok(bytes) = std::fs::read(path) {
             // SAFETY: the cache directory is trusted by configuration (see
             // `RuntimeBuilder::cache_dir`), and files are only ever written there by
             // `Module::serialize` of an engine with the same compatibility hash, which is
-            // part of the file name.
-            if let Ok(module) = unsafe { Module::deserialize_file(engine, path) } {
+            // part of the file name; wasmtime checks the header and version.
+            if let Ok(module) = unsafe { Module::deserialize(engine, &bytes) } {
                 return Ok(module);
             }
         }

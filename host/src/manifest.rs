@@ -88,49 +88,94 @@ fn read_entry(r: &mut Reader<'_>) -> Result<TaskSpec, String> {
     })
 }
 
-/// The concatenated contents of every custom section called `name`, or `None`.
+fn leb(bytes: &[u8], pos: &mut usize) -> Result<u64, String> {
+    let mut result: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*pos).ok_or("truncated LEB128 number")?;
+        *pos += 1;
+        result |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(result);
+        }
+    }
+    Err("malformed LEB128 number".into())
+}
+
+/// Calls `visit(id, contents)` for each top-level section of a wasm binary.
 ///
 /// Only the section framing is read here; wasmtime validates the module itself.
-pub(crate) fn custom_section(wasm: &[u8], name: &str) -> Result<Option<Vec<u8>>, String> {
-    fn leb(bytes: &[u8], pos: &mut usize) -> Result<usize, String> {
-        let mut result: u64 = 0;
-        for shift in (0..35).step_by(7) {
-            let b = *bytes.get(*pos).ok_or("truncated section header")?;
-            *pos += 1;
-            result |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return usize::try_from(result).map_err(|_| "section too large".to_string());
-            }
-        }
-        Err("malformed LEB128 in section header".into())
-    }
+fn for_each_section(
+    wasm: &[u8],
+    mut visit: impl FnMut(u8, &[u8]) -> Result<(), String>,
+) -> Result<(), String> {
     if wasm.len() < 8 {
         return Err("shorter than a wasm header".into());
     }
     let mut pos = 8;
-    let mut found: Option<Vec<u8>> = None;
     while pos < wasm.len() {
         let id = wasm[pos];
         pos += 1;
-        let size = leb(wasm, &mut pos)?;
+        let size = usize::try_from(leb(wasm, &mut pos)?).map_err(|_| "section too large")?;
         let end = pos
             .checked_add(size)
             .filter(|&e| e <= wasm.len())
             .ok_or("section runs past the end")?;
-        if id == 0 {
-            let mut p = pos;
-            let name_len = leb(wasm, &mut p)?;
-            let name_end = p
-                .checked_add(name_len)
-                .filter(|&e| e <= end)
-                .ok_or("custom section name runs past the section")?;
-            if &wasm[p..name_end] == name.as_bytes() {
-                found
-                    .get_or_insert_with(Vec::new)
-                    .extend_from_slice(&wasm[name_end..end]);
-            }
-        }
+        visit(id, &wasm[pos..end])?;
         pos = end;
     }
+    Ok(())
+}
+
+/// The concatenated contents of every custom section called `name`, or `None`.
+pub(crate) fn custom_section(wasm: &[u8], name: &str) -> Result<Option<Vec<u8>>, String> {
+    let mut found: Option<Vec<u8>> = None;
+    for_each_section(wasm, |id, body| {
+        if id == 0 {
+            let mut p = 0;
+            let name_len = usize::try_from(leb(body, &mut p)?).map_err(|_| "name too long")?;
+            let name_end = p
+                .checked_add(name_len)
+                .filter(|&e| e <= body.len())
+                .ok_or("custom section name runs past the section")?;
+            if &body[p..name_end] == name.as_bytes() {
+                found
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(&body[name_end..]);
+            }
+        }
+        Ok(())
+    })?;
     Ok(found)
+}
+
+/// The largest initial size, in bytes, of the memories the module defines.
+///
+/// Read before compiling, so a module asking for more memory than the runtime allows
+/// gets that error rather than a compile failure from the pooling allocator.
+pub(crate) fn declared_memory_bytes(wasm: &[u8]) -> Result<u64, String> {
+    const MEMORY_SECTION: u8 = 5;
+    let mut largest = 0u64;
+    for_each_section(wasm, |id, body| {
+        if id != MEMORY_SECTION {
+            return Ok(());
+        }
+        let mut p = 0;
+        for _ in 0..leb(body, &mut p)? {
+            let flags = *body.get(p).ok_or("truncated memory section")?;
+            p += 1;
+            let minimum = leb(body, &mut p)?;
+            if flags & 0x01 != 0 {
+                leb(body, &mut p)?; // maximum
+            }
+            // The custom-page-sizes proposal stores log2(page size) after the limits.
+            let page = if flags & 0x08 != 0 {
+                1u64 << leb(body, &mut p)?.min(16)
+            } else {
+                65536
+            };
+            largest = largest.max(minimum.saturating_mul(page));
+        }
+        Ok(())
+    })?;
+    Ok(largest)
 }

@@ -264,6 +264,17 @@ impl Runtime {
         if let Some(found) = self.cached(&hash) {
             return Ok(found);
         }
+        let declared = manifest::declared_memory_bytes(&wasm).map_err(|e| LoadError::Compile {
+            name: name.to_owned(),
+            reason: format!("malformed wasm binary: {e}"),
+        })?;
+        if declared > self.inner.maximum.memory_bytes {
+            return Err(LoadError::MemoryTooLarge {
+                name: name.to_owned(),
+                declared,
+                maximum: self.inner.maximum.memory_bytes,
+            });
+        }
         let module = crate::cache::compile(self, name, &hash, &wasm)?;
         let loaded = self.validate(name, hash, &wasm, module)?;
         let mut modules = self.inner.modules.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,372 @@
+//! Hostile guests: each must fail with the right exception type, and the host serves on.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use wasmtaps::{AbiViolation, Args, ErrorKind, InvokeOptions, LimitOverrides, Runtime};
+
+use crate::support::{OK_NIL, call, expect_failure, load};
+
+fn timeout(seconds: f64) -> LimitOverrides {
+    LimitOverrides {
+        timeout: Some(Duration::from_secs_f64(seconds)),
+        ..LimitOverrides::default()
+    }
+}
+
+const SPIN: &str = r#"(func (export "wasmtaps_task_spin") (param i32 i32) (result i64)
+    (loop $forever (br $forever)) (unreachable))"#;
+
+#[test]
+fn infinite_loop_hits_the_deadline() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = load(&runtime, SPIN)?;
+    let error = expect_failure(&runtime, &module, "spin", timeout(0.05))?;
+    assert!(error.is_timeout(), "{error}");
+    assert_eq!(error.to_exception_info().kind, "Timeout");
+    assert!(
+        error.traceback().is_some_and(|t| t.contains("wasm")),
+        "{error:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn infinite_loop_runs_out_of_fuel() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = load(&runtime, SPIN)?;
+    let limits = LimitOverrides {
+        fuel: Some(1_000_000),
+        ..LimitOverrides::default()
+    };
+    let error = expect_failure(&runtime, &module, "spin", limits)?;
+    assert!(error.is_out_of_fuel(), "{error}");
+    assert_eq!(error.type_name(), "OutOfFuel");
+    Ok(())
+}
+
+#[test]
+fn infinite_loop_in_the_start_function_hits_the_deadline() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = runtime.load_wat(
+        "start-loop",
+        r#"(module
+          (memory (export "memory") 1)
+          (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 1024))
+          (func $start (loop $l (br $l)))
+          (start $start)
+          (func (export "wasmtaps_task_never") (param i32 i32) (result i64) (i64.const 0)))"#,
+    )?;
+    let outcome = call(&runtime, &module, "never", timeout(0.05))?;
+    let error = outcome
+        .result
+        .expect_err("the start function never returns");
+    assert!(error.is_timeout(), "{error}");
+    Ok(())
+}
+
+#[test]
+fn memory_grow_bomb_hits_the_memory_limit() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = load(
+        &runtime,
+        r#"(func (export "wasmtaps_task_bomb") (param i32 i32) (result i64)
+            (loop $grow (drop (memory.grow (i32.const 16))) (br $grow)) (unreachable))"#,
+    )?;
+    let limits = LimitOverrides {
+        memory_bytes: Some(32 << 20),
+        ..timeout(10.0)
+    };
+    let error = expect_failure(&runtime, &module, "bomb", limits)?;
+    assert_eq!(error.kind(), &ErrorKind::MemoryLimitExceeded, "{error}");
+    assert!(
+        error.message().contains(&(32u64 << 20).to_string()),
+        "{error}"
+    );
+    Ok(())
+}
+
+#[test]
+fn four_gib_of_initial_memory_is_refused() -> Result<()> {
+    let four_gib = r#"(module
+        (memory (export "memory") 65536)
+        (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 1024))
+        (func (export "wasmtaps_task_t") (param i32 i32) (result i64) (i64.const 0)))"#;
+    // Within the runtime's maximum, the per-invocation limit refuses it at instantiation.
+    let runtime = Runtime::new()?;
+    let module = runtime.load_wat("huge", four_gib)?;
+    let outcome = call(&runtime, &module, "t", LimitOverrides::default())?;
+    assert_eq!(
+        outcome.result.unwrap_err().kind(),
+        &ErrorKind::MemoryLimitExceeded
+    );
+    // Beyond the runtime's maximum, the module does not even load.
+    let small = Runtime::builder()
+        .maximum_limits(wasmtaps::Limits {
+            memory_bytes: 1 << 30,
+            ..wasmtaps::Limits::MAXIMUM
+        })
+        .build()?;
+    let err = small.load_wat("huge", four_gib).unwrap_err();
+    assert!(
+        matches!(err, wasmtaps::LoadError::MemoryTooLarge { .. }),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn table_grow_bomb_hits_the_table_limit() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = load(
+        &runtime,
+        r#"(table $t 1 funcref)
+           (func (export "wasmtaps_task_bomb") (param i32 i32) (result i64)
+            (loop $grow (drop (table.grow $t (ref.null func) (i32.const 1000))) (br $grow)) (unreachable))"#,
+    )?;
+    let error = expect_failure(&runtime, &module, "bomb", timeout(10.0))?;
+    assert_eq!(error.kind(), &ErrorKind::TableLimitExceeded, "{error}");
+    Ok(())
+}
+
+#[test]
+fn unbounded_recursion_overflows_the_stack_with_a_named_backtrace() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = load(
+        &runtime,
+        r#"(func $deep_recursion (param i64) (result i64)
+             (i64.add (call $deep_recursion (i64.add (local.get 0) (i64.const 1))) (i64.const 1)))
+           (func (export "wasmtaps_task_recurse") (param i32 i32) (result i64)
+             (call $deep_recursion (i64.const 0)))"#,
+    )?;
+    let error = expect_failure(&runtime, &module, "recurse", timeout(10.0))?;
+    assert_eq!(error.kind(), &ErrorKind::StackOverflow, "{error}");
+    let traceback = error.traceback().expect("a stack overflow has a backtrace");
+    assert!(traceback.contains("deep_recursion"), "{traceback}");
+    Ok(())
+}
+
+#[test]
+fn other_traps_carry_their_code() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = load(
+        &runtime,
+        r#"(func (export "wasmtaps_task_div") (param i32 i32) (result i64)
+             (drop (i32.div_s (i32.const 1) (i32.sub (local.get 1) (local.get 1)))) (i64.const 0))"#,
+    )?;
+    let error = expect_failure(&runtime, &module, "div", LimitOverrides::default())?;
+    assert_eq!(error.kind(), &ErrorKind::Trap);
+    assert!(error.message().contains("IntegerDivisionByZero"), "{error}");
+    Ok(())
+}
+
+#[test]
+fn a_reported_panic_is_a_guest_panic_with_its_message() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = runtime.load_wat(
+        "panicky",
+        &crate::support::wat_with_imports(
+            r#"(import "wasmtaps" "panic" (func $panic (param i32 i32)))"#,
+            r#"(data (i32.const 64) "it broke at lib.rs:1:1")
+               (func (export "wasmtaps_task_boom") (param i32 i32) (result i64)
+                 (call $panic (i32.const 64) (i32.const 22)) (unreachable))"#,
+        ),
+    )?;
+    let error = expect_failure(&runtime, &module, "boom", LimitOverrides::default())?;
+    assert_eq!(error.kind(), &ErrorKind::GuestPanic);
+    assert_eq!(error.message(), "it broke at lib.rs:1:1");
+    Ok(())
+}
+
+#[test]
+fn result_outside_memory_is_an_invalid_result_pointer() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = load(
+        &runtime,
+        r#"(func (export "wasmtaps_task_far") (param i32 i32) (result i64) (i64.const 0x0000fff000001000))
+           (func (export "wasmtaps_task_wraps") (param i32 i32) (result i64) (i64.const 0xfffffff000000020))"#,
+    )?;
+    for task in ["far", "wraps"] {
+        let error = expect_failure(&runtime, &module, task, LimitOverrides::default())?;
+        assert_eq!(
+            error.kind(),
+            &ErrorKind::Abi(AbiViolation::InvalidResultPointer),
+            "{error}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn results_over_the_limit_are_refused() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = load(
+        &runtime,
+        r#"(func (export "wasmtaps_task_big") (param i32 i32) (result i64) (i64.const 0x0000000000008000))"#,
+    )?;
+    let limits = LimitOverrides {
+        max_result_bytes: Some(1024),
+        ..LimitOverrides::default()
+    };
+    let error = expect_failure(&runtime, &module, "big", limits)?;
+    assert_eq!(
+        error.kind(),
+        &ErrorKind::Abi(AbiViolation::ResultTooLarge),
+        "{error}"
+    );
+    Ok(())
+}
+
+#[test]
+fn malformed_result_messagepack_is_reported() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = load(
+        &runtime,
+        r#"(data (i32.const 100) "\81\a2ok\dd\ff\ff\ff\ff")
+           (data (i32.const 120) "\92\01\02")
+           (data (i32.const 140) "\81\a3err\80")
+           (func (export "wasmtaps_task_truncated") (param i32 i32) (result i64) (i64.const 0x0000006400000009))
+           (func (export "wasmtaps_task_array") (param i32 i32) (result i64) (i64.const 0x0000007800000003))
+           (func (export "wasmtaps_task_empty_err") (param i32 i32) (result i64) (i64.const 0x0000008c00000006))"#,
+    )?;
+    for task in ["truncated", "array", "empty_err"] {
+        let error = expect_failure(&runtime, &module, task, LimitOverrides::default())?;
+        assert_eq!(
+            error.kind(),
+            &ErrorKind::Abi(AbiViolation::MalformedResult),
+            "{task}: {error}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_guest_error_keeps_the_type_the_guest_gave() -> Result<()> {
+    let runtime = Runtime::new()?;
+    // {"err": {"type": "ValueError", "message": "no", "traceback": nil}}
+    let module = load(
+        &runtime,
+        r#"(data (i32.const 200) "\81\a3err\83\a4type\aaValueError\a7message\a2no\a9traceback\c0")
+           (func (export "wasmtaps_task_refuse") (param i32 i32) (result i64) (i64.const 0x000000c80000002c))"#,
+    )?;
+    let error = expect_failure(&runtime, &module, "refuse", LimitOverrides::default())?;
+    assert_eq!(error.kind(), &ErrorKind::GuestError("ValueError".into()));
+    assert_eq!(error.to_exception_info().kind, "ValueError");
+    assert_eq!(error.message(), "no");
+    Ok(())
+}
+
+#[test]
+fn a_misbehaving_alloc_is_an_abi_error() -> Result<()> {
+    let runtime = Runtime::new()?;
+    for (name, body) in [
+        ("garbage", "(i32.const -16)"),
+        ("zero", "(i32.const 0)"),
+        ("trap", "(unreachable)"),
+    ] {
+        let module = runtime.load_wat(
+            name,
+            &format!(
+                r#"(module
+                  (memory (export "memory") 1)
+                  (func (export "wasmtaps_alloc") (param i32) (result i32) {body})
+                  (func (export "wasmtaps_task_t") (param i32 i32) (result i64) {OK_NIL}))"#
+            ),
+        )?;
+        let outcome = call(&runtime, &module, "t", LimitOverrides::default())?;
+        let error = outcome.result.unwrap_err();
+        assert_eq!(
+            error.kind(),
+            &ErrorKind::Abi(AbiViolation::AllocFailed),
+            "{name}: {error}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn arguments_over_the_limit_are_refused() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = load(&runtime, "")?;
+    let args = Args::new().arg(&vec![7u8; 4096])?;
+    let options = InvokeOptions {
+        limits: LimitOverrides {
+            max_argument_bytes: Some(1024),
+            ..LimitOverrides::default()
+        },
+        ..InvokeOptions::default()
+    };
+    let outcome = runtime.invoke(&module.task("ok")?, &args, &options);
+    let error = outcome.result.unwrap_err();
+    assert_eq!(
+        error.kind(),
+        &ErrorKind::Abi(AbiViolation::ArgumentsTooLarge),
+        "{error}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_stdout_flood_is_capped_and_counted() -> Result<()> {
+    let runtime = Runtime::new()?;
+    // 10,000 writes of 1 KiB through WASI fd_write, then {"ok": nil}.
+    let module = runtime.load_wat(
+        "flood",
+        &format!(
+            r#"(module
+              (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+              (memory (export "memory") 1)
+              (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 8192))
+              (data (i32.const 16) "\81\a2ok\c0")
+              (func (export "wasmtaps_task_flood") (param i32 i32) (result i64)
+                (local $i i32)
+                (i32.store (i32.const 256) (i32.const 1024))
+                (i32.store (i32.const 260) (i32.const 1024))
+                (loop $again
+                  (drop (call $fd_write (i32.const 1) (i32.const 256) (i32.const 1) (i32.const 264)))
+                  (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                  (br_if $again (i32.lt_u (local.get $i) (i32.const 10000))))
+                {OK_NIL}))"#
+        ),
+    )?;
+    let limits = LimitOverrides {
+        max_output_bytes: Some(64 << 10),
+        ..timeout(30.0)
+    };
+    let outcome = call(&runtime, &module, "flood", limits)?;
+    outcome.result?;
+    assert_eq!(outcome.stdout.len(), 64 << 10);
+    assert_eq!(outcome.output_dropped, 10_000 * 1024 - (64 << 10));
+    Ok(())
+}
+
+#[test]
+fn limits_above_the_maximum_are_refused_not_raised() -> Result<()> {
+    let runtime = Runtime::builder()
+        .maximum_limits(wasmtaps::Limits {
+            memory_bytes: 64 << 20,
+            timeout: Some(Duration::from_secs(5)),
+            ..wasmtaps::Limits::MAXIMUM
+        })
+        .default_limits(wasmtaps::Limits {
+            memory_bytes: 16 << 20,
+            timeout: Some(Duration::from_secs(1)),
+            ..wasmtaps::Limits::DEFAULT
+        })
+        .build()?;
+    let module = load(&runtime, "")?;
+    for limits in [
+        LimitOverrides {
+            memory_bytes: Some(1 << 30),
+            ..LimitOverrides::default()
+        },
+        timeout(60.0),
+    ] {
+        let outcome = call(&runtime, &module, "ok", limits)?;
+        assert_eq!(
+            outcome.result.unwrap_err().kind(),
+            &ErrorKind::InvalidLimits
+        );
+    }
+    Ok(())
+}

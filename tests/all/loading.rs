@@ -1,0 +1,265 @@
+//! Loading modules: every ABI violation is a clear load error; good modules are cached.
+
+use anyhow::Result;
+use wasmtaps::{Args, LoadError, Runtime};
+
+use crate::support::{OK_NIL, wat, wat_with_imports};
+
+fn load_err(runtime: &Runtime, text: &str) -> LoadError {
+    match runtime.load_wat("bad", text) {
+        Ok(m) => panic!(
+            "module loaded with tasks {:?}; expected a load error",
+            m.tasks()
+        ),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn an_import_from_an_unknown_module_is_named() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let err = load_err(
+        &runtime,
+        &wat_with_imports(r#"(import "env" "steal" (func))"#, ""),
+    );
+    assert!(
+        matches!(&err, LoadError::Import { module, field, .. } if module == "env" && field == "steal"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("env::steal"), "{err}");
+    let err = load_err(
+        &runtime,
+        &wat_with_imports(r#"(import "wasmtaps" "spawn" (func))"#, ""),
+    );
+    assert!(
+        matches!(&err, LoadError::Import { field, .. } if field == "spawn"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_unknown_wasi_function_cannot_be_linked() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let err = load_err(
+        &runtime,
+        &wat_with_imports(
+            r#"(import "wasi_snapshot_preview1" "sock_steal" (func))"#,
+            "",
+        ),
+    );
+    assert!(matches!(err, LoadError::Link { .. }), "{err}");
+    assert!(err.to_string().contains("sock_steal"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn missing_exports_are_named() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let no_memory = r#"(module
+        (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 0))
+        (func (export "wasmtaps_task_t") (param i32 i32) (result i64) (i64.const 0)))"#;
+    let err = load_err(&runtime, no_memory);
+    assert!(
+        matches!(err, LoadError::Abi { .. }) && err.to_string().contains("memory"),
+        "{err}"
+    );
+    let no_alloc = r#"(module (memory (export "memory") 1)
+        (func (export "wasmtaps_task_t") (param i32 i32) (result i64) (i64.const 0)))"#;
+    let err = load_err(&runtime, no_alloc);
+    assert!(err.to_string().contains("wasmtaps_alloc"), "{err}");
+    let no_tasks = r#"(module (memory (export "memory") 1)
+        (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 0)))"#;
+    let err = load_err(&runtime, no_tasks);
+    assert!(err.to_string().contains("no tasks"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn wrong_export_signatures_are_refused() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let bad_task =
+        wat(r#"(func (export "wasmtaps_task_bad") (param i32) (result i32) (i32.const 0))"#);
+    let err = load_err(&runtime, &bad_task);
+    assert!(err.to_string().contains("wasmtaps_task_bad"), "{err}");
+    let bad_alloc = r#"(module (memory (export "memory") 1)
+        (func (export "wasmtaps_alloc") (param i64) (result i64) (i64.const 0))
+        (func (export "wasmtaps_task_t") (param i32 i32) (result i64) (i64.const 0)))"#;
+    let err = load_err(&runtime, bad_alloc);
+    assert!(err.to_string().contains("wasmtaps_alloc"), "{err}");
+    let memory_not_memory = r#"(module (global (export "memory") i32 (i32.const 0))
+        (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 0))
+        (func (export "wasmtaps_task_t") (param i32 i32) (result i64) (i64.const 0)))"#;
+    let err = load_err(&runtime, memory_not_memory);
+    assert!(err.to_string().contains("memory"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn bytes_that_are_not_wasm_are_refused() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let err = runtime
+        .load_bytes("junk", b"\x7fELF\x02\x01\x01 this is not wasm")
+        .unwrap_err();
+    assert!(matches!(err, LoadError::NotWasm { .. }), "{err}");
+    let err = runtime
+        .load_bytes("truncated", b"\0asm\x01\0\0\0\x01\x05")
+        .unwrap_err();
+    assert!(matches!(err, LoadError::Compile { .. }), "{err}");
+    let err = runtime.load_file("/nonexistent/task.wasm").unwrap_err();
+    assert!(
+        matches!(err, LoadError::Io { .. }) && err.to_string().contains("/nonexistent/task.wasm"),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// A manifest entry: {"abi": 1, "name": NAME, "export": EXPORT, "params": PARAMS}.
+fn manifest_entry(name: &str, export: &str, params: &[&str]) -> String {
+    let value = rmpv::Value::Map(vec![
+        ("abi".into(), 1.into()),
+        ("name".into(), name.into()),
+        ("export".into(), export.into()),
+        (
+            "params".into(),
+            rmpv::Value::Array(params.iter().map(|p| (*p).into()).collect()),
+        ),
+    ]);
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &value).unwrap();
+    bytes.iter().map(|b| format!("\\{b:02x}")).collect()
+}
+
+/// A task that returns its input (`[args, kwargs]`) as its value.
+const ECHO: &str = r#"(func (export "wasmtaps_task_echo") (param $ptr i32) (param $len i32) (result i64)
+    (i32.store8 (i32.sub (local.get $ptr) (i32.const 4)) (i32.const 0x81))
+    (i32.store8 (i32.sub (local.get $ptr) (i32.const 3)) (i32.const 0xa2))
+    (i32.store8 (i32.sub (local.get $ptr) (i32.const 2)) (i32.const 0x6f))
+    (i32.store8 (i32.sub (local.get $ptr) (i32.const 1)) (i32.const 0x6b))
+    (i64.or
+      (i64.shl (i64.extend_i32_u (i32.sub (local.get $ptr) (i32.const 4))) (i64.const 32))
+      (i64.extend_i32_u (i32.add (local.get $len) (i32.const 4)))))"#;
+
+#[test]
+fn the_manifest_names_tasks_and_maps_kwargs_onto_parameters() -> Result<()> {
+    let runtime = Runtime::new()?;
+    // Two manifest sections, concatenated: tasks can come from separate object files.
+    let text = wat(&format!(
+        r#"(@custom "wasmtaps.tasks" "{}")
+           (@custom "wasmtaps.tasks" "{}")
+           {ECHO}"#,
+        manifest_entry("triple", "wasmtaps_task_echo", &["a", "b", "c"]),
+        manifest_entry("fine", "wasmtaps_task_ok", &[]),
+    ));
+    let module = runtime.load_wat("manifested", &text)?;
+    assert!(module.has_manifest());
+    let names: Vec<&str> = module.tasks().iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["triple", "fine"]);
+    let triple = module.task("triple")?;
+    assert_eq!(
+        triple.params(),
+        Some(&["a".to_owned(), "b".to_owned(), "c".to_owned()][..])
+    );
+    let args = Args::new().arg(&1)?.kwarg("c", &3)?.kwarg("b", &2)?;
+    let echoed: (Vec<i64>, std::collections::BTreeMap<String, i64>) = runtime
+        .invoke(&triple, &args, &Default::default())
+        .result?
+        .decode()?;
+    assert_eq!(echoed.0, [1, 2, 3]);
+    assert!(echoed.1.is_empty());
+    for (bad, expected) in [
+        (
+            Args::new().arg(&1)?.kwarg("a", &1)?,
+            "multiple values for argument 'a'",
+        ),
+        (
+            Args::new().arg(&1)?.kwarg("zzz", &1)?,
+            "unexpected keyword argument 'zzz'",
+        ),
+        (
+            Args::new().arg(&1)?,
+            "missing 2 required arguments: 'b', 'c'",
+        ),
+        (
+            Args::new().arg(&1)?.arg(&2)?.arg(&3)?.arg(&4)?,
+            "takes 3 positional arguments but 4 were given",
+        ),
+    ] {
+        let error = runtime
+            .invoke(&triple, &bad, &Default::default())
+            .result
+            .unwrap_err();
+        assert_eq!(error.type_name(), "ArgumentError");
+        assert!(error.message().contains(expected), "{error}");
+    }
+    Ok(())
+}
+
+#[test]
+fn without_a_manifest_kwargs_are_refused() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = runtime.load_wat("plain", &wat(ECHO))?;
+    assert!(!module.has_manifest());
+    let echo = module.task("echo")?;
+    assert_eq!(echo.params(), None);
+    let value = runtime
+        .invoke(&echo, &Args::new().arg("x")?, &Default::default())
+        .result?;
+    assert_eq!(value.to_json()?, serde_json::json!([["x"], {}]));
+    let error = runtime
+        .invoke(&echo, &Args::new().kwarg("x", &1)?, &Default::default())
+        .result
+        .unwrap_err();
+    assert_eq!(error.type_name(), "ArgumentError");
+    Ok(())
+}
+
+#[test]
+fn a_bad_manifest_is_a_load_error() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let wrong_export = wat(&format!(
+        r#"(@custom "wasmtaps.tasks" "{}")"#,
+        manifest_entry("x", "wasmtaps_task_missing", &[])
+    ));
+    let err = load_err(&runtime, &wrong_export);
+    assert!(err.to_string().contains("wasmtaps_task_missing"), "{err}");
+    let garbage = wat(r#"(@custom "wasmtaps.tasks" "\c1\c1")"#);
+    let err = load_err(&runtime, &garbage);
+    assert!(err.to_string().contains("wasmtaps.tasks"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn modules_are_compiled_once_per_content_and_cached_on_disk() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let text = wat(&format!(
+        r#"(func (export "wasmtaps_task_t") (param i32 i32) (result i64) {OK_NIL})"#
+    ));
+    let runtime = Runtime::builder().cache_dir(dir.path()).build()?;
+    let first = runtime.load_wat("a", &text)?;
+    let again = runtime.load_wat("b", &text)?;
+    assert_eq!(first.hash(), again.hash());
+    assert_eq!(
+        again.name(),
+        "a",
+        "the second load returns the module compiled by the first"
+    );
+    let cached: Vec<_> = std::fs::read_dir(dir.path())?.collect::<Result<_, _>>()?;
+    assert_eq!(cached.len(), 1, "one precompiled artifact on disk");
+    // A new runtime (as in a new process) loads the artifact, and a corrupted one is recompiled.
+    let fresh = Runtime::builder().cache_dir(dir.path()).build()?;
+    let loaded = fresh.load_wat("c", &text)?;
+    assert!(
+        fresh
+            .invoke(&loaded.task("t")?, &Args::new(), &Default::default())
+            .result
+            .is_ok()
+    );
+    std::fs::write(cached[0].path(), b"corrupt")?;
+    let recovered = Runtime::builder()
+        .cache_dir(dir.path())
+        .build()?
+        .load_wat("d", &text)?;
+    assert_eq!(recovered.hash(), first.hash());
+    Ok(())
+}

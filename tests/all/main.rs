@@ -1,0 +1,7 @@
+//! Integration tests of wasmtaps through its public API.
+//!
+//! Hostile guests are inline WAT; well-behaved ones are the SDK-built example modules.
+
+mod hostile;
+mod loading;
+mod support;
