@@ -178,6 +178,9 @@ impl Runtime {
                     hit: None,
                 },
                 panic_message: None,
+                deadline: limits
+                    .timeout
+                    .and_then(|t| std::time::Instant::now().checked_add(t)),
             },
         );
         store.limiter(|s| &mut s.limiter);

@@ -39,6 +39,7 @@ mod limits;
 mod manifest;
 mod module;
 mod msgpack;
+mod poll;
 mod runtime;
 mod store;
 mod value;

@@ -206,6 +206,15 @@ impl RuntimeBuilder {
         linker
             .func_wrap("wasmtaps", "panic", crate::invoke::report_panic)
             .map_err(RuntimeError::Engine)?;
+        linker.allow_shadowing(true);
+        linker
+            .func_wrap(
+                "wasi_snapshot_preview1",
+                "poll_oneoff",
+                crate::poll::poll_oneoff,
+            )
+            .map_err(RuntimeError::Engine)?;
+        linker.allow_shadowing(false);
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), self.epoch_tick, ticker_stop.clone());
         Ok(Runtime {

@@ -17,6 +17,8 @@ pub(crate) struct StoreState {
     pub(crate) wasi: WasiP1Ctx,
     pub(crate) limiter: TaskLimiter,
     pub(crate) panic_message: Option<String>,
+    /// When the invocation's deadline passes, if it has one.
+    pub(crate) deadline: Option<std::time::Instant>,
 }
 
 /// A memory or table limit the guest tried to exceed.
