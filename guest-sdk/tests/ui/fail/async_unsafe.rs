@@ -1,0 +1,11 @@
+use wasmtaps_guest::task;
+
+#[task]
+async fn later() -> u8 {
+    1
+}
+
+#[task]
+unsafe fn dangerous() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use wasmtaps_guest::task;
+
+#[task]
+struct NotAFunction;
+
+fn main() {}
