@@ -16,7 +16,15 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 const NOOP_INPUT: &[u8] = &[0x92, 0x90, 0x80]; // [[], {}]
 
 fn bench(c: &mut Criterion) {
-    let runtime = Runtime::new().expect("runtime");
+    // WASMTAPS_KEEP_RESIDENT (bytes) tries other pooling settings than the default.
+    let mut builder = Runtime::builder();
+    if let Some(bytes) = std::env::var("WASMTAPS_KEEP_RESIDENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        builder = builder.keep_resident(bytes);
+    }
+    let runtime = builder.build().expect("runtime");
     let module = runtime
         .load_file(wasmtaps_example_artifacts::TASKS_WASM)
         .expect("example module");

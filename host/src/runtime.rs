@@ -87,7 +87,7 @@ impl Default for RuntimeBuilder {
             max_wasm_stack: 512 << 10,
             epoch_tick: Duration::from_millis(1),
             instance_slots: 256,
-            keep_resident: 64 << 10,
+            keep_resident: 1 << 20,
             cache_dir: None,
         }
     }
@@ -154,7 +154,7 @@ impl RuntimeBuilder {
     }
 
     /// Bytes at the start of each memory slot that stay resident between instances and
-    /// are reset by copying instead of unmapping (default 64 KiB). Larger values trade a
+    /// are reset by copying instead of unmapping (default 1 MiB). Larger values trade a
     /// memset for page faults.
     pub fn keep_resident(mut self, bytes: usize) -> Self {
         self.keep_resident = bytes;
