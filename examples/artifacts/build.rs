@@ -11,7 +11,10 @@ use std::process::Command;
 /// The guest crates to build: (package, name of the generated path constant). The
 /// module is `<package with - as _>.wasm`. Add a row for each new guest crate (and
 /// its sources to [`WATCHED`]).
-const GUESTS: &[(&str, &str)] = &[("wasmtaps-example-tasks", "TASKS_WASM")];
+const GUESTS: &[(&str, &str)] = &[
+    ("wasmtaps-example-tasks", "TASKS_WASM"),
+    ("wasmtaps-example-apps", "APPS_WASM"),
+];
 
 /// Workspace paths whose changes rebuild the guests.
 const WATCHED: &[&str] = &[
@@ -24,6 +27,9 @@ const WATCHED: &[&str] = &[
     "examples/tasks/Cargo.toml",
     "examples/tasks/build.rs",
     "examples/tasks/src",
+    "examples/apps/Cargo.toml",
+    "examples/apps/build.rs",
+    "examples/apps/src",
 ];
 
 const TARGET: &str = "wasm32-wasip1";
