@@ -91,7 +91,9 @@ fn main() {
             code,
             "/// Absolute path of the `{package}` task module, built for `{TARGET}` with the\n\
              /// `{PROFILE}` profile by this crate's build script.\n\
-             pub const {constant}: &str = {path:?};"
+             pub const {constant}: &str = {path:?};\n\
+             /// The bytes of the `{package}` task module (see [`{constant}`]).\n\
+             pub static {constant}_BYTES: &[u8] = include_bytes!({path:?});"
         )
         .unwrap();
     }

@@ -37,14 +37,14 @@ pub(crate) fn compile(
         name: name.to_owned(),
         reason: format!("{e:#}"),
     })?;
-    if let Some(path) = path {
-        if let Ok(bytes) = module.serialize() {
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            if std::fs::write(&tmp, bytes).is_ok() {
-                let _ = std::fs::rename(&tmp, &path);
-            }
-            let _ = std::fs::remove_file(&tmp);
+    if let Some(path) = path
+        && let Ok(bytes) = module.serialize()
+    {
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, bytes).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
         }
+        let _ = std::fs::remove_file(&tmp);
     }
     Ok(module)
 }

@@ -27,10 +27,14 @@
 //! - [`Args`] and [`Value`]: MessagePack-encoded arguments and results.
 //! - [`Invocation`]: one run's result, [`ExecutionInfo`] and captured output.
 //! - [`TaskError`]: why a task failed, as [`ExceptionInfo`] in records.
+//! - [`Engine`]: submits tasks to worker threads and returns [`TaskFuture`]s; futures
+//!   passed as arguments ([`Arg`]) make dependencies; [`wait`], [`as_completed`] and
+//!   [`Engine::map`] work on many; every task is recorded through a [`RecordSink`].
 #![deny(missing_docs)]
 
 mod args;
 mod cache;
+mod engine;
 mod envelope;
 mod failure;
 mod info;
@@ -40,16 +44,26 @@ mod manifest;
 mod module;
 mod msgpack;
 mod poll;
+mod report;
 mod runtime;
 mod store;
 mod value;
 
 pub use args::Args;
+pub use engine::{
+    Arg, ArgOf, AsCompleted, CallArgs, Engine, EngineBuilder, EngineError, EngineStats,
+    FutureError, MapResults, RecordCollector, RecordSink, ReturnWhen, TaskFuture, TypedFuture,
+    TypedTask, as_completed, wait,
+};
 pub use failure::{AbiViolation, ErrorKind, TaskError};
 pub use info::{ExceptionInfo, ExecutionInfo, TaskInfo, TaskResult, unix_now};
 pub use invoke::{Invocation, InvokeOptions, ReadOnlyDir};
 pub use limits::{LimitError, LimitOverrides, Limits};
 pub use manifest::{ABI_VERSION, MANIFEST_SECTION, TASK_EXPORT_PREFIX, TaskSpec};
 pub use module::{LoadError, Task, TaskModule};
+pub use report::{
+    MAX_BARS, Phase, PhaseStats, ReadStats, ReportError, RunSummary, SkippedLine, read_records,
+    render_html,
+};
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeError};
 pub use value::{Value, ValueError};

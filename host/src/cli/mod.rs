@@ -3,6 +3,8 @@
 mod call;
 mod inspect;
 mod parse;
+mod report;
+mod run;
 
 use std::process::ExitCode;
 
@@ -17,11 +19,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Run one task invocation in a fresh sandbox and print its value and TaskInfo as JSON.
     Call(call::CallArgs),
     /// List a module's tasks, their parameters and its ABI version.
     Inspect(inspect::InspectArgs),
+    /// Run one of TaPS's benchmark applications over sandboxed tasks, into a run directory.
+    Run(run::RunArgs),
+    /// Summarise a run directory's tasks.jsonl and write report.html (timeline, histograms).
+    Report(report::ReportArgs),
 }
 
 /// Exit status for usage and load errors.
@@ -32,6 +39,8 @@ pub(crate) fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Call(args) => call::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Run(args) => run::run(args),
     };
     match outcome {
         Ok(code) => code,

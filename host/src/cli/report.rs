@@ -1,0 +1,43 @@
+//! `wasmtaps report RUN_DIR`: summarise a run's `tasks.jsonl` and write `report.html`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args as ClapArgs;
+use wasmtaps::{RunSummary, read_records, render_html};
+
+#[derive(ClapArgs)]
+pub(crate) struct ReportArgs {
+    /// The run directory holding the task records (wasmtaps' or TaPS's).
+    run_dir: PathBuf,
+    /// Where to write the HTML report [default: RUN_DIR/report.html].
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The task-record file's name inside RUN_DIR.
+    #[arg(long, value_name = "NAME", default_value = "tasks.jsonl")]
+    records: PathBuf,
+}
+
+pub(crate) fn run(a: ReportArgs) -> anyhow::Result<ExitCode> {
+    if !a.run_dir.is_dir() {
+        bail!(
+            "run directory {} does not exist or is not a directory",
+            a.run_dir.display()
+        );
+    }
+    let path = a.run_dir.join(&a.records);
+    let (records, stats) = read_records(&path)?;
+    if let Some(message) = stats.skipped_message() {
+        eprintln!("wasmtaps: {}: {message}", path.display());
+    }
+    if records.is_empty() && stats.skipped > 0 {
+        bail!("{} holds no task record", path.display());
+    }
+    print!("{}", RunSummary::from_records(&records));
+    let output = a.output.unwrap_or_else(|| a.run_dir.join("report.html"));
+    let page = render_html(&records, &stats, &path.display().to_string());
+    std::fs::write(&output, page).with_context(|| format!("cannot write {}", output.display()))?;
+    eprintln!("wasmtaps: wrote {}", output.display());
+    Ok(ExitCode::SUCCESS)
+}

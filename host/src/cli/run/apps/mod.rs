@@ -1,0 +1,81 @@
+//! The applications `wasmtaps run` offers: host-side workflows over the tasks of
+//! `examples/apps`.
+
+pub(crate) mod cholesky;
+pub(crate) mod failures;
+pub(crate) mod mapreduce;
+pub(crate) mod synthetic;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use wasmtaps::{Arg, Engine, ReturnWhen, Task, TaskFuture, TaskModule};
+
+use super::rundir::RunLog;
+
+/// What an app works with.
+pub(crate) struct AppContext {
+    pub engine: Engine,
+    pub module: TaskModule,
+    pub log: Arc<RunLog>,
+    pub dir: PathBuf,
+}
+
+impl AppContext {
+    pub(crate) fn task(&self, name: &str) -> anyhow::Result<Task> {
+        self.module.task(name).with_context(|| {
+            format!(
+                "the task module {} lacks the task `{name}`",
+                self.module.name()
+            )
+        })
+    }
+}
+
+/// How an app ended.
+pub(crate) struct AppOutcome {
+    /// Whether the app did what it set out to do (all tasks succeeded, or for the
+    /// failures app, every injected failure was recorded as expected).
+    pub ok: bool,
+    /// App-specific results for the summary.
+    pub lines: Vec<String>,
+}
+
+/// Waits for every future, returning how many failed.
+pub(crate) fn wait_all(futures: &[TaskFuture]) -> usize {
+    let (done, _) = wasmtaps::wait(futures, None, ReturnWhen::AllCompleted);
+    done.iter()
+        .filter(|f| matches!(f.exception(None), Ok(Some(_))))
+        .count()
+}
+
+/// Encodes a value as an argument (these values always encode).
+pub(crate) fn arg<T: serde::Serialize + ?Sized>(value: &T) -> Arg {
+    Arg::encode(value).expect("plain data always encodes as MessagePack")
+}
+
+/// A small deterministic generator (xorshift64*), so runs are reproducible from a seed.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in [0, 1).
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+}

@@ -1,0 +1,332 @@
+//! The resolved configuration of one `wasmtaps run`: TOML files, then flags, merged.
+//!
+//! Precedence: built-in defaults < each `-c FILE.toml` in order < command-line flags.
+//! Unknown keys and bad values are errors that name the key and the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a run needs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RunConfig {
+    /// The application to run.
+    pub app: String,
+    pub engine: EngineConfig,
+    pub limits: LimitsConfig,
+    pub run: RunDirConfig,
+    pub synthetic: SyntheticConfig,
+    pub failures: FailuresConfig,
+    pub mapreduce: MapReduceConfig,
+    pub cholesky: CholeskyConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct EngineConfig {
+    /// Worker threads (0: one per core).
+    pub workers: usize,
+    /// `local` (worker threads in this process).
+    pub executor: String,
+    /// A task module to use instead of the built-in one (for your own builds of the tasks).
+    pub module: Option<PathBuf>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: 0,
+            executor: "local".into(),
+            module: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct LimitsConfig {
+    /// Per-task linear memory, e.g. "256MiB" or a number of bytes.
+    pub memory_limit: Option<ByteSize>,
+    /// Per-task wall-clock deadline in seconds.
+    pub timeout: Option<f64>,
+    /// Per-task fuel.
+    pub fuel: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RunDirConfig {
+    /// Where the run's files go (default `runs/<app>_<executor>_<timestamp>`). Not written
+    /// back to `config.toml`, so re-running that file makes a new directory.
+    #[serde(skip_serializing)]
+    pub run_dir: Option<PathBuf>,
+    /// The record file's name inside the run directory, or "none".
+    pub record_file: String,
+    /// Progress output: "auto" (a bar on a terminal, lines otherwise), "bar", "lines", "none".
+    pub progress: String,
+}
+
+impl Default for RunDirConfig {
+    fn default() -> Self {
+        RunDirConfig {
+            run_dir: None,
+            record_file: "tasks.jsonl".into(),
+            progress: "auto".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct SyntheticConfig {
+    /// bag, diamond, reduce or sequential.
+    pub structure: String,
+    pub task_count: u64,
+    /// Bytes each task produces and passes to its children.
+    pub task_data_bytes: u64,
+    /// Seconds each task sleeps.
+    pub task_sleep: f64,
+    /// Tasks in flight at once for the bag structure.
+    pub bag_max_running: u64,
+    /// No-op tasks run (and recorded) before the workload.
+    pub warmup_tasks: u64,
+}
+
+impl Default for SyntheticConfig {
+    fn default() -> Self {
+        SyntheticConfig {
+            structure: "bag".into(),
+            task_count: 1000,
+            task_data_bytes: 0,
+            task_sleep: 0.0,
+            bag_max_running: 64,
+            warmup_tasks: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct FailuresConfig {
+    /// trap, panic, guest-error, memory, timeout, stack-overflow, dependency or random.
+    pub failure_type: String,
+    /// Fraction of the base app's tasks that fail.
+    pub failure_rate: f64,
+    /// Seed for choosing which tasks fail.
+    pub seed: u64,
+}
+
+impl Default for FailuresConfig {
+    fn default() -> Self {
+        FailuresConfig {
+            failure_type: "random".into(),
+            failure_rate: 0.1,
+            seed: 42,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct MapReduceConfig {
+    /// Count the words of the text files in this directory.
+    pub data_dir: Option<PathBuf>,
+    /// Generate text instead of reading files.
+    pub generate: bool,
+    pub generated_files: u64,
+    pub generated_words: u64,
+    pub map_tasks: u64,
+    /// How many of the most frequent words to write out.
+    pub top: usize,
+    pub seed: u64,
+}
+
+impl Default for MapReduceConfig {
+    fn default() -> Self {
+        MapReduceConfig {
+            data_dir: None,
+            generate: false,
+            generated_files: 10,
+            generated_words: 10_000,
+            map_tasks: 4,
+            top: 10,
+            seed: 42,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct CholeskyConfig {
+    pub matrix_size: u64,
+    pub block_size: u64,
+    pub seed: u64,
+}
+
+impl Default for CholeskyConfig {
+    fn default() -> Self {
+        CholeskyConfig {
+            matrix_size: 256,
+            block_size: 64,
+            seed: 42,
+        }
+    }
+}
+
+/// A byte count written as a number or a string such as "64MiB".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ByteSize(pub u64);
+
+impl Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ByteSize(n)),
+            Raw::S(s) => super::super::parse::bytes(&s)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Merges `overlay` into `base`, table by table; other values are replaced.
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Reads the `-c` files in order, applies `flags` on top, and checks the result.
+///
+/// # Errors
+/// Names the file and key that could not be read or do not fit the configuration.
+pub(crate) fn resolve(files: &[PathBuf], flags: toml::Table) -> Result<RunConfig, String> {
+    let mut merged = toml::Table::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read config file {}: {e}", file.display()))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            format!("config file {} is not valid TOML: {e}", file.display())
+        })?;
+        check(&table, &format!("config file {}", file.display()))?;
+        merge(&mut merged, table);
+    }
+    merge(&mut merged, flags);
+    let config = check(&merged, "configuration")?;
+    validate(&config)?;
+    Ok(config)
+}
+
+fn check(table: &toml::Table, origin: &str) -> Result<RunConfig, String> {
+    RunConfig::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| format!("{origin}: {}", e.to_string().trim()))
+}
+
+fn validate(c: &RunConfig) -> Result<(), String> {
+    let one_of = |key: &str, value: &str, allowed: &[&str]| {
+        if allowed.contains(&value) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{key} = {value:?} is not one of {}",
+                allowed.join(", ")
+            ))
+        }
+    };
+    one_of(
+        "app",
+        &c.app,
+        &["synthetic", "failures", "mapreduce", "cholesky"],
+    )?;
+    one_of("engine.executor", &c.engine.executor, &["local"])?;
+    one_of(
+        "run.progress",
+        &c.run.progress,
+        &["auto", "bar", "lines", "none"],
+    )?;
+    one_of(
+        "synthetic.structure",
+        &c.synthetic.structure,
+        &["bag", "diamond", "reduce", "sequential"],
+    )?;
+    one_of(
+        "failures.failure_type",
+        &c.failures.failure_type,
+        &[
+            "trap",
+            "panic",
+            "guest-error",
+            "memory",
+            "timeout",
+            "stack-overflow",
+            "dependency",
+            "random",
+        ],
+    )?;
+    if !(0.0..=1.0).contains(&c.failures.failure_rate) {
+        return Err(format!(
+            "failures.failure_rate = {} is not between 0 and 1",
+            c.failures.failure_rate
+        ));
+    }
+    if c.synthetic.task_sleep < 0.0 || !c.synthetic.task_sleep.is_finite() {
+        return Err(format!(
+            "synthetic.task_sleep = {} is not a non-negative number of seconds",
+            c.synthetic.task_sleep
+        ));
+    }
+    if c.synthetic.bag_max_running == 0 {
+        return Err("synthetic.bag_max_running must be at least 1".into());
+    }
+    if let Some(t) = c.limits.timeout {
+        if !(t > 0.0 && t.is_finite()) {
+            return Err(format!(
+                "limits.timeout = {t} is not a positive number of seconds"
+            ));
+        }
+    }
+    if c.app == "mapreduce" {
+        if c.mapreduce.data_dir.is_none() && !c.mapreduce.generate {
+            return Err("mapreduce needs --data-dir DIR or --generate".into());
+        }
+        if c.mapreduce.map_tasks == 0 {
+            return Err("mapreduce.map_tasks must be at least 1".into());
+        }
+    }
+    if c.app == "cholesky" {
+        let (n, b) = (c.cholesky.matrix_size, c.cholesky.block_size);
+        if b == 0 || n == 0 || n % b != 0 {
+            return Err(format!(
+                "cholesky.matrix_size ({n}) must be a positive multiple of cholesky.block_size ({b})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The resolved configuration as TOML, for `config.toml` in the run directory.
+pub(crate) fn to_toml(config: &RunConfig, run_dir: &Path) -> String {
+    format!(
+        "# Resolved configuration of the run in {}.\n# Re-run it with: wasmtaps run {} -c config.toml\n{}",
+        run_dir.display(),
+        config.app,
+        toml::to_string(config).unwrap_or_default()
+    )
+}

@@ -1,0 +1,378 @@
+//! `wasmtaps run APP`: TaPS's benchmark applications over sandboxed tasks, with a run
+//! directory, config files, progress and a summary.
+
+mod apps;
+mod config;
+mod progress;
+mod rundir;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args as ClapArgs, Subcommand};
+use wasmtaps::{Engine, LimitOverrides, RunSummary, Runtime};
+
+use super::{EXIT_USAGE, parse};
+use apps::{AppContext, AppOutcome};
+use config::RunConfig;
+use rundir::RunLog;
+
+#[derive(ClapArgs)]
+pub(crate) struct RunArgs {
+    #[command(subcommand)]
+    app: App,
+}
+
+#[derive(Subcommand)]
+enum App {
+    /// Bag, diamond, reduce or sequential workflows of synthetic tasks (TaPS's synthetic app).
+    Synthetic {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        synthetic: SyntheticFlags,
+    },
+    /// A synthetic bag with failures injected at a given rate; every failure is recorded
+    /// with its exception type and counted.
+    Failures {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        synthetic: SyntheticFlags,
+        /// trap, panic, guest-error, memory, timeout, stack-overflow, dependency or random.
+        #[arg(long)]
+        failure_type: Option<String>,
+        /// Fraction of tasks that fail (0 to 1).
+        #[arg(long)]
+        failure_rate: Option<f64>,
+        /// Seed choosing which tasks fail.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Word count over text files (or generated text) with map tasks and a reduce task.
+    Mapreduce {
+        #[command(flatten)]
+        common: Common,
+        /// Count the words of the files in this directory.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Generate text instead of reading files.
+        #[arg(long)]
+        generate: bool,
+        /// Files of generated text.
+        #[arg(long)]
+        generated_files: Option<u64>,
+        /// Words per generated file.
+        #[arg(long)]
+        generated_words: Option<u64>,
+        /// Map tasks (the text is split into this many parts).
+        #[arg(long)]
+        map_tasks: Option<u64>,
+        /// Most frequent words written to top_words.txt.
+        #[arg(long)]
+        top: Option<u64>,
+    },
+    /// Tiled Cholesky factorisation as a task graph, verified against the input.
+    Cholesky {
+        #[command(flatten)]
+        common: Common,
+        /// Rows (and columns) of the matrix.
+        #[arg(long)]
+        matrix_size: Option<u64>,
+        /// Rows (and columns) of a tile; must divide the matrix size.
+        #[arg(long)]
+        block_size: Option<u64>,
+    },
+}
+
+/// Options every app takes.
+#[derive(ClapArgs)]
+struct Common {
+    /// A TOML config file; repeat to layer several (later files win, flags win over files).
+    #[arg(short = 'c', long = "config")]
+    configs: Vec<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<u64>,
+    /// The executor: local.
+    #[arg(long)]
+    executor: Option<String>,
+    /// The run directory (default runs/<app>_<executor>_<timestamp>).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Per-task memory limit, e.g. 64MiB.
+    #[arg(long, value_parser = parse::bytes)]
+    memory_limit: Option<u64>,
+    /// Per-task deadline in seconds.
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Per-task fuel.
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Record file name in the run directory, or "none".
+    #[arg(long)]
+    record_file: Option<String>,
+    /// Progress: auto, bar, lines or none.
+    #[arg(long)]
+    progress: Option<String>,
+    /// Use this task module instead of the built-in one.
+    #[arg(long)]
+    module: Option<PathBuf>,
+}
+
+#[derive(ClapArgs)]
+struct SyntheticFlags {
+    /// bag, diamond, reduce or sequential.
+    #[arg(long)]
+    structure: Option<String>,
+    /// Number of tasks.
+    #[arg(long)]
+    task_count: Option<u64>,
+    /// Bytes passed along each edge, e.g. 1KiB.
+    #[arg(long, value_parser = parse::bytes)]
+    task_data_bytes: Option<u64>,
+    /// Seconds each task sleeps.
+    #[arg(long)]
+    task_sleep: Option<f64>,
+    /// Tasks in flight at once (bag).
+    #[arg(long)]
+    bag_max_running: Option<u64>,
+    /// No-op tasks run first.
+    #[arg(long)]
+    warmup_tasks: Option<u64>,
+}
+
+/// Collects flags given on the command line as a TOML table, section by section.
+#[derive(Default)]
+struct Flags(toml::Table);
+
+impl Flags {
+    fn set<T: Into<toml::Value>>(&mut self, section: &str, key: &str, value: Option<T>) {
+        let Some(value) = value else { return };
+        let target = if section.is_empty() {
+            &mut self.0
+        } else {
+            match self
+                .0
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            {
+                toml::Value::Table(t) => t,
+                _ => unreachable!("sections are tables"),
+            }
+        };
+        target.insert(key.to_owned(), value.into());
+    }
+
+    fn common(&mut self, c: Common) -> Vec<PathBuf> {
+        let path = |p: Option<PathBuf>| p.map(|p| p.display().to_string());
+        self.set("engine", "workers", c.workers.map(|w| w as i64));
+        self.set("engine", "executor", c.executor);
+        self.set("engine", "module", path(c.module));
+        self.set("run", "run_dir", path(c.run_dir));
+        self.set("run", "record_file", c.record_file);
+        self.set("run", "progress", c.progress);
+        self.set("limits", "memory_limit", c.memory_limit.map(|m| m as i64));
+        self.set("limits", "timeout", c.timeout);
+        self.set("limits", "fuel", c.fuel.map(|f| f as i64));
+        c.configs
+    }
+
+    fn synthetic(&mut self, s: SyntheticFlags) {
+        self.set("synthetic", "structure", s.structure);
+        self.set("synthetic", "task_count", s.task_count.map(|v| v as i64));
+        self.set(
+            "synthetic",
+            "task_data_bytes",
+            s.task_data_bytes.map(|v| v as i64),
+        );
+        self.set("synthetic", "task_sleep", s.task_sleep);
+        self.set(
+            "synthetic",
+            "bag_max_running",
+            s.bag_max_running.map(|v| v as i64),
+        );
+        self.set(
+            "synthetic",
+            "warmup_tasks",
+            s.warmup_tasks.map(|v| v as i64),
+        );
+    }
+}
+
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut flags = Flags::default();
+    let configs = match args.app {
+        App::Synthetic { common, synthetic } => {
+            flags.set("", "app", Some("synthetic"));
+            flags.synthetic(synthetic);
+            flags.common(common)
+        }
+        App::Failures {
+            common,
+            synthetic,
+            failure_type,
+            failure_rate,
+            seed,
+        } => {
+            flags.set("", "app", Some("failures"));
+            flags.synthetic(synthetic);
+            flags.set("failures", "failure_type", failure_type);
+            flags.set("failures", "failure_rate", failure_rate);
+            flags.set("failures", "seed", seed.map(|v| v as i64));
+            flags.common(common)
+        }
+        App::Mapreduce {
+            common,
+            data_dir,
+            generate,
+            generated_files,
+            generated_words,
+            map_tasks,
+            top,
+        } => {
+            flags.set("", "app", Some("mapreduce"));
+            flags.set(
+                "mapreduce",
+                "data_dir",
+                data_dir.map(|p| p.display().to_string()),
+            );
+            flags.set("mapreduce", "generate", generate.then_some(true));
+            flags.set(
+                "mapreduce",
+                "generated_files",
+                generated_files.map(|v| v as i64),
+            );
+            flags.set(
+                "mapreduce",
+                "generated_words",
+                generated_words.map(|v| v as i64),
+            );
+            flags.set("mapreduce", "map_tasks", map_tasks.map(|v| v as i64));
+            flags.set("mapreduce", "top", top.map(|v| v as i64));
+            flags.common(common)
+        }
+        App::Cholesky {
+            common,
+            matrix_size,
+            block_size,
+        } => {
+            flags.set("", "app", Some("cholesky"));
+            flags.set("cholesky", "matrix_size", matrix_size.map(|v| v as i64));
+            flags.set("cholesky", "block_size", block_size.map(|v| v as i64));
+            flags.common(common)
+        }
+    };
+    let config = match config::resolve(&configs, flags.0) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("wasmtaps: error: {message}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    execute(config)
+}
+
+fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let dir = config
+        .run
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| rundir::default_dir(&config.app, &config.engine.executor));
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create run directory {}", dir.display()))?;
+    std::fs::write(dir.join("config.toml"), config::to_toml(&config, &dir))
+        .with_context(|| format!("cannot write {}", dir.join("config.toml").display()))?;
+    let log = Arc::new(RunLog::create(
+        &dir,
+        config.run.progress != "bar" && config.run.progress != "none",
+    )?);
+    log.line(format!("wasmtaps run {} in {}", config.app, dir.display()));
+
+    let limits = LimitOverrides {
+        memory_bytes: config.limits.memory_limit.map(|b| b.0),
+        fuel: config.limits.fuel,
+        timeout: config.limits.timeout.map(Duration::from_secs_f64),
+        ..LimitOverrides::default()
+    };
+    let runtime = Runtime::new()?;
+    runtime.limits_for(&limits)?;
+    let module = match &config.engine.module {
+        Some(path) => runtime.load_file(path)?,
+        None => runtime.load_bytes(
+            "wasmtaps_example_apps",
+            wasmtaps_example_artifacts::APPS_WASM_BYTES,
+        )?,
+    };
+    let mut builder = Engine::builder(runtime).default_limits(limits);
+    if config.engine.workers > 0 {
+        builder = builder.workers(config.engine.workers);
+    }
+    let records = (config.run.record_file != "none").then(|| dir.join(&config.run.record_file));
+    if let Some(path) = &records {
+        builder = builder.record_file(path);
+    }
+    let engine = builder.build()?;
+    log.line(format!(
+        "engine: {} {} workers; module {} ({})",
+        engine.worker_count(),
+        config.engine.executor,
+        module.name(),
+        &module.hash()[..12]
+    ));
+    let ctx = AppContext {
+        engine: engine.clone(),
+        module,
+        log: log.clone(),
+        dir: dir.clone(),
+    };
+    let total = match config.app.as_str() {
+        "synthetic" => apps::synthetic::task_count(&config.synthetic),
+        "failures" => apps::failures::task_count(&config.synthetic, &config.failures),
+        "mapreduce" => apps::mapreduce::task_count(&config.mapreduce),
+        _ => apps::cholesky::task_count(&config.cholesky),
+    };
+    let progress = progress::Progress::start(&config.run.progress, &engine, total, log.clone());
+    let outcome: anyhow::Result<AppOutcome> = match config.app.as_str() {
+        "synthetic" => apps::synthetic::run(&ctx, &config.synthetic),
+        "failures" => apps::failures::run(&ctx, &config.synthetic, &config.failures),
+        "mapreduce" => apps::mapreduce::run(&ctx, &config.mapreduce),
+        _ => apps::cholesky::run(&ctx, &config.cholesky),
+    };
+    drop(ctx);
+    engine.shutdown(true, false);
+    drop(progress);
+    let wall = started.elapsed();
+    let outcome = outcome?;
+
+    let mut report = String::new();
+    if let Some(path) = &records {
+        let (tasks, _) = wasmtaps::read_records(path)?;
+        report.push_str(&RunSummary::from_records(&tasks).to_string());
+    }
+    for line in &outcome.lines {
+        report.push_str(line);
+        report.push('\n');
+    }
+    report.push_str(&format!(
+        "run directory: {}\nprocess wall time: {:.3} s\n",
+        dir.display(),
+        wall.as_secs_f64()
+    ));
+    print!("{report}");
+    log.quiet(&report);
+    log.line(if outcome.ok {
+        "run succeeded"
+    } else {
+        "run FAILED"
+    });
+    Ok(if outcome.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,104 @@
+//! Progress while a run goes: a bar on a terminal, periodic lines otherwise.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use wasmtaps::Engine;
+
+use super::rundir::RunLog;
+
+/// Reports progress from a background thread until dropped.
+pub(crate) struct Progress {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Progress {
+    /// `mode` is "auto", "bar", "lines" or "none"; `total` is the number of tasks expected.
+    pub(crate) fn start(mode: &str, engine: &Engine, total: u64, log: Arc<RunLog>) -> Progress {
+        let bar = match mode {
+            "bar" => true,
+            "lines" => false,
+            "none" => {
+                return Progress {
+                    stop: Arc::new(AtomicBool::new(true)),
+                    thread: None,
+                };
+            }
+            _ => std::io::stderr().is_terminal(),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.clone();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let tick = if bar {
+                Duration::from_millis(200)
+            } else {
+                Duration::from_secs(2)
+            };
+            let mut last_line = Instant::now();
+            loop {
+                let stopping = flag.load(Ordering::Relaxed);
+                let stats = engine.stats();
+                let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+                let rate = stats.completed as f64 / elapsed;
+                let left = total.saturating_sub(stats.completed);
+                let eta = if rate > 0.0 {
+                    format!("{:.0}s", left as f64 / rate)
+                } else {
+                    "?".into()
+                };
+                let text = format!(
+                    "{}/{} tasks done, {} failed, {:.0} tasks/s, ETA {eta}",
+                    stats.completed, total, stats.failed, rate
+                );
+                if bar {
+                    let width = 30usize;
+                    let filled = if total == 0 {
+                        width
+                    } else {
+                        (stats.completed.min(total) as usize * width) / total as usize
+                    };
+                    let mut err = std::io::stderr().lock();
+                    let _ = write!(
+                        err,
+                        "\r[{}{}] {text}   ",
+                        "#".repeat(filled),
+                        " ".repeat(width - filled)
+                    );
+                    if stopping {
+                        let _ = writeln!(err);
+                    }
+                } else if stopping || last_line.elapsed() >= tick {
+                    log.line(format!("progress: {text}"));
+                    last_line = Instant::now();
+                }
+                if stopping {
+                    break;
+                }
+                std::thread::sleep(if bar {
+                    tick
+                } else {
+                    Duration::from_millis(100)
+                });
+            }
+        });
+        Progress {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

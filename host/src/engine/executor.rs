@@ -1,0 +1,86 @@
+//! The local executor: a pool of worker threads, each running one invocation at a time.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Receiver;
+
+use crate::args::Args;
+
+use super::Shared;
+use super::future::{Node, Stage};
+use super::graph;
+
+/// A message on the run queue.
+pub(crate) enum Message {
+    /// Run this task (skipped if it was cancelled meanwhile).
+    Run(Arc<Node>),
+    /// Exit the worker loop.
+    Stop,
+}
+
+/// Starts `count` worker threads reading the run queue.
+pub(crate) fn spawn_workers(
+    shared: &Arc<Shared>,
+    queue: &Receiver<Message>,
+    count: usize,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    (0..count)
+        .map(|i| {
+            let shared = shared.clone();
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("wasmtaps-worker-{i}"))
+                .spawn(move || worker(&shared, &queue))
+        })
+        .collect()
+}
+
+fn worker(shared: &Shared, queue: &Receiver<Message>) {
+    // A child made ready by the task this worker just finished runs here next, without
+    // a trip through the queue.
+    let mut next: Option<Arc<Node>> = None;
+    loop {
+        let node = match next.take() {
+            Some(node) => node,
+            None => match queue.recv() {
+                Ok(Message::Run(node)) => node,
+                Ok(Message::Stop) | Err(_) => return,
+            },
+        };
+        run(shared, node, &mut next);
+    }
+}
+
+fn run(shared: &Shared, node: Arc<Node>, next: &mut Option<Arc<Node>>) {
+    let job = {
+        let mut state = node.lock();
+        if state.stage != Stage::Queued {
+            return;
+        }
+        state.stage = Stage::Running;
+        state.job.take().expect("a queued task has its job")
+    };
+    if shared.cancelling.load(Ordering::Relaxed) {
+        drop(job);
+        graph::finish(node, Err(graph::shutdown_cancelled()), None, Some(next));
+        return;
+    }
+    let mut args = Args::from_values(
+        job.positional
+            .into_iter()
+            .map(|v| v.expect("a ready task has all its arguments")),
+    );
+    for (name, value) in job.keyword {
+        args.push_kwarg(name, value.expect("a ready task has all its arguments"));
+    }
+    let invocation = shared.runtime.invoke(&job.task, &args, &job.options);
+    drop(args);
+    graph::finish(
+        node,
+        invocation.result,
+        Some(invocation.execution),
+        Some(next),
+    );
+}

@@ -1,0 +1,131 @@
+//! Task records: one JSON line per finished task, from a single writer thread.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::info::TaskInfo;
+
+use super::future::Node;
+
+/// Where an [`Engine`](crate::Engine) writes the record ([`TaskInfo`]) of every task.
+#[derive(Clone, Debug, Default)]
+pub enum RecordSink {
+    /// Records are not kept.
+    #[default]
+    None,
+    /// Appended to this file as JSON lines, one whole line per write, flushed to the OS
+    /// whenever the writer has nothing more queued.
+    File(PathBuf),
+    /// Kept in memory (for tests and small runs).
+    Memory(RecordCollector),
+}
+
+/// Records kept in memory by [`RecordSink::Memory`]. Clones share one list.
+#[derive(Clone, Debug, Default)]
+pub struct RecordCollector {
+    records: Arc<Mutex<Vec<TaskInfo>>>,
+}
+
+impl RecordCollector {
+    /// An empty collector.
+    pub fn new() -> RecordCollector {
+        RecordCollector::default()
+    }
+
+    /// The records received so far, in the order they were written.
+    pub fn records(&self) -> Vec<TaskInfo> {
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+pub(crate) enum RecordMessage {
+    Task(Arc<Node>),
+    /// Write out everything queued before this, then acknowledge.
+    Flush(Sender<()>),
+    /// Write out everything queued before this, then exit.
+    Stop,
+}
+
+enum Output {
+    File(BufWriter<File>),
+    Memory(RecordCollector),
+}
+
+/// Opens the sink and starts its writer thread; `None` for [`RecordSink::None`].
+pub(crate) fn start(
+    sink: &RecordSink,
+) -> std::io::Result<Option<(Sender<RecordMessage>, JoinHandle<()>)>> {
+    let output = match sink {
+        RecordSink::None => return Ok(None),
+        RecordSink::File(path) => Output::File(BufWriter::with_capacity(1 << 16, open(path)?)),
+        RecordSink::Memory(collector) => Output::Memory(collector.clone()),
+    };
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let handle = std::thread::Builder::new()
+        .name("wasmtaps-records".into())
+        .spawn(move || writer(output, &rx))?;
+    Ok(Some((tx, handle)))
+}
+
+fn open(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Runs until told to stop or every sender is gone. Each record is serialised into its own buffer and
+/// handed to the `BufWriter` whole, so the bytes reaching the file are always whole
+/// lines (the `BufWriter` writes out its buffer before appending a line that does not
+/// fit). The buffer goes to the OS whenever the queue is empty, so a record is in the
+/// file within moments of the task's end and survives a `kill -9` of the process.
+fn writer(mut output: Output, rx: &Receiver<RecordMessage>) {
+    let mut line = Vec::with_capacity(1024);
+    let mut acks = Vec::new();
+    let mut stop = false;
+    while !stop && let Ok(first) = rx.recv() {
+        let mut message = Some(first);
+        while let Some(m) = message.take().or_else(|| rx.try_recv().ok()) {
+            match m {
+                RecordMessage::Task(node) => {
+                    let info = {
+                        let state = node.lock();
+                        node.info(&state)
+                    };
+                    match &mut output {
+                        Output::File(file) => {
+                            line.clear();
+                            if serde_json::to_writer(&mut line, &info).is_ok() {
+                                line.push(b'\n');
+                                if let Err(e) = file.write_all(&line) {
+                                    eprintln!("wasmtaps: cannot write a task record: {e}");
+                                }
+                            }
+                        }
+                        Output::Memory(collector) => collector
+                            .records
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(info),
+                    }
+                    node.shared.task_finished();
+                }
+                RecordMessage::Flush(ack) => acks.push(ack),
+                RecordMessage::Stop => stop = true,
+            }
+        }
+        if let Output::File(file) = &mut output
+            && let Err(e) = file.flush()
+        {
+            eprintln!("wasmtaps: cannot write task records: {e}");
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! `wasmtaps run APP`: every app end to end, config precedence, run directories and
+//! clear errors for bad flags and config values.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::Result;
+use wasmtaps::TaskInfo;
+
+fn wasmtaps(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the wasmtaps binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn records(dir: &Path) -> Result<Vec<TaskInfo>> {
+    let text = std::fs::read_to_string(dir.join("tasks.jsonl"))?;
+    Ok(text.lines().map(serde_json::from_str).collect::<Result<_, _>>()?)
+}
+
+/// Runs `wasmtaps run <args> --run-dir <tmp>/<name> --progress lines`, expecting `code`.
+fn run(tmp: &Path, name: &str, args: &[&str], code: i32) -> Result<(PathBuf, String)> {
+    let dir = tmp.join(name);
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    let dir_text = dir.display().to_string();
+    all.extend_from_slice(&["--run-dir", &dir_text, "--progress", "lines"]);
+    let out = wasmtaps(&all, tmp);
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(code), "{all:?}:\n{printed}");
+    Ok((dir, printed))
+}
+
+#[test]
+fn synthetic_runs_every_structure_into_a_run_directory() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    for (structure, expected) in [("bag", 20), ("sequential", 20), ("diamond", 22), ("reduce", 21)] {
+        let (dir, printed) = run(
+            tmp.path(),
+            structure,
+            &["synthetic", "--structure", structure, "--task-count", "20", "--task-data-bytes", "1KiB", "--warmup-tasks", "0"],
+            0,
+        )?;
+        for file in ["config.toml", "log.txt", "tasks.jsonl"] {
+            assert!(dir.join(file).is_file(), "{structure}: missing {file}");
+        }
+        let tasks = records(&dir)?;
+        assert_eq!(tasks.len(), expected, "{structure}");
+        assert!(tasks.iter().all(|t| t.success == Some(true) && t.name == "synthetic"));
+        let ids: std::collections::HashSet<_> = tasks.iter().map(|t| &t.task_id).collect();
+        assert_eq!(ids.len(), tasks.len(), "unique task ids");
+        if structure == "sequential" {
+            assert_eq!(tasks.iter().filter(|t| t.parent_task_ids.len() == 1).count(), 19);
+        }
+        if structure == "reduce" {
+            assert!(tasks.iter().any(|t| t.parent_task_ids.len() == 20), "the reduce task has 20 parents");
+        }
+        assert!(printed.contains(&format!("tasks       {expected}")), "{printed}");
+        assert!(printed.contains("median"), "the summary has phase medians: {printed}");
+        let log = std::fs::read_to_string(dir.join("log.txt"))?;
+        assert!(log.contains("run succeeded"), "{log}");
+    }
+    Ok(())
+}
+
+#[test]
+fn failures_records_every_injected_failure_with_its_type() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    for (kind, exception) in [
+        ("trap", "Trap"),
+        ("panic", "GuestPanic"),
+        ("guest-error", "InjectedFailure"),
+        ("memory", "MemoryLimitExceeded"),
+        ("timeout", "Timeout"),
+        ("stack-overflow", "StackOverflow"),
+        ("dependency", "DependencyError"),
+    ] {
+        let (dir, printed) = run(
+            tmp.path(),
+            kind,
+            &["failures", "--failure-type", kind, "--failure-rate", "0.5", "--task-count", "16", "--seed", "3"],
+            0,
+        )?;
+        let tasks = records(&dir)?;
+        let failed: Vec<&TaskInfo> = tasks.iter().filter(|t| t.success == Some(false)).collect();
+        let of_type = failed
+            .iter()
+            .filter(|t| t.exception.as_ref().is_some_and(|e| e.kind == exception))
+            .count();
+        assert!(of_type > 0, "{kind}: no {exception} recorded\n{printed}");
+        let injected_line = printed.lines().find(|l| l.contains(&format!("injected {kind}"))).expect("count line");
+        let numbers: Vec<usize> = injected_line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        assert_eq!(numbers[0], numbers[1], "{kind}: every injected failure recorded as expected: {injected_line}");
+        assert_eq!(of_type, numbers[0], "{kind}: records and summary agree");
+        if kind == "dependency" {
+            // The failing parents are recorded too, as guest errors.
+            assert!(failed.iter().any(|t| t.exception.as_ref().is_some_and(|e| e.kind == "InjectedFailure")));
+        }
+        assert!(printed.contains(exception), "the summary counts failures by type: {printed}");
+    }
+    Ok(())
+}
+
+#[test]
+fn mapreduce_counts_words_in_files_and_in_generated_text() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data)?;
+    std::fs::write(data.join("a.txt"), "the cat sat on the mat\n")?;
+    std::fs::write(data.join("b.txt"), "The dog sat. THE END\n")?;
+    let (dir, _) = run(
+        tmp.path(),
+        "files",
+        &["mapreduce", "--data-dir", &data.display().to_string(), "--map-tasks", "3", "--top", "2"],
+        0,
+    )?;
+    let top = std::fs::read_to_string(dir.join("top_words.txt"))?;
+    assert_eq!(top, "4\tthe\n2\tsat\n");
+    assert_eq!(records(&dir)?.len(), 4, "3 map tasks and a reduce");
+    let (dir, _) = run(tmp.path(), "generated", &["mapreduce", "--generate", "--generated-files", "3", "--generated-words", "500"], 0)?;
+    let counts: u64 = std::fs::read_to_string(dir.join("top_words.txt"))?
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or("0").parse::<u64>().unwrap_or(0))
+        .sum();
+    assert!(counts > 0 && counts <= 1500);
+    Ok(())
+}
+
+#[test]
+fn cholesky_factorises_and_verifies() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (dir, printed) = run(tmp.path(), "chol", &["cholesky", "--matrix-size", "96", "--block-size", "24"], 0)?;
+    let verdict = std::fs::read_to_string(dir.join("cholesky.txt"))?;
+    let error: f64 = verdict.trim().rsplit(' ').next().unwrap_or("1").parse()?;
+    assert!(error < 1e-10, "{verdict}");
+    // 4 tiles: 4 potrf + 6 trsm + 6 syrk + 4 gemm.
+    assert_eq!(records(&dir)?.len(), 20, "{printed}");
+    Ok(())
+}
+
+#[test]
+fn config_files_layer_and_flags_win() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let first = tmp.path().join("first.toml");
+    let second = tmp.path().join("second.toml");
+    std::fs::write(&first, "[synthetic]\ntask_count = 5\nstructure = \"bag\"\n")?;
+    std::fs::write(&second, "[synthetic]\ntask_count = 7\nstructure = \"reduce\"\n")?;
+    let (f1, f2) = (first.display().to_string(), second.display().to_string());
+    let (dir, _) = run(tmp.path(), "files", &["synthetic", "-c", &f1, "-c", &f2], 0)?;
+    assert_eq!(records(&dir)?.len(), 8, "second file wins: reduce of 7");
+    let (dir, _) = run(tmp.path(), "flags", &["synthetic", "-c", &f1, "-c", &f2, "--task-count", "3"], 0)?;
+    assert_eq!(records(&dir)?.len(), 4, "the flag wins over both files");
+    let resolved = std::fs::read_to_string(dir.join("config.toml"))?;
+    assert!(resolved.contains("task_count = 3") && resolved.contains("structure = \"reduce\""), "{resolved}");
+    // The resolved config re-runs as it is, into a new directory.
+    let config = dir.join("config.toml").display().to_string();
+    let (again, _) = run(tmp.path(), "again", &["synthetic", "-c", &config], 0)?;
+    assert_eq!(records(&again)?.len(), 4);
+    Ok(())
+}
+
+#[test]
+fn bad_flags_and_config_values_exit_2_naming_them() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let unknown_key = tmp.path().join("unknown.toml");
+    std::fs::write(&unknown_key, "[synthetic]\ntask_cuont = 5\n")?;
+    let wrong_type = tmp.path().join("wrong.toml");
+    std::fs::write(&wrong_type, "[synthetic]\ntask_count = \"many\"\n")?;
+    let not_toml = tmp.path().join("broken.toml");
+    std::fs::write(&not_toml, "[synthetic\n")?;
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["synthetic".into(), "--structure".into(), "star".into()], "structure"),
+        (vec!["synthetic".into(), "--task-count".into(), "lots".into()], "--task-count"),
+        (vec!["synthetic".into(), "--bogus".into()], "--bogus"),
+        (vec!["synthetic".into(), "-c".into(), unknown_key.display().to_string()], "task_cuont"),
+        (vec!["synthetic".into(), "-c".into(), wrong_type.display().to_string()], "wrong.toml"),
+        (vec!["synthetic".into(), "-c".into(), not_toml.display().to_string()], "broken.toml"),
+        (vec!["synthetic".into(), "-c".into(), "/no/such/config.toml".into()], "/no/such/config.toml"),
+        (vec!["failures".into(), "--failure-rate".into(), "1.5".into()], "failure_rate"),
+        (vec!["failures".into(), "--failure-type".into(), "meteor".into()], "failure_type"),
+        (vec!["mapreduce".into()], "--data-dir"),
+        (vec!["cholesky".into(), "--matrix-size".into(), "100".into(), "--block-size".into(), "32".into()], "block_size"),
+        (vec!["synthetic".into(), "--memory-limit".into(), "64GiB".into()], "memory_bytes"),
+        (vec!["synthetic".into(), "--timeout=-1".into()], "timeout"),
+    ];
+    for (args, named) in cases {
+        let mut all = vec!["run"];
+        all.extend(args.iter().map(String::as_str));
+        all.extend(["--run-dir", "should-not-matter"]);
+        let out = wasmtaps(&all, tmp.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: the message should name {named}: {stderr}");
+    }
+    Ok(())
+}
+
+#[test]
+fn report_reads_a_real_run_directory() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (dir, _) = run(tmp.path(), "for-report", &["failures", "--failure-type", "panic", "--failure-rate", "0.5", "--task-count", "10"], 0)?;
+    let out = wasmtaps(&["report", &dir.display().to_string()], tmp.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let html = std::fs::read_to_string(dir.join("report.html"))?;
+    assert!(html.contains("<svg"), "the report draws its timeline as SVG");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("GuestPanic"));
+    Ok(())
+}
