@@ -1,5 +1,5 @@
 //! Integration tests of the `wasmtaps` binary, one module per subcommand.
 
 mod call;
-mod run;
 mod report;
+mod run;

@@ -16,12 +16,19 @@ fn wasmtaps(args: &[&str], cwd: &Path) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn records(dir: &Path) -> Result<Vec<TaskInfo>> {
     let text = std::fs::read_to_string(dir.join("tasks.jsonl"))?;
-    Ok(text.lines().map(serde_json::from_str).collect::<Result<_, _>>()?)
+    Ok(text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?)
 }
 
 /// Runs `wasmtaps run <args> --run-dir <tmp>/<name> --progress lines`, expecting `code`.
@@ -40,11 +47,26 @@ fn run(tmp: &Path, name: &str, args: &[&str], code: i32) -> Result<(PathBuf, Str
 #[test]
 fn synthetic_runs_every_structure_into_a_run_directory() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    for (structure, expected) in [("bag", 20), ("sequential", 20), ("diamond", 22), ("reduce", 21)] {
+    for (structure, expected) in [
+        ("bag", 20),
+        ("sequential", 20),
+        ("diamond", 22),
+        ("reduce", 21),
+    ] {
         let (dir, printed) = run(
             tmp.path(),
             structure,
-            &["synthetic", "--structure", structure, "--task-count", "20", "--task-data-bytes", "1KiB", "--warmup-tasks", "0"],
+            &[
+                "synthetic",
+                "--structure",
+                structure,
+                "--task-count",
+                "20",
+                "--task-data-bytes",
+                "1KiB",
+                "--warmup-tasks",
+                "0",
+            ],
             0,
         )?;
         for file in ["config.toml", "log.txt", "tasks.jsonl"] {
@@ -52,17 +74,36 @@ fn synthetic_runs_every_structure_into_a_run_directory() -> Result<()> {
         }
         let tasks = records(&dir)?;
         assert_eq!(tasks.len(), expected, "{structure}");
-        assert!(tasks.iter().all(|t| t.success == Some(true) && t.name == "synthetic"));
+        assert!(
+            tasks
+                .iter()
+                .all(|t| t.success == Some(true) && t.name == "synthetic")
+        );
         let ids: std::collections::HashSet<_> = tasks.iter().map(|t| &t.task_id).collect();
         assert_eq!(ids.len(), tasks.len(), "unique task ids");
         if structure == "sequential" {
-            assert_eq!(tasks.iter().filter(|t| t.parent_task_ids.len() == 1).count(), 19);
+            assert_eq!(
+                tasks
+                    .iter()
+                    .filter(|t| t.parent_task_ids.len() == 1)
+                    .count(),
+                19
+            );
         }
         if structure == "reduce" {
-            assert!(tasks.iter().any(|t| t.parent_task_ids.len() == 20), "the reduce task has 20 parents");
+            assert!(
+                tasks.iter().any(|t| t.parent_task_ids.len() == 20),
+                "the reduce task has 20 parents"
+            );
         }
-        assert!(printed.contains(&format!("tasks       {expected}")), "{printed}");
-        assert!(printed.contains("median"), "the summary has phase medians: {printed}");
+        assert!(
+            printed.contains(&format!("tasks       {expected}")),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("median"),
+            "the summary has phase medians: {printed}"
+        );
         let log = std::fs::read_to_string(dir.join("log.txt"))?;
         assert!(log.contains("run succeeded"), "{log}");
     }
@@ -84,7 +125,17 @@ fn failures_records_every_injected_failure_with_its_type() -> Result<()> {
         let (dir, printed) = run(
             tmp.path(),
             kind,
-            &["failures", "--failure-type", kind, "--failure-rate", "0.5", "--task-count", "16", "--seed", "3"],
+            &[
+                "failures",
+                "--failure-type",
+                kind,
+                "--failure-rate",
+                "0.5",
+                "--task-count",
+                "16",
+                "--seed",
+                "3",
+            ],
             0,
         )?;
         let tasks = records(&dir)?;
@@ -94,15 +145,31 @@ fn failures_records_every_injected_failure_with_its_type() -> Result<()> {
             .filter(|t| t.exception.as_ref().is_some_and(|e| e.kind == exception))
             .count();
         assert!(of_type > 0, "{kind}: no {exception} recorded\n{printed}");
-        let injected_line = printed.lines().find(|l| l.contains(&format!("injected {kind}"))).expect("count line");
-        let numbers: Vec<usize> = injected_line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
-        assert_eq!(numbers[0], numbers[1], "{kind}: every injected failure recorded as expected: {injected_line}");
+        let injected_line = printed
+            .lines()
+            .find(|l| l.contains(&format!("injected {kind}")))
+            .expect("count line");
+        let numbers: Vec<usize> = injected_line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        assert_eq!(
+            numbers[0], numbers[1],
+            "{kind}: every injected failure recorded as expected: {injected_line}"
+        );
         assert_eq!(of_type, numbers[0], "{kind}: records and summary agree");
         if kind == "dependency" {
             // The failing parents are recorded too, as guest errors.
-            assert!(failed.iter().any(|t| t.exception.as_ref().is_some_and(|e| e.kind == "InjectedFailure")));
+            assert!(failed.iter().any(|t| {
+                t.exception
+                    .as_ref()
+                    .is_some_and(|e| e.kind == "InjectedFailure")
+            }));
         }
-        assert!(printed.contains(exception), "the summary counts failures by type: {printed}");
+        assert!(
+            printed.contains(exception),
+            "the summary counts failures by type: {printed}"
+        );
     }
     Ok(())
 }
@@ -117,16 +184,42 @@ fn mapreduce_counts_words_in_files_and_in_generated_text() -> Result<()> {
     let (dir, _) = run(
         tmp.path(),
         "files",
-        &["mapreduce", "--data-dir", &data.display().to_string(), "--map-tasks", "3", "--top", "2"],
+        &[
+            "mapreduce",
+            "--data-dir",
+            &data.display().to_string(),
+            "--map-tasks",
+            "3",
+            "--top",
+            "2",
+        ],
         0,
     )?;
     let top = std::fs::read_to_string(dir.join("top_words.txt"))?;
     assert_eq!(top, "4\tthe\n2\tsat\n");
     assert_eq!(records(&dir)?.len(), 4, "3 map tasks and a reduce");
-    let (dir, _) = run(tmp.path(), "generated", &["mapreduce", "--generate", "--generated-files", "3", "--generated-words", "500"], 0)?;
+    let (dir, _) = run(
+        tmp.path(),
+        "generated",
+        &[
+            "mapreduce",
+            "--generate",
+            "--generated-files",
+            "3",
+            "--generated-words",
+            "500",
+        ],
+        0,
+    )?;
     let counts: u64 = std::fs::read_to_string(dir.join("top_words.txt"))?
         .lines()
-        .map(|l| l.split('\t').next().unwrap_or("0").parse::<u64>().unwrap_or(0))
+        .map(|l| {
+            l.split('\t')
+                .next()
+                .unwrap_or("0")
+                .parse::<u64>()
+                .unwrap_or(0)
+        })
         .sum();
     assert!(counts > 0 && counts <= 1500);
     Ok(())
@@ -135,7 +228,12 @@ fn mapreduce_counts_words_in_files_and_in_generated_text() -> Result<()> {
 #[test]
 fn cholesky_factorises_and_verifies() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let (dir, printed) = run(tmp.path(), "chol", &["cholesky", "--matrix-size", "96", "--block-size", "24"], 0)?;
+    let (dir, printed) = run(
+        tmp.path(),
+        "chol",
+        &["cholesky", "--matrix-size", "96", "--block-size", "24"],
+        0,
+    )?;
     let verdict = std::fs::read_to_string(dir.join("cholesky.txt"))?;
     let error: f64 = verdict.trim().rsplit(' ').next().unwrap_or("1").parse()?;
     assert!(error < 1e-10, "{verdict}");
@@ -150,14 +248,25 @@ fn config_files_layer_and_flags_win() -> Result<()> {
     let first = tmp.path().join("first.toml");
     let second = tmp.path().join("second.toml");
     std::fs::write(&first, "[synthetic]\ntask_count = 5\nstructure = \"bag\"\n")?;
-    std::fs::write(&second, "[synthetic]\ntask_count = 7\nstructure = \"reduce\"\n")?;
+    std::fs::write(
+        &second,
+        "[synthetic]\ntask_count = 7\nstructure = \"reduce\"\n",
+    )?;
     let (f1, f2) = (first.display().to_string(), second.display().to_string());
     let (dir, _) = run(tmp.path(), "files", &["synthetic", "-c", &f1, "-c", &f2], 0)?;
     assert_eq!(records(&dir)?.len(), 8, "second file wins: reduce of 7");
-    let (dir, _) = run(tmp.path(), "flags", &["synthetic", "-c", &f1, "-c", &f2, "--task-count", "3"], 0)?;
+    let (dir, _) = run(
+        tmp.path(),
+        "flags",
+        &["synthetic", "-c", &f1, "-c", &f2, "--task-count", "3"],
+        0,
+    )?;
     assert_eq!(records(&dir)?.len(), 4, "the flag wins over both files");
     let resolved = std::fs::read_to_string(dir.join("config.toml"))?;
-    assert!(resolved.contains("task_count = 3") && resolved.contains("structure = \"reduce\""), "{resolved}");
+    assert!(
+        resolved.contains("task_count = 3") && resolved.contains("structure = \"reduce\""),
+        "{resolved}"
+    );
     // The resolved config re-runs as it is, into a new directory.
     let config = dir.join("config.toml").display().to_string();
     let (again, _) = run(tmp.path(), "again", &["synthetic", "-c", &config], 0)?;
@@ -175,18 +284,70 @@ fn bad_flags_and_config_values_exit_2_naming_them() -> Result<()> {
     let not_toml = tmp.path().join("broken.toml");
     std::fs::write(&not_toml, "[synthetic\n")?;
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["synthetic".into(), "--structure".into(), "star".into()], "structure"),
-        (vec!["synthetic".into(), "--task-count".into(), "lots".into()], "--task-count"),
+        (
+            vec!["synthetic".into(), "--structure".into(), "star".into()],
+            "structure",
+        ),
+        (
+            vec!["synthetic".into(), "--task-count".into(), "lots".into()],
+            "--task-count",
+        ),
         (vec!["synthetic".into(), "--bogus".into()], "--bogus"),
-        (vec!["synthetic".into(), "-c".into(), unknown_key.display().to_string()], "task_cuont"),
-        (vec!["synthetic".into(), "-c".into(), wrong_type.display().to_string()], "wrong.toml"),
-        (vec!["synthetic".into(), "-c".into(), not_toml.display().to_string()], "broken.toml"),
-        (vec!["synthetic".into(), "-c".into(), "/no/such/config.toml".into()], "/no/such/config.toml"),
-        (vec!["failures".into(), "--failure-rate".into(), "1.5".into()], "failure_rate"),
-        (vec!["failures".into(), "--failure-type".into(), "meteor".into()], "failure_type"),
+        (
+            vec![
+                "synthetic".into(),
+                "-c".into(),
+                unknown_key.display().to_string(),
+            ],
+            "task_cuont",
+        ),
+        (
+            vec![
+                "synthetic".into(),
+                "-c".into(),
+                wrong_type.display().to_string(),
+            ],
+            "wrong.toml",
+        ),
+        (
+            vec![
+                "synthetic".into(),
+                "-c".into(),
+                not_toml.display().to_string(),
+            ],
+            "broken.toml",
+        ),
+        (
+            vec![
+                "synthetic".into(),
+                "-c".into(),
+                "/no/such/config.toml".into(),
+            ],
+            "/no/such/config.toml",
+        ),
+        (
+            vec!["failures".into(), "--failure-rate".into(), "1.5".into()],
+            "failure_rate",
+        ),
+        (
+            vec!["failures".into(), "--failure-type".into(), "meteor".into()],
+            "failure_type",
+        ),
         (vec!["mapreduce".into()], "--data-dir"),
-        (vec!["cholesky".into(), "--matrix-size".into(), "100".into(), "--block-size".into(), "32".into()], "block_size"),
-        (vec!["synthetic".into(), "--memory-limit".into(), "64GiB".into()], "memory_bytes"),
+        (
+            vec![
+                "cholesky".into(),
+                "--matrix-size".into(),
+                "100".into(),
+                "--block-size".into(),
+                "32".into(),
+            ],
+            "block_size",
+        ),
+        (
+            vec!["synthetic".into(), "--memory-limit".into(), "64GiB".into()],
+            "memory_bytes",
+        ),
         (vec!["synthetic".into(), "--timeout=-1".into()], "timeout"),
     ];
     for (args, named) in cases {
@@ -196,7 +357,10 @@ fn bad_flags_and_config_values_exit_2_naming_them() -> Result<()> {
         let out = wasmtaps(&all, tmp.path());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(named), "{args:?}: the message should name {named}: {stderr}");
+        assert!(
+            stderr.contains(named),
+            "{args:?}: the message should name {named}: {stderr}"
+        );
     }
     Ok(())
 }
@@ -204,11 +368,27 @@ fn bad_flags_and_config_values_exit_2_naming_them() -> Result<()> {
 #[test]
 fn report_reads_a_real_run_directory() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let (dir, _) = run(tmp.path(), "for-report", &["failures", "--failure-type", "panic", "--failure-rate", "0.5", "--task-count", "10"], 0)?;
+    let (dir, _) = run(
+        tmp.path(),
+        "for-report",
+        &[
+            "failures",
+            "--failure-type",
+            "panic",
+            "--failure-rate",
+            "0.5",
+            "--task-count",
+            "10",
+        ],
+        0,
+    )?;
     let out = wasmtaps(&["report", &dir.display().to_string()], tmp.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let html = std::fs::read_to_string(dir.join("report.html"))?;
-    assert!(html.contains("<svg"), "the report draws its timeline as SVG");
+    assert!(
+        html.contains("<svg"),
+        "the report draws its timeline as SVG"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("GuestPanic"));
     Ok(())
 }

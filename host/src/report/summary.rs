@@ -341,7 +341,7 @@ mod tests {
         let s = RunSummary::from_records(&records);
         assert_eq!((s.tasks, s.succeeded, s.failed), (4, 3, 1));
         assert_eq!(s.failures["GuestPanic"], 1);
-        assert_eq!(s.wall_time, Some(6.5));
+        assert_eq!(s.wall_time, Some(5.5));
         assert_eq!(s.phase(Phase::Task).median, 2.0);
         assert_eq!(s.phase(Phase::Task).max, 4.0);
         assert_eq!(s.phase(Phase::Queue).median, 1.0);

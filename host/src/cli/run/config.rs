@@ -295,12 +295,12 @@ fn validate(c: &RunConfig) -> Result<(), String> {
     if c.synthetic.bag_max_running == 0 {
         return Err("synthetic.bag_max_running must be at least 1".into());
     }
-    if let Some(t) = c.limits.timeout {
-        if !(t > 0.0 && t.is_finite()) {
-            return Err(format!(
-                "limits.timeout = {t} is not a positive number of seconds"
-            ));
-        }
+    if let Some(t) = c.limits.timeout
+        && !(t > 0.0 && t.is_finite())
+    {
+        return Err(format!(
+            "limits.timeout = {t} is not a positive number of seconds"
+        ));
     }
     if c.app == "mapreduce" {
         if c.mapreduce.data_dir.is_none() && !c.mapreduce.generate {
