@@ -115,8 +115,18 @@ fn chain_passes_each_result_to_the_next() -> Result<()> {
         last = f.engine.submit(&inc, vec![last.into()], vec![]);
     }
     ensure!(value_of(&last)? == 21);
+    // A child of parents that have already ended starts at once.
+    let late = f.engine.submit(&inc, vec![Arg::from(&first)], vec![]);
+    ensure!(value_of(&late)? == 2);
+    let sum = f.task("sum")?;
+    let mixed = f.engine.submit(
+        &sum,
+        vec![Arg::from(&first), Arg::from(&late), int(3)],
+        vec![],
+    );
+    ensure!(value_of(&mixed)? == 6);
     let records = f.records()?;
-    ensure!(records.len() == 21);
+    ensure!(records.len() == 23);
     ensure!(records.iter().all(|r| r.success == Some(true)));
     Ok(())
 }

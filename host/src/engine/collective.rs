@@ -36,19 +36,47 @@ impl Wake for IndexWaker {
     }
 }
 
-/// Subscribes to every future; each sends its index once it has ended.
-fn subscribe(futures: &[TaskFuture]) -> Receiver<usize> {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    for (index, future) in futures.iter().enumerate() {
-        let waker = Waker::from(Arc::new(IndexWaker {
-            index,
-            tx: tx.clone(),
-        }));
-        if !future.node.on_done(&waker) {
-            let _ = tx.send(index);
+/// A subscription to many futures: each sends its index once it has ended. Dropping it
+/// unregisters from the futures that have not ended, so repeated waits with timeouts
+/// leave nothing behind.
+struct Subscription {
+    rx: Receiver<usize>,
+    wakers: Vec<(TaskFuture, Waker)>,
+}
+
+impl Subscription {
+    fn new(futures: &[TaskFuture]) -> Subscription {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut wakers = Vec::new();
+        for (index, future) in futures.iter().enumerate() {
+            let waker = Waker::from(Arc::new(IndexWaker {
+                index,
+                tx: tx.clone(),
+            }));
+            if future.node.on_done(&waker) {
+                wakers.push((future.clone(), waker));
+            } else {
+                let _ = tx.send(index);
+            }
+        }
+        Subscription { rx, wakers }
+    }
+
+    /// The index of a future that has ended, or `None` once `deadline` passes.
+    fn next(&self, deadline: Option<Instant>) -> Option<usize> {
+        match deadline {
+            Some(deadline) => self.rx.recv_deadline(deadline).ok(),
+            None => self.rx.recv().ok(),
         }
     }
-    rx
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        for (future, waker) in &self.wakers {
+            future.node.forget_waker(waker);
+        }
+    }
 }
 
 fn failed(future: &TaskFuture) -> bool {
@@ -66,7 +94,7 @@ pub fn wait(
     return_when: ReturnWhen,
 ) -> (Vec<TaskFuture>, Vec<TaskFuture>) {
     let deadline = deadline(timeout);
-    let rx = subscribe(futures);
+    let subscription = Subscription::new(futures);
     let mut ended = vec![false; futures.len()];
     let mut count = 0;
     let satisfied = |count: usize, any_failed: bool| match return_when {
@@ -76,9 +104,8 @@ pub fn wait(
     };
     let mut any_failed = false;
     while !satisfied(count, any_failed) {
-        let index = match recv(&rx, deadline) {
-            Some(index) => index,
-            None => break,
+        let Some(index) = subscription.next(deadline) else {
+            break;
         };
         if !std::mem::replace(&mut ended[index], true) {
             count += 1;
@@ -88,20 +115,16 @@ pub fn wait(
     futures.iter().cloned().partition(TaskFuture::done)
 }
 
-fn recv(rx: &Receiver<usize>, deadline: Option<Instant>) -> Option<usize> {
-    match deadline {
-        Some(deadline) => rx.recv_deadline(deadline).ok(),
-        None => rx.recv().ok(),
-    }
-}
-
 /// Yields futures as they end, at most `timeout` in all (`None`: no limit).
+///
+/// Futures that have already ended come first. Dropping the iterator early unregisters
+/// it from the futures; they keep running.
 ///
 /// Each item is a future that has ended. If the timeout passes first, the iterator yields
 /// one `Err(FutureError::Timeout)` and then ends; the unfinished futures keep running.
 pub fn as_completed(futures: &[TaskFuture], timeout: Option<Duration>) -> AsCompleted {
     AsCompleted {
-        rx: subscribe(futures),
+        subscription: Subscription::new(futures),
         futures: futures.iter().cloned().map(Some).collect(),
         remaining: futures.len(),
         deadline: deadline(timeout),
@@ -111,7 +134,7 @@ pub fn as_completed(futures: &[TaskFuture], timeout: Option<Duration>) -> AsComp
 
 /// The iterator of [`as_completed`].
 pub struct AsCompleted {
-    rx: Receiver<usize>,
+    subscription: Subscription,
     futures: Vec<Option<TaskFuture>>,
     remaining: usize,
     deadline: Option<Instant>,
@@ -123,7 +146,7 @@ impl Iterator for AsCompleted {
 
     fn next(&mut self) -> Option<Self::Item> {
         while self.remaining > 0 && !self.timed_out {
-            let Some(index) = recv(&self.rx, self.deadline) else {
+            let Some(index) = self.subscription.next(self.deadline) else {
                 self.timed_out = true;
                 return Some(Err(FutureError::Timeout));
             };

@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Receiver;
 
 use crate::args::Args;
+use crate::failure::{ErrorKind, TaskError};
 
 use super::Shared;
 use super::future::{Node, Stage};
@@ -75,12 +76,22 @@ fn run(shared: &Shared, node: Arc<Node>, next: &mut Option<Arc<Node>>) {
     for (name, value) in job.keyword {
         args.push_kwarg(name, value.expect("a ready task has all its arguments"));
     }
-    let invocation = shared.runtime.invoke(&job.task, &args, &job.options);
-    drop(args);
-    graph::finish(
-        node,
-        invocation.result,
-        Some(invocation.execution),
-        Some(next),
-    );
+    // `invoke` does not fail, but a bug in it must not kill the worker and leave the
+    // task unfinished for ever.
+    let invoke = || shared.runtime.invoke(&job.task, &args, &job.options);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(invoke)) {
+        Ok(invocation) => {
+            drop(args);
+            graph::finish(
+                node,
+                invocation.result,
+                Some(invocation.execution),
+                Some(next),
+            );
+        }
+        Err(_) => {
+            let error = TaskError::new(ErrorKind::HostError, "the host panicked running the task");
+            graph::finish(node, Err(error), None, Some(next));
+        }
+    }
 }

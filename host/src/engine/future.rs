@@ -144,6 +144,11 @@ impl Node {
         true
     }
 
+    /// Removes a waker registered with [`on_done`](Node::on_done), if still there.
+    pub(crate) fn forget_waker(&self, waker: &Waker) {
+        self.lock().wakers.retain(|w| !w.will_wake(waker));
+    }
+
     pub(crate) fn info(&self, state: &State) -> TaskInfo {
         TaskInfo {
             task_id: self.id.clone(),

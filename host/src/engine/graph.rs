@@ -101,7 +101,7 @@ pub(crate) fn submit(
         match parent_state.outcome.clone() {
             Some(Ok(value)) => {
                 drop(parent_state);
-                fill(&node, slot, value);
+                set_argument(&node, slot, value);
             }
             Some(Err(error)) => {
                 drop(parent_state);
@@ -188,15 +188,17 @@ fn release(node: &Node) -> bool {
     }
 }
 
-/// Puts a parent's value into its slot; `true` if the task just became ready.
-fn fill(node: &Node, slot: Slot, value: Value) -> bool {
-    {
-        let mut state = node.lock();
-        let Some(job) = state.job.as_mut() else {
-            return false;
-        };
+/// Puts a value into its argument slot, if the task has not started or ended.
+fn set_argument(node: &Node, slot: Slot, value: Value) {
+    let mut state = node.lock();
+    if let Some(job) = state.job.as_mut() {
         put(job, slot, value);
     }
+}
+
+/// Delivers a registered parent's value; `true` if the task just became ready.
+fn fill(node: &Node, slot: Slot, value: Value) -> bool {
+    set_argument(node, slot, value);
     release(node)
 }
 
