@@ -24,6 +24,140 @@ const NOOP: &str = r#"(module
     (i64.const 0x0000001000000005)))"#;
 
 const CHILD_ENV: &str = "WASMTAPS_BENCH_INVOKE_CHILD";
+const PIPE_WORKER_ENV: &str = "WASMTAPS_BENCH_PIPE_WORKER";
+/// Requests in flight per worker process.
+const WINDOW: usize = 32;
+
+/// A worker process: reads length-prefixed requests (encoded positional arguments) on
+/// stdin, invokes the no-op for each, and answers with the result and its
+/// `ExecutionInfo`, length-prefixed, on stdout. Replies are flushed whenever no request
+/// is waiting, so a pipelined host gets them in batches.
+fn pipe_worker() {
+    use std::io::{Read, Write};
+    let (runtime, task) = noop();
+    let mut input = std::io::BufReader::new(std::io::stdin().lock());
+    let mut output = std::io::BufWriter::new(std::io::stdout().lock());
+    let options = InvokeOptions::default();
+    let mut frame = Vec::new();
+    loop {
+        let mut len = [0; 4];
+        if input.read_exact(&mut len).is_err() {
+            return;
+        }
+        frame.resize(u32::from_le_bytes(len) as usize, 0);
+        input.read_exact(&mut frame).expect("request");
+        let values: Vec<Vec<u8>> = rmp_serde::from_slice(&frame).expect("request");
+        let args = Args::from_values(
+            values
+                .into_iter()
+                .map(|v| wasmtaps::Value::from_msgpack(v).expect("value")),
+        );
+        let outcome = runtime.invoke(&task, &args, &options);
+        let result = outcome.result.expect("no-op").as_msgpack().to_vec();
+        let reply = rmp_serde::to_vec(&(result, outcome.execution)).expect("reply");
+        output
+            .write_all(&(reply.len() as u32).to_le_bytes())
+            .expect("reply");
+        output.write_all(&reply).expect("reply");
+        if input.buffer().is_empty() {
+            output.flush().expect("flush");
+        }
+    }
+}
+
+/// Dispatches `n` no-op tasks over `processes` worker processes, one host thread per
+/// process with up to `WINDOW` requests in flight, decoding every reply.
+fn process_pool(processes: usize, n: usize) -> (f64, f64) {
+    use std::io::{BufReader, BufWriter, Read, Write};
+    let exe = std::env::current_exe().expect("exe");
+    let mut children: Vec<_> = (0..processes)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .env(PIPE_WORKER_ENV, "1")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let pipes: Vec<_> = children
+        .iter_mut()
+        .map(|c| {
+            (
+                c.stdin.take().expect("stdin"),
+                c.stdout.take().expect("stdout"),
+            )
+        })
+        .collect();
+    // Warm each worker up (compilation, first instances) before timing.
+    let run = |pipes: Vec<(std::process::ChildStdin, std::process::ChildStdout)>, per: usize| {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = pipes
+                .into_iter()
+                .map(|(stdin, stdout)| {
+                    s.spawn(move || {
+                        let mut tx = BufWriter::new(stdin);
+                        let mut rx = BufReader::new(stdout);
+                        let request = rmp_serde::to_vec(&Vec::<Vec<u8>>::new()).expect("request");
+                        let send = |tx: &mut BufWriter<std::process::ChildStdin>| {
+                            tx.write_all(&(request.len() as u32).to_le_bytes())
+                                .expect("send");
+                            tx.write_all(&request).expect("send");
+                        };
+                        let mut sent = 0;
+                        while sent < per.min(WINDOW) {
+                            send(&mut tx);
+                            sent += 1;
+                        }
+                        tx.flush().expect("flush");
+                        let mut frame = Vec::new();
+                        for _ in 0..per {
+                            if rx.buffer().is_empty() {
+                                // About to block on the pipe: send what is buffered.
+                                tx.flush().expect("flush");
+                            }
+                            let mut len = [0; 4];
+                            rx.read_exact(&mut len).expect("reply");
+                            frame.resize(u32::from_le_bytes(len) as usize, 0);
+                            rx.read_exact(&mut frame).expect("reply");
+                            let (_value, _info): (Vec<u8>, wasmtaps::ExecutionInfo) =
+                                rmp_serde::from_slice(&frame).expect("reply");
+                            if sent < per {
+                                send(&mut tx);
+                                sent += 1;
+                            }
+                        }
+                        (tx.into_inner().expect("flush"), rx.into_inner())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("dispatcher"))
+                .collect::<Vec<_>>()
+        })
+    };
+    let pipes = run(pipes, 5_000);
+    let mut best = (f64::INFINITY, f64::INFINITY);
+    let mut pipes = Some(pipes);
+    for _ in 0..REPS {
+        let (wall, cpu_host) = {
+            let p = pipes.take().expect("pipes");
+            let (wall, cpu) = (Instant::now(), cpu_seconds());
+            pipes = Some(run(p, n / processes));
+            (
+                per_task(wall.elapsed(), n),
+                (cpu_seconds() - cpu) * 1e6 / n as f64,
+            )
+        };
+        best = (best.0.min(wall), best.1.min(cpu_host));
+    }
+    drop(pipes);
+    for mut child in children {
+        let _ = child.wait();
+    }
+    best
+}
 
 fn noop() -> (Runtime, Task) {
     let runtime = Runtime::new().expect("runtime");
@@ -172,6 +306,10 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(50_000);
+    if std::env::var_os(PIPE_WORKER_ENV).is_some() {
+        pipe_worker();
+        return;
+    }
     if let Ok(count) = std::env::var(CHILD_ENV) {
         let (runtime, task) = noop();
         invoke_loop(&runtime, &task, 5_000);
@@ -179,9 +317,20 @@ fn main() {
         println!("{}", invoke_loop(&runtime, &task, count).as_secs_f64());
         return;
     }
+    let only_processes = std::env::args().any(|a| a == "processes");
     let (runtime, task) = noop();
     invoke_loop(&runtime, &task, 5_000);
     println!("{n} no-op tasks per measurement, best of {REPS}");
+    if only_processes {
+        let (wall, cpu) = best2(|| {
+            measure(n, || {
+                invoke_loop(&runtime, &task, n);
+            })
+        });
+        println!("runtime.invoke, 1 thread:          {wall:6.2} µs/task wall, {cpu:6.2} µs CPU");
+        pool_section(n);
+        return;
+    }
 
     let (invoke, invoke_cpu) = best2(|| {
         measure(n, || {
@@ -234,4 +383,16 @@ fn main() {
         "raw invoke, 2 processes:           {processes:7.2} µs/task ({:.2}x of 1 thread)",
         invoke / processes
     );
+    pool_section(n);
+}
+
+fn pool_section(n: usize) {
+    for processes in [1, 2] {
+        let (wall, host_cpu) = process_pool(processes, n);
+        println!(
+            "worker processes over pipes, {processes}: {wall:6.2} µs/task wall ({:.0} tasks/s), \
+             {host_cpu:.2} µs host CPU per task for dispatch",
+            1e6 / wall
+        );
+    }
 }

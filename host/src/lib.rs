@@ -32,6 +32,9 @@
 //!   [`Engine::map`] work on many; every task is recorded through a [`RecordSink`].
 #![deny(missing_docs)]
 
+#[doc(hidden)]
+#[path = "fuzz_api.rs"]
+pub mod __fuzz;
 mod args;
 mod cache;
 mod engine;

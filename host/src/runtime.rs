@@ -83,7 +83,7 @@ impl Default for RuntimeBuilder {
         RuntimeBuilder {
             defaults: Limits::DEFAULT,
             maximum: Limits::MAXIMUM,
-            fuel_metering: true,
+            fuel_metering: false,
             max_wasm_stack: 512 << 10,
             epoch_tick: Duration::from_millis(1),
             instance_slots: 256,
@@ -126,8 +126,10 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Whether wasm code counts fuel (default on). Fuel limits need it; turning it off
-    /// makes compute-bound guests a little faster.
+    /// Whether wasm code counts fuel, which fuel limits need. Default: off unless the
+    /// default or maximum limits set fuel. Metering is engine-wide and costs compute-bound
+    /// guests dearly (a tight loop ran about 4× slower with it here; see BENCHMARKS.md), so
+    /// it is opt-in; wall-clock deadlines work without it.
     pub fn fuel_metering(mut self, enable: bool) -> Self {
         self.fuel_metering = enable;
         self
@@ -192,10 +194,12 @@ impl RuntimeBuilder {
             .table_elements(usize::try_from(self.maximum.table_elements).unwrap_or(usize::MAX))
             .linear_memory_keep_resident(self.keep_resident)
             .table_keep_resident(self.keep_resident);
+        let fuel_metering =
+            self.fuel_metering || self.defaults.fuel.is_some() || self.maximum.fuel.is_some();
         let mut config = Config::new();
         config
             .epoch_interruption(true)
-            .consume_fuel(self.fuel_metering)
+            .consume_fuel(fuel_metering)
             .max_wasm_stack(self.max_wasm_stack)
             .memory_init_cow(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -223,7 +227,7 @@ impl RuntimeBuilder {
                 linker,
                 defaults: self.defaults,
                 maximum: self.maximum,
-                fuel_metering: self.fuel_metering,
+                fuel_metering,
                 epoch_tick: self.epoch_tick,
                 cache_dir: self.cache_dir,
                 modules: Mutex::new(HashMap::new()),

@@ -74,7 +74,7 @@ impl Fixture {
 
 /// An engine over the test tasks, configured by `configure`, recording in memory.
 fn run_test(configure: impl FnOnce(EngineBuilder) -> EngineBuilder) -> Result<Fixture> {
-    let runtime = Runtime::new()?;
+    let runtime = Runtime::builder().fuel_metering(true).build()?;
     let module = runtime.load_wat("engine-tasks", TASKS)?;
     let records = RecordCollector::new();
     let engine = configure(

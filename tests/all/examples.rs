@@ -14,7 +14,12 @@ fn tasks() -> Result<(Runtime, TaskModule)> {
     let runtime = match RUNTIME.get() {
         Some(r) => r.clone(),
         None => RUNTIME
-            .get_or_init(|| Runtime::new().expect("runtime"))
+            .get_or_init(|| {
+                Runtime::builder()
+                    .fuel_metering(true)
+                    .build()
+                    .expect("runtime")
+            })
             .clone(),
     };
     let module = runtime.load_file(wasmtaps_example_artifacts::TASKS_WASM)?;

@@ -33,7 +33,7 @@ fn infinite_loop_hits_the_deadline() -> Result<()> {
 
 #[test]
 fn infinite_loop_runs_out_of_fuel() -> Result<()> {
-    let runtime = Runtime::new()?;
+    let runtime = Runtime::builder().fuel_metering(true).build()?;
     let module = load(&runtime, SPIN)?;
     let limits = LimitOverrides {
         fuel: Some(1_000_000),

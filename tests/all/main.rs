@@ -6,4 +6,5 @@ mod engine;
 mod examples;
 mod hostile;
 mod loading;
+mod polyglot;
 mod support;

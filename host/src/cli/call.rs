@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use serde_json::json;
-use wasmtaps::{Args, InvokeOptions, LimitOverrides, ReadOnlyDir, Runtime, TaskInfo, unix_now};
+use wasmtaps::{Args, InvokeOptions, LimitOverrides, ReadOnlyDir, TaskInfo, unix_now};
 
 use super::parse;
 
@@ -41,18 +41,17 @@ pub(crate) struct CallArgs {
     /// Let the task read a host directory: HOST_DIR[:GUEST_PATH]. Repeatable.
     #[arg(long = "dir", value_parser = parse::read_only_dir)]
     dirs: Vec<ReadOnlyDir>,
-    /// Keep compiled modules in this directory between runs.
+    /// Keep compiled modules in this directory between runs ("none" to compile every
+    /// time; default $WASMTAPS_CACHE_DIR, $XDG_CACHE_HOME/wasmtaps or ~/.cache/wasmtaps).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
 }
 
 pub(crate) fn run(a: CallArgs) -> anyhow::Result<ExitCode> {
     let args = Args::from_json(&a.args, &a.kwargs).map_err(anyhow::Error::msg)?;
-    let mut builder = Runtime::builder();
-    if let Some(dir) = &a.cache_dir {
-        builder = builder.cache_dir(dir);
-    }
-    let runtime = builder.build()?;
+    let runtime = super::runtime_builder(a.cache_dir.as_deref())
+        .fuel_metering(a.fuel.is_some())
+        .build()?;
     let module = runtime.load_file(&a.module)?;
     let task = module.task(&a.task)?;
     let options = InvokeOptions {

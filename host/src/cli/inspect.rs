@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::Args as ClapArgs;
 use serde_json::json;
-use wasmtaps::Runtime;
 
 #[derive(ClapArgs)]
 pub(crate) struct InspectArgs {
@@ -17,7 +16,7 @@ pub(crate) struct InspectArgs {
 }
 
 pub(crate) fn run(a: InspectArgs) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new()?;
+    let runtime = super::runtime_builder(None).build()?;
     let module = runtime.load_file(&a.module)?;
     if a.json {
         let tasks: Vec<_> = module

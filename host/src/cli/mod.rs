@@ -31,6 +31,32 @@ enum Command {
     Report(report::ReportArgs),
 }
 
+/// Where compiled modules are cached between runs: `$WASMTAPS_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/wasmtaps`, else `~/.cache/wasmtaps`; `None` when set to "none" or
+/// when no home directory is known.
+pub(crate) fn default_cache_dir() -> Option<std::path::PathBuf> {
+    let from_env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = from_env("WASMTAPS_CACHE_DIR") {
+        return (dir != "none").then(|| dir.into());
+    }
+    from_env("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| from_env("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("wasmtaps"))
+}
+
+/// A runtime builder using `dir` (or the default cache directory) for compiled modules.
+pub(crate) fn runtime_builder(dir: Option<&std::path::Path>) -> wasmtaps::RuntimeBuilder {
+    let builder = wasmtaps::Runtime::builder();
+    match dir
+        .map(std::path::Path::to_path_buf)
+        .or_else(default_cache_dir)
+    {
+        Some(d) if d.as_os_str() != "none" => builder.cache_dir(d),
+        _ => builder,
+    }
+}
+
 /// Exit status for usage and load errors.
 pub(crate) const EXIT_USAGE: u8 = 2;
 

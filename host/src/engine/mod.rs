@@ -394,7 +394,8 @@ impl Engine {
     /// `cancel_futures`, tasks that have not started are cancelled (and recorded so)
     /// instead of run. With `wait`, blocks until every task has ended, the workers have
     /// exited and every record is flushed; without it, that happens when the last clone
-    /// of the engine is dropped.
+    /// of the engine is dropped. Tasks submitted after the record writer has stopped are
+    /// cancelled but not recorded.
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         let shared = &self.inner.shared;
         if cancel_futures {

@@ -31,6 +31,8 @@ pub(crate) struct EngineConfig {
     pub executor: String,
     /// A task module to use instead of the built-in one (for your own builds of the tasks).
     pub module: Option<PathBuf>,
+    /// Where compiled modules are cached ("none": nowhere; default: the user's cache).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +41,7 @@ impl Default for EngineConfig {
             workers: 0,
             executor: "local".into(),
             module: None,
+            cache_dir: None,
         }
     }
 }
@@ -162,6 +165,8 @@ pub(crate) struct CholeskyConfig {
     pub matrix_size: u64,
     pub block_size: u64,
     pub seed: u64,
+    /// Run the kernels natively on one thread instead (the comparison floor).
+    pub native: bool,
 }
 
 impl Default for CholeskyConfig {
@@ -170,6 +175,7 @@ impl Default for CholeskyConfig {
             matrix_size: 256,
             block_size: 64,
             seed: 42,
+            native: false,
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
-use wasmtaps::{Engine, LimitOverrides, RunSummary, Runtime};
+use wasmtaps::{Engine, LimitOverrides, RunSummary};
 
 use super::{EXIT_USAGE, parse};
 use apps::{AppContext, AppOutcome};
@@ -85,6 +85,9 @@ enum App {
         /// Rows (and columns) of a tile; must divide the matrix size.
         #[arg(long)]
         block_size: Option<u64>,
+        /// Run the same kernels natively on one thread (the floor to compare with).
+        #[arg(long)]
+        native: bool,
     },
 }
 
@@ -121,6 +124,9 @@ struct Common {
     /// Use this task module instead of the built-in one.
     #[arg(long)]
     module: Option<PathBuf>,
+    /// Cache compiled modules here ("none" to compile every time).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(ClapArgs)]
@@ -172,6 +178,7 @@ impl Flags {
         self.set("engine", "workers", c.workers.map(|w| w as i64));
         self.set("engine", "executor", c.executor);
         self.set("engine", "module", path(c.module));
+        self.set("engine", "cache_dir", path(c.cache_dir));
         self.set("run", "run_dir", path(c.run_dir));
         self.set("run", "record_file", c.record_file);
         self.set("run", "progress", c.progress);
@@ -259,7 +266,9 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             common,
             matrix_size,
             block_size,
+            native,
         } => {
+            flags.set("cholesky", "native", native.then_some(true));
             flags.set("", "app", Some("cholesky"));
             flags.set("cholesky", "matrix_size", matrix_size.map(|v| v as i64));
             flags.set("cholesky", "block_size", block_size.map(|v| v as i64));
@@ -299,7 +308,9 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
         timeout: config.limits.timeout.map(Duration::from_secs_f64),
         ..LimitOverrides::default()
     };
-    let runtime = Runtime::new()?;
+    let runtime = super::runtime_builder(config.engine.cache_dir.as_deref())
+        .fuel_metering(limits.fuel.is_some())
+        .build()?;
     runtime.limits_for(&limits)?;
     let module = match &config.engine.module {
         Some(path) => runtime.load_file(path)?,

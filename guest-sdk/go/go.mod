@@ -1,0 +1,3 @@
+module wasmtaps.local/guest
+
+go 1.24
