@@ -56,7 +56,7 @@ pub use args::Args;
 pub use engine::{
     Arg, ArgOf, AsCompleted, CallArgs, Engine, EngineBuilder, EngineError, EngineStats,
     FutureError, MapResults, RecordCollector, RecordSink, ReturnWhen, TaskFuture, TypedFuture,
-    TypedTask, as_completed, wait,
+    TypedTask, WorkerCommand, as_completed, serve_worker_process, wait,
 };
 pub use failure::{AbiViolation, ErrorKind, TaskError};
 pub use info::{ExceptionInfo, ExecutionInfo, TaskInfo, TaskResult, unix_now};

@@ -109,6 +109,8 @@ pub(crate) struct ModuleInner {
     pub(crate) alloc: ModuleExport,
     pub(crate) memory: ModuleExport,
     pub(crate) initialize: Option<ModuleExport>,
+    /// The module's binary, for executors that ship it to other processes.
+    pub(crate) wasm: Arc<[u8]>,
 }
 
 impl TaskModule {
@@ -120,6 +122,11 @@ impl TaskModule {
     /// The SHA-256 of the module's binary, in hex.
     pub fn hash(&self) -> String {
         self.inner.hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The module's wasm binary (WAT sources are kept as the binary they compiled to).
+    pub fn wasm_bytes(&self) -> &[u8] {
+        &self.inner.wasm
     }
 
     /// The tasks the module offers.
@@ -428,6 +435,7 @@ impl Runtime {
                 alloc,
                 memory: memory_export,
                 initialize,
+                wasm: wasm.into(),
             }),
         })
     }

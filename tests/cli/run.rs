@@ -111,6 +111,53 @@ fn synthetic_runs_every_structure_into_a_run_directory() -> Result<()> {
 }
 
 #[test]
+fn synthetic_and_failures_run_on_worker_processes() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    for structure in ["bag", "sequential", "diamond", "reduce"] {
+        let (dir, _) = run(
+            tmp.path(),
+            &format!("p-{structure}"),
+            &[
+                "synthetic",
+                "--executor",
+                "processes",
+                "--workers",
+                "2",
+                "--structure",
+                structure,
+                "--task-count",
+                "30",
+            ],
+            0,
+        )?;
+        assert!(
+            records(&dir)?.iter().all(|t| t.success == Some(true)),
+            "{structure}"
+        );
+        let config = std::fs::read_to_string(dir.join("config.toml"))?;
+        assert!(config.contains("executor = \"processes\""), "{config}");
+    }
+    let (_, printed) = run(
+        tmp.path(),
+        "p-failures",
+        &[
+            "failures",
+            "--executor",
+            "processes",
+            "--failure-type",
+            "random",
+            "--failure-rate",
+            "0.5",
+            "--task-count",
+            "40",
+        ],
+        0,
+    )?;
+    assert!(!printed.contains("MISMATCH"), "{printed}");
+    Ok(())
+}
+
+#[test]
 fn failures_records_every_injected_failure_with_its_type() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     for (kind, exception) in [
@@ -349,6 +396,10 @@ fn bad_flags_and_config_values_exit_2_naming_them() -> Result<()> {
             "memory_bytes",
         ),
         (vec!["synthetic".into(), "--timeout=-1".into()], "timeout"),
+        (
+            vec!["synthetic".into(), "--executor".into(), "cloud".into()],
+            "executor",
+        ),
     ];
     for (args, named) in cases {
         let mut all = vec!["run"];

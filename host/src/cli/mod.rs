@@ -27,6 +27,13 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Run one of TaPS's benchmark applications over sandboxed tasks, into a run directory.
     Run(run::RunArgs),
+    /// Serve tasks for an engine over stdin/stdout (started by `run --executor processes`).
+    #[command(hide = true)]
+    WorkerProcess {
+        /// Where compiled modules are cached ("none": nowhere).
+        #[arg(long)]
+        cache_dir: Option<std::path::PathBuf>,
+    },
     /// Summarise a run directory's tasks.jsonl and write report.html (timeline, histograms).
     Report(report::ReportArgs),
 }
@@ -67,6 +74,11 @@ pub(crate) fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Report(args) => report::run(args),
         Command::Run(args) => run::run(args),
+        Command::WorkerProcess { cache_dir } => runtime_builder(cache_dir.as_deref())
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| Ok(wasmtaps::serve_worker_process(runtime)?))
+            .map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,

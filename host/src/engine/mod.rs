@@ -6,6 +6,7 @@ mod collective;
 mod executor;
 mod future;
 mod graph;
+mod process;
 mod record;
 mod typed;
 
@@ -24,6 +25,7 @@ use crate::runtime::Runtime;
 pub use arg::Arg;
 pub use collective::{AsCompleted, MapResults, ReturnWhen, as_completed, wait};
 pub use future::{FutureError, TaskFuture};
+pub use process::{WorkerCommand, serve_worker_process};
 pub use record::{RecordCollector, RecordSink};
 pub use typed::{ArgOf, CallArgs, TypedFuture, TypedTask};
 
@@ -176,6 +178,7 @@ pub struct EngineBuilder {
     limits: LimitOverrides,
     records: RecordSink,
     max_outstanding: usize,
+    processes: Option<WorkerCommand>,
 }
 
 /// Task counts of an engine; see [`Engine::stats`].
@@ -214,6 +217,16 @@ impl EngineBuilder {
     /// cores).
     pub fn workers(mut self, count: usize) -> Self {
         self.workers = count.max(1);
+        self
+    }
+
+    /// Runs tasks in `workers` child processes started with `command` (for example
+    /// `wasmtaps worker-process`) instead of threads of this process. Fresh instances
+    /// scale across processes but not across threads of one process (see
+    /// `BENCHMARKS.md`); each process compiles a module on first use, or loads it from the
+    /// runtime's cache directory. Futures, dependencies and records work the same.
+    pub fn worker_processes(mut self, command: WorkerCommand) -> Self {
+        self.processes = Some(command);
         self
     }
 
@@ -282,8 +295,11 @@ impl EngineBuilder {
             cancelling: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         });
-        let workers =
-            executor::spawn_workers(&shared, &rx, self.workers).map_err(EngineError::Thread)?;
+        let workers = match &self.processes {
+            Some(command) => process::spawn_dispatchers(&shared, &rx, self.workers, command),
+            None => executor::spawn_workers(&shared, &rx, self.workers),
+        }
+        .map_err(EngineError::Thread)?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 shared,
@@ -316,6 +332,7 @@ impl Engine {
             limits: LimitOverrides::default(),
             records: RecordSink::None,
             max_outstanding: 1 << 16,
+            processes: None,
         }
     }
 
@@ -358,7 +375,7 @@ impl Engine {
         &self.inner.shared.runtime
     }
 
-    /// How many worker threads run tasks.
+    /// How many workers run tasks (threads, or processes with worker processes).
     pub fn worker_count(&self) -> usize {
         self.inner.worker_count
     }

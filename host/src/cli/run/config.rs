@@ -27,7 +27,9 @@ pub(crate) struct RunConfig {
 pub(crate) struct EngineConfig {
     /// Worker threads (0: one per core).
     pub workers: usize,
-    /// `local` (worker threads in this process).
+    /// `threads` (worker threads in this process) or `processes` (worker processes on
+    /// this machine, which scale better across cores for independent tasks; a chain's
+    /// parent→child hop costs a pipe round trip).
     pub executor: String,
     /// A task module to use instead of the built-in one (for your own builds of the tasks).
     pub module: Option<PathBuf>,
@@ -39,7 +41,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             workers: 0,
-            executor: "local".into(),
+            executor: "threads".into(),
             module: None,
             cache_dir: None,
         }
@@ -261,7 +263,11 @@ fn validate(c: &RunConfig) -> Result<(), String> {
         &c.app,
         &["synthetic", "failures", "mapreduce", "cholesky"],
     )?;
-    one_of("engine.executor", &c.engine.executor, &["local"])?;
+    one_of(
+        "engine.executor",
+        &c.engine.executor,
+        &["processes", "threads"],
+    )?;
     one_of(
         "run.progress",
         &c.run.progress,

@@ -100,7 +100,8 @@ struct Common {
     /// Worker threads (default: one per core).
     #[arg(long)]
     workers: Option<u64>,
-    /// The executor: local.
+    /// The executor: threads (default: worker threads in this process) or processes
+    /// (worker processes on this machine).
     #[arg(long)]
     executor: Option<String>,
     /// The run directory (default runs/<app>_<executor>_<timestamp>).
@@ -320,6 +321,15 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
         )?,
     };
     let mut builder = Engine::builder(runtime).default_limits(limits);
+    if config.engine.executor == "processes" {
+        let program = std::env::current_exe()
+            .context("cannot find the wasmtaps binary to start worker processes")?;
+        let mut args = vec!["worker-process".to_owned()];
+        if let Some(dir) = &config.engine.cache_dir {
+            args.extend(["--cache-dir".to_owned(), dir.display().to_string()]);
+        }
+        builder = builder.worker_processes(wasmtaps::WorkerCommand::new(program, args));
+    }
     if config.engine.workers > 0 {
         builder = builder.workers(config.engine.workers);
     }
