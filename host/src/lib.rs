@@ -34,6 +34,7 @@
 
 mod args;
 mod cache;
+mod distributed;
 mod engine;
 mod envelope;
 mod failure;
@@ -50,10 +51,14 @@ mod store;
 mod value;
 
 pub use args::Args;
+pub use distributed::{
+    ABORT_ON_TASK_ENV, DirectoryStore, DistributedError, Filter, REFERENCE_EXT, RedisExecutor,
+    RedisExecutorBuilder, RedisStore, Store, StoreSpec, Transformer, Worker, WorkerBuilder,
+};
 pub use engine::{
-    Arg, ArgOf, AsCompleted, CallArgs, Engine, EngineBuilder, EngineError, EngineStats,
-    FutureError, MapResults, RecordCollector, RecordSink, ReturnWhen, TaskFuture, TypedFuture,
-    TypedTask, as_completed, wait,
+    Arg, ArgOf, AsCompleted, CallArgs, Engine, EngineBuilder, EngineError, EngineStats, Executor,
+    FutureError, LocalExecutor, MapResults, RecordCollector, RecordSink, ReturnWhen, TaskFuture,
+    TypedFuture, TypedTask, as_completed, wait,
 };
 pub use failure::{AbiViolation, ErrorKind, TaskError};
 pub use info::{ExceptionInfo, ExecutionInfo, TaskInfo, TaskResult, unix_now};

@@ -102,6 +102,8 @@ pub struct TaskModule {
 pub(crate) struct ModuleInner {
     pub(crate) name: String,
     pub(crate) hash: [u8; 32],
+    /// The wasm binary, for executors that send the module to other processes.
+    pub(crate) wasm: Arc<[u8]>,
     pub(crate) pre: InstancePre<StoreState>,
     pub(crate) tasks: Vec<TaskSpec>,
     pub(crate) task_exports: Vec<ModuleExport>,
@@ -120,6 +122,12 @@ impl TaskModule {
     /// The SHA-256 of the module's binary, in hex.
     pub fn hash(&self) -> String {
         self.inner.hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The module's wasm binary (WAT text is kept compiled to binary), whose SHA-256 is
+    /// [`hash`](TaskModule::hash).
+    pub fn wasm_bytes(&self) -> &[u8] {
+        &self.inner.wasm
     }
 
     /// The tasks the module offers.
@@ -421,6 +429,7 @@ impl Runtime {
             inner: Arc::new(ModuleInner {
                 name: name.to_owned(),
                 hash,
+                wasm: wasm.into(),
                 pre,
                 tasks,
                 task_exports,

@@ -1,5 +1,6 @@
 //! Integration tests of the `wasmtaps` binary, one module per subcommand.
 
 mod call;
+mod distributed;
 mod report;
 mod run;

@@ -5,6 +5,7 @@ mod inspect;
 mod parse;
 mod report;
 mod run;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,8 @@ enum Command {
     Run(run::RunArgs),
     /// Summarise a run directory's tasks.jsonl and write report.html (timeline, histograms).
     Report(report::ReportArgs),
+    /// Run tasks for `run --executor redis` engines: pull jobs from Redis until killed.
+    Worker(worker::WorkerArgs),
 }
 
 /// Exit status for usage and load errors.
@@ -41,6 +44,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Report(args) => report::run(args),
         Command::Run(args) => run::run(args),
+        Command::Worker(args) => worker::run(args),
     };
     match outcome {
         Ok(code) => code,
