@@ -126,7 +126,7 @@ fn main() -> anyhow::Result<()> {
 fn ceiling(client: &redis::Client, count: usize) -> anyhow::Result<f64> {
     let mut conn = client.get_connection()?;
     let _: () = redis::cmd("XGROUP")
-        .args(["CREATE", "ceiling:jobs", "g", "0", "MKSTREAM"])
+        .arg(&["CREATE", "ceiling:jobs", "g", "0", "MKSTREAM"][..])
         .query(&mut conn)?;
     let payload = vec![0x5au8; 200];
     let t = Instant::now();
@@ -157,8 +157,8 @@ fn ceiling(client: &redis::Client, count: usize) -> anyhow::Result<f64> {
             Ok(std::thread::spawn(move || -> redis::RedisResult<()> {
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
                     let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
-                        .args(["GROUP", "g", &format!("c{i}"), "COUNT", "1", "BLOCK", "100"])
-                        .args(["STREAMS", "ceiling:jobs", ">"])
+                        .arg(&["GROUP", "g", &format!("c{i}"), "COUNT", "1", "BLOCK", "100"][..])
+                        .arg(&["STREAMS", "ceiling:jobs", ">"][..])
                         .query(&mut conn)?;
                     for key in reply.keys {
                         for entry in key.ids {
@@ -187,15 +187,17 @@ fn ceiling(client: &redis::Client, count: usize) -> anyhow::Result<f64> {
     let mut received = 0;
     while received < count {
         let reply: redis::streams::StreamReadReply = redis::cmd("XREAD")
-            .args([
-                "COUNT",
-                "1024",
-                "BLOCK",
-                "1000",
-                "STREAMS",
-                "ceiling:results",
-                &last,
-            ])
+            .arg(
+                &[
+                    "COUNT",
+                    "1024",
+                    "BLOCK",
+                    "1000",
+                    "STREAMS",
+                    "ceiling:results",
+                    &last,
+                ][..],
+            )
             .query(&mut conn)?;
         for key in reply.keys {
             received += key.ids.len();
