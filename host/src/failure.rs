@@ -42,6 +42,9 @@ pub enum ErrorKind {
     Cancelled,
     /// The host could not run the task, for a reason unrelated to the guest (`HostError`).
     HostError,
+    /// The task was delivered to distributed workers the maximum number of times and
+    /// never finished: it keeps killing its worker (`PoisonTask`).
+    PoisonTask,
 }
 
 /// How a guest broke ABI v1 (see `docs/abi.md`).
@@ -91,6 +94,35 @@ impl ErrorKind {
             ErrorKind::DependencyError => "DependencyError",
             ErrorKind::Cancelled => "Cancelled",
             ErrorKind::HostError => "HostError",
+            ErrorKind::PoisonTask => "PoisonTask",
+        }
+    }
+
+    /// The kind whose [`type_name`](ErrorKind::type_name) is `name`: the inverse used to
+    /// rebuild a failure reported by another process (an unknown name is a guest's own
+    /// error type; `GuestExit` comes back with code 0, the code is in the message).
+    pub fn from_type_name(name: &str) -> ErrorKind {
+        match name {
+            "Timeout" => ErrorKind::Timeout,
+            "OutOfFuel" => ErrorKind::OutOfFuel,
+            "MemoryLimitExceeded" => ErrorKind::MemoryLimitExceeded,
+            "TableLimitExceeded" => ErrorKind::TableLimitExceeded,
+            "StackOverflow" => ErrorKind::StackOverflow,
+            "Trap" => ErrorKind::Trap,
+            "GuestPanic" => ErrorKind::GuestPanic,
+            "GuestExit" => ErrorKind::GuestExit(0),
+            "ArgumentError" => ErrorKind::ArgumentError,
+            "InvalidResultPointer" => ErrorKind::Abi(AbiViolation::InvalidResultPointer),
+            "MalformedResult" => ErrorKind::Abi(AbiViolation::MalformedResult),
+            "ResultTooLarge" => ErrorKind::Abi(AbiViolation::ResultTooLarge),
+            "ArgumentsTooLarge" => ErrorKind::Abi(AbiViolation::ArgumentsTooLarge),
+            "AllocFailed" => ErrorKind::Abi(AbiViolation::AllocFailed),
+            "InvalidLimits" => ErrorKind::InvalidLimits,
+            "DependencyError" => ErrorKind::DependencyError,
+            "Cancelled" => ErrorKind::Cancelled,
+            "HostError" => ErrorKind::HostError,
+            "PoisonTask" => ErrorKind::PoisonTask,
+            other => ErrorKind::GuestError(other.to_owned()),
         }
     }
 }

@@ -37,6 +37,7 @@
 pub mod __fuzz;
 mod args;
 mod cache;
+mod distributed;
 mod engine;
 mod envelope;
 mod failure;
@@ -53,10 +54,14 @@ mod store;
 mod value;
 
 pub use args::Args;
+pub use distributed::{
+    ABORT_ON_TASK_ENV, DirectoryStore, DistributedError, Filter, REFERENCE_EXT, RedisExecutor,
+    RedisExecutorBuilder, RedisStore, Store, StoreSpec, Transformer, Worker, WorkerBuilder,
+};
 pub use engine::{
-    Arg, ArgOf, AsCompleted, CallArgs, Engine, EngineBuilder, EngineError, EngineStats,
-    FutureError, MapResults, RecordCollector, RecordSink, ReturnWhen, TaskFuture, TypedFuture,
-    TypedTask, WorkerCommand, as_completed, serve_worker_process, wait,
+    Arg, ArgOf, AsCompleted, CallArgs, Engine, EngineBuilder, EngineError, EngineStats, Executor,
+    FutureError, LocalExecutor, MapResults, RecordCollector, RecordSink, ReturnWhen, TaskFuture,
+    TypedFuture, TypedTask, WorkerCommand, as_completed, serve_worker_process, wait,
 };
 pub use failure::{AbiViolation, ErrorKind, TaskError};
 pub use info::{ExceptionInfo, ExecutionInfo, TaskInfo, TaskResult, unix_now};

@@ -102,6 +102,8 @@ pub struct TaskModule {
 pub(crate) struct ModuleInner {
     pub(crate) name: String,
     pub(crate) hash: [u8; 32],
+    /// The wasm binary, for executors that send the module to other processes.
+    pub(crate) wasm: Arc<[u8]>,
     pub(crate) pre: InstancePre<StoreState>,
     pub(crate) tasks: Vec<TaskSpec>,
     pub(crate) task_exports: Vec<ModuleExport>,
@@ -109,8 +111,6 @@ pub(crate) struct ModuleInner {
     pub(crate) alloc: ModuleExport,
     pub(crate) memory: ModuleExport,
     pub(crate) initialize: Option<ModuleExport>,
-    /// The module's binary, for executors that ship it to other processes.
-    pub(crate) wasm: Arc<[u8]>,
 }
 
 impl TaskModule {
@@ -124,7 +124,8 @@ impl TaskModule {
         self.inner.hash.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// The module's wasm binary (WAT sources are kept as the binary they compiled to).
+    /// The module's wasm binary (WAT text is kept compiled to binary), whose SHA-256 is
+    /// [`hash`](TaskModule::hash).
     pub fn wasm_bytes(&self) -> &[u8] {
         &self.inner.wasm
     }
@@ -428,6 +429,7 @@ impl Runtime {
             inner: Arc::new(ModuleInner {
                 name: name.to_owned(),
                 hash,
+                wasm: wasm.into(),
                 pre,
                 tasks,
                 task_exports,
@@ -435,7 +437,6 @@ impl Runtime {
                 alloc,
                 memory: memory_export,
                 initialize,
-                wasm: wasm.into(),
             }),
         })
     }

@@ -132,6 +132,18 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Reads an array header, returning its length, or `None` if the next value is not an
+    /// array.
+    pub(crate) fn array_len(&mut self) -> Result<Option<u64>, MsgpackError> {
+        let m = self.marker()?;
+        Ok(match m {
+            0x90..=0x9f => Some(u64::from(m & 0x0f)),
+            0xdc => Some(self.uint(2)?),
+            0xdd => Some(self.uint(4)?),
+            _ => None,
+        })
+    }
+
     /// Reads a string, or `None` if the next value is not a valid UTF-8 string.
     pub(crate) fn str(&mut self) -> Result<Option<&'a str>, MsgpackError> {
         let m = self.marker()?;

@@ -1,6 +1,7 @@
 //! Integration tests of the `wasmtaps` binary, one module per subcommand.
 
 mod call;
+mod distributed;
 mod processes;
 mod report;
 mod run;

@@ -5,6 +5,7 @@ mod inspect;
 mod parse;
 mod report;
 mod run;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,8 @@ enum Command {
     },
     /// Summarise a run directory's tasks.jsonl and write report.html (timeline, histograms).
     Report(report::ReportArgs),
+    /// Run tasks for `run --executor redis` engines: pull jobs from Redis until killed.
+    Worker(worker::WorkerArgs),
 }
 
 /// Where compiled modules are cached between runs: `$WASMTAPS_CACHE_DIR`, else
@@ -79,6 +82,7 @@ pub(crate) fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|runtime| Ok(wasmtaps::serve_worker_process(runtime)?))
             .map(|()| ExitCode::SUCCESS),
+        Command::Worker(args) => worker::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -1,4 +1,5 @@
-//! The local executor: a pool of worker threads, each running one invocation at a time.
+//! The engine's worker threads, each handing one ready task at a time to the
+//! [`Executor`]: by default [`LocalExecutor`], which runs it in this process.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,10 +9,44 @@ use crossbeam_channel::Receiver;
 
 use crate::args::Args;
 use crate::failure::{ErrorKind, TaskError};
+use crate::invoke::{Invocation, InvokeOptions};
+use crate::module::Task;
+use crate::runtime::Runtime;
 
 use super::Shared;
 use super::future::{Node, Stage};
 use super::graph;
+
+/// Where an [`Engine`](crate::Engine) runs a task whose arguments are ready.
+///
+/// Each engine worker thread calls [`execute`](Executor::execute) for one task at a time
+/// and blocks until it returns, so an executor that runs tasks elsewhere (such as
+/// `RedisExecutor`) is given as many engine workers as tasks it should keep in flight.
+/// Like [`Runtime::invoke`], `execute` never fails as a Rust call: every problem is in
+/// [`Invocation::result`].
+pub trait Executor: Send + Sync {
+    /// Runs `task` once with `args` and `options`, and returns its outcome.
+    fn execute(&self, task: &Task, args: &Args, options: &InvokeOptions) -> Invocation;
+}
+
+/// Runs each task in a fresh instance in this process ([`Runtime::invoke`]).
+#[derive(Clone)]
+pub struct LocalExecutor {
+    runtime: Runtime,
+}
+
+impl LocalExecutor {
+    /// An executor that invokes tasks with `runtime`.
+    pub fn new(runtime: Runtime) -> LocalExecutor {
+        LocalExecutor { runtime }
+    }
+}
+
+impl Executor for LocalExecutor {
+    fn execute(&self, task: &Task, args: &Args, options: &InvokeOptions) -> Invocation {
+        self.runtime.invoke(task, args, options)
+    }
+}
 
 /// A message on the run queue.
 pub(crate) enum Message {
@@ -78,7 +113,7 @@ fn run(shared: &Shared, node: Arc<Node>, next: &mut Option<Arc<Node>>) {
     }
     // `invoke` does not fail, but a bug in it must not kill the worker and leave the
     // task unfinished for ever.
-    let invoke = || shared.runtime.invoke(&job.task, &args, &job.options);
+    let invoke = || shared.executor.execute(&job.task, &args, &job.options);
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(invoke)) {
         Ok(invocation) => {
             drop(args);

@@ -24,6 +24,7 @@ use crate::runtime::Runtime;
 
 pub use arg::Arg;
 pub use collective::{AsCompleted, MapResults, ReturnWhen, as_completed, wait};
+pub use executor::{Executor, LocalExecutor};
 pub use future::{FutureError, TaskFuture};
 pub use process::{WorkerCommand, serve_worker_process};
 pub use record::{RecordCollector, RecordSink};
@@ -81,6 +82,7 @@ struct EngineInner {
 /// What workers, futures and the engine handle share.
 pub(crate) struct Shared {
     pub(crate) runtime: Runtime,
+    executor: Arc<dyn Executor>,
     queue: Sender<Message>,
     records: Option<Sender<RecordMessage>>,
     defaults: Arc<InvokeOptions>,
@@ -179,6 +181,7 @@ pub struct EngineBuilder {
     records: RecordSink,
     max_outstanding: usize,
     processes: Option<WorkerCommand>,
+    executor: Option<Arc<dyn Executor>>,
 }
 
 /// Task counts of an engine; see [`Engine::stats`].
@@ -258,6 +261,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Where tasks run (default: [`LocalExecutor`] with the engine's runtime). The
+    /// engine still resolves dependencies, records every task and applies its default
+    /// limits; the executor only runs tasks whose arguments are ready, one per engine
+    /// worker at a time.
+    pub fn executor(mut self, executor: Arc<dyn Executor>) -> Self {
+        self.executor = Some(executor);
+        self
+    }
+
     /// Starts the workers and the record writer.
     ///
     /// # Errors
@@ -276,8 +288,12 @@ impl EngineBuilder {
             }
         };
         let (queue, rx) = crossbeam_channel::unbounded();
+        let executor = self
+            .executor
+            .unwrap_or_else(|| Arc::new(LocalExecutor::new(self.runtime.clone())));
         let shared = Arc::new(Shared {
             runtime: self.runtime,
+            executor,
             queue,
             records,
             defaults: Arc::new(InvokeOptions {
@@ -333,6 +349,7 @@ impl Engine {
             records: RecordSink::None,
             max_outstanding: 1 << 16,
             processes: None,
+            executor: None,
         }
     }
 

@@ -27,14 +27,24 @@ pub(crate) struct RunConfig {
 pub(crate) struct EngineConfig {
     /// Worker threads (0: one per core).
     pub workers: usize,
-    /// `threads` (worker threads in this process) or `processes` (worker processes on
-    /// this machine, which scale better across cores for independent tasks; a chain's
-    /// parent→child hop costs a pipe round trip).
+    /// `threads` (worker threads in this process), `processes` (worker processes on this
+    /// machine, which scale better across cores for independent tasks; a chain's
+    /// parent→child hop costs a pipe round trip) or `redis` (`wasmtaps worker` processes
+    /// anywhere, reading jobs from `engine.redis`; `workers` is then the number of tasks
+    /// in flight).
     pub executor: String,
     /// A task module to use instead of the built-in one (for your own builds of the tasks).
     pub module: Option<PathBuf>,
     /// Where compiled modules are cached ("none": nowhere; default: the user's cache).
     pub cache_dir: Option<PathBuf>,
+    /// The Redis URL for the `redis` executor, e.g. "redis://127.0.0.1:6379".
+    pub redis: Option<String>,
+    /// Pass values larger than this by reference (redis executor only).
+    pub transform_threshold: Option<ByteSize>,
+    /// Where values passed by reference go: "redis" or "dir:PATH".
+    pub store: String,
+    /// Fail a task as PoisonTask after this many deliveries that killed their worker.
+    pub max_deliveries: u64,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +54,10 @@ impl Default for EngineConfig {
             executor: "threads".into(),
             module: None,
             cache_dir: None,
+            redis: None,
+            transform_threshold: None,
+            store: "redis".into(),
+            max_deliveries: 3,
         }
     }
 }
@@ -266,8 +280,17 @@ fn validate(c: &RunConfig) -> Result<(), String> {
     one_of(
         "engine.executor",
         &c.engine.executor,
-        &["processes", "threads"],
+        &["threads", "processes", "redis"],
     )?;
+    if c.engine.executor == "redis" && c.engine.redis.is_none() {
+        return Err("engine.executor = \"redis\" needs engine.redis (--redis URL)".into());
+    }
+    if c.engine.store != "redis" && !c.engine.store.starts_with("dir:") {
+        return Err(format!(
+            "engine.store must be \"redis\" or \"dir:PATH\", not {:?}",
+            c.engine.store
+        ));
+    }
     one_of(
         "run.progress",
         &c.run.progress,

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
-use wasmtaps::{Engine, LimitOverrides, RunSummary};
+use wasmtaps::{
+    DirectoryStore, Engine, Filter, LimitOverrides, RedisExecutor, RedisStore, RunSummary, Store,
+    Transformer,
+};
 
 use super::{EXIT_USAGE, parse};
 use apps::{AppContext, AppOutcome};
@@ -100,10 +103,22 @@ struct Common {
     /// Worker threads (default: one per core).
     #[arg(long)]
     workers: Option<u64>,
-    /// The executor: threads (default: worker threads in this process) or processes
-    /// (worker processes on this machine).
+    /// The executor: threads (default: worker threads in this process), processes (worker
+    /// processes on this machine) or redis (`wasmtaps worker` processes anywhere).
     #[arg(long)]
     executor: Option<String>,
+    /// The Redis URL for `--executor redis`, e.g. redis://127.0.0.1:6379.
+    #[arg(long)]
+    redis: Option<String>,
+    /// Pass values larger than this by reference through the store, e.g. 64KiB.
+    #[arg(long, value_parser = parse::bytes)]
+    transform_threshold: Option<u64>,
+    /// Where values passed by reference go: redis or dir:PATH.
+    #[arg(long)]
+    store: Option<String>,
+    /// Fail a task as PoisonTask after this many deliveries (redis executor).
+    #[arg(long)]
+    max_deliveries: Option<u64>,
     /// The run directory (default runs/<app>_<executor>_<timestamp>).
     #[arg(long)]
     run_dir: Option<PathBuf>,
@@ -178,6 +193,18 @@ impl Flags {
         let path = |p: Option<PathBuf>| p.map(|p| p.display().to_string());
         self.set("engine", "workers", c.workers.map(|w| w as i64));
         self.set("engine", "executor", c.executor);
+        self.set("engine", "redis", c.redis);
+        self.set(
+            "engine",
+            "transform_threshold",
+            c.transform_threshold.map(|b| b as i64),
+        );
+        self.set("engine", "store", c.store);
+        self.set(
+            "engine",
+            "max_deliveries",
+            c.max_deliveries.map(|v| v as i64),
+        );
         self.set("engine", "module", path(c.module));
         self.set("engine", "cache_dir", path(c.cache_dir));
         self.set("run", "run_dir", path(c.run_dir));
@@ -332,6 +359,22 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
     }
     if config.engine.workers > 0 {
         builder = builder.workers(config.engine.workers);
+    }
+    if config.engine.executor == "redis" {
+        let url = config.engine.redis.as_deref().unwrap_or_default();
+        let mut redis = RedisExecutor::builder(url).max_deliveries(config.engine.max_deliveries);
+        if let Some(threshold) = &config.engine.transform_threshold {
+            let store: Arc<dyn Store> = match config.engine.store.strip_prefix("dir:") {
+                Some(path) => Arc::new(DirectoryStore::new(path)?),
+                None => Arc::new(RedisStore::new(url, "wasmtaps")?),
+            };
+            redis = redis.transformer(Transformer::new(store, Filter::larger_than(threshold.0)));
+        }
+        builder = builder.executor(Arc::new(redis.build()?));
+        if config.engine.workers == 0 {
+            // Tasks in flight, not threads doing work: the workers do that.
+            builder = builder.workers(64);
+        }
     }
     let records = (config.run.record_file != "none").then(|| dir.join(&config.run.record_file));
     if let Some(path) = &records {

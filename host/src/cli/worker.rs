@@ -1,0 +1,58 @@
+//! `wasmtaps worker --redis URL`: a long-running worker for the Redis executor.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args as ClapArgs;
+use wasmtaps::{Runtime, Worker};
+
+use super::parse;
+
+#[derive(ClapArgs)]
+pub(crate) struct WorkerArgs {
+    /// The Redis URL, e.g. redis://10.0.0.5:6379 (the same for the engine and every worker).
+    #[arg(long)]
+    redis: String,
+    /// Worker threads, each running one task at a time (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// The worker's name in the consumer group (default <hostname>-<pid>).
+    #[arg(long)]
+    name: Option<String>,
+    /// Seconds a job may go without a lease renewal before another worker takes it over.
+    #[arg(long, default_value = "5", value_parser = parse::seconds)]
+    lease: Duration,
+    /// The prefix of every Redis key (the engine's must match).
+    #[arg(long, default_value = "wasmtaps")]
+    prefix: String,
+    /// Keep compiled modules in this directory between runs.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let mut runtime = Runtime::builder();
+    if let Some(dir) = &args.cache_dir {
+        runtime = runtime.cache_dir(dir);
+    }
+    let mut builder = Worker::builder(&args.redis)
+        .lease(args.lease)
+        .prefix(&args.prefix)
+        .runtime(runtime.build()?);
+    if let Some(n) = args.workers {
+        builder = builder.threads(n);
+    }
+    if let Some(name) = args.name {
+        builder = builder.name(name);
+    }
+    let worker = builder.build()?;
+    eprintln!(
+        "wasmtaps worker {} on {} (lease {:?})",
+        worker.name(),
+        args.redis,
+        args.lease
+    );
+    worker.run()?;
+    Ok(ExitCode::SUCCESS)
+}

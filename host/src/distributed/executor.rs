@@ -1,0 +1,457 @@
+//! [`RedisExecutor`]: the engine side, sending jobs to the job stream and completing
+//! them from its own result stream.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use serde_bytes::ByteBuf;
+
+use crate::args::Args;
+use crate::engine::Executor;
+use crate::failure::{ErrorKind, TaskError};
+use crate::info::{ExecutionInfo, unix_now};
+use crate::invoke::{Invocation, InvokeOptions};
+use crate::module::Task;
+use crate::value::Value;
+
+use super::DistributedError;
+use super::conn::{self, Conn};
+use super::protocol::{self, FIELD, Job, Keys, Reply, WireLimits};
+use super::transform::Transformer;
+use super::worker::ensure_group_for;
+
+/// Configures a [`RedisExecutor`].
+#[derive(Clone, Debug)]
+pub struct RedisExecutorBuilder {
+    url: String,
+    prefix: String,
+    max_deliveries: u64,
+    transformer: Option<Transformer>,
+    result_threshold: Option<u64>,
+}
+
+impl RedisExecutorBuilder {
+    /// The prefix of every Redis key (default `wasmtaps`); engine and workers must agree.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// After this many deliveries that never finished (the worker died or hung past its
+    /// lease each time), a task fails with `PoisonTask` (default 3).
+    pub fn max_deliveries(mut self, count: u64) -> Self {
+        self.max_deliveries = count.max(1);
+        self
+    }
+
+    /// Passes arguments the transformer's filter accepts by reference, and has workers
+    /// store results above the same threshold in the same store.
+    pub fn transformer(mut self, transformer: Transformer) -> Self {
+        self.result_threshold = Some(transformer.filter().threshold());
+        self.transformer = Some(transformer);
+        self
+    }
+
+    /// Connects, creates the consumer group if needed, and starts the sender and the
+    /// result reader threads.
+    ///
+    /// # Errors
+    /// [`DistributedError::Unreachable`] when Redis does not answer.
+    pub fn build(self) -> Result<RedisExecutor, DistributedError> {
+        let client = conn::open(&self.url)?;
+        let keys = Keys::new(&self.prefix);
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let results = keys.results(&id);
+        let shared = Arc::new(Shared {
+            client: client.clone(),
+            keys: keys.clone(),
+            results,
+            pending: Mutex::new(HashMap::new()),
+            stop: AtomicBool::new(false),
+            duplicates: AtomicU64::new(0),
+            stored: Mutex::new(Vec::new()),
+        });
+        let mut setup = Conn::new(client.clone(), "executor");
+        ensure_group_for(&mut setup, &keys, &|| false)?;
+        let (jobs, rx) = crossbeam_channel::unbounded();
+        let sender = {
+            let conn = Conn::new(client.clone(), "executor sender");
+            let jobs_key = keys.jobs();
+            std::thread::Builder::new()
+                .name("wasmtaps-redis-send".into())
+                .spawn(move || send_loop(conn, &jobs_key, &rx))
+                .map_err(DistributedError::Thread)?
+        };
+        let reader = {
+            let shared = shared.clone();
+            let conn = Conn::new(client, "executor reader");
+            std::thread::Builder::new()
+                .name("wasmtaps-redis-recv".into())
+                .spawn(move || read_loop(conn, &shared))
+                .map_err(DistributedError::Thread)?
+        };
+        Ok(RedisExecutor {
+            shared,
+            jobs: Some(jobs),
+            setup: Mutex::new(setup),
+            modules: Mutex::new(HashSet::new()),
+            max_deliveries: self.max_deliveries,
+            transformer: self.transformer,
+            result_threshold: self.result_threshold,
+            threads: Mutex::new(vec![sender, reader]),
+        })
+    }
+}
+
+/// Runs tasks on `wasmtaps worker` processes through Redis Streams.
+///
+/// Use it as an engine's [`executor`](crate::EngineBuilder::executor), with as many
+/// engine workers as tasks to keep in flight: each engine worker blocks in
+/// [`execute`](Executor::execute) while a sender thread pipelines jobs to Redis and a
+/// reader thread completes them from this executor's result stream. Records, futures and
+/// dependencies work as with local execution; `ExecutionInfo.hostname` is the worker's.
+/// The first result for a job wins; later duplicates (from a job retried after a lease
+/// ran out) are counted in [`duplicates_dropped`](RedisExecutor::duplicates_dropped).
+///
+/// Dropping the executor stops its threads, evicts the objects it and its workers stored
+/// by reference, and deletes its result stream.
+pub struct RedisExecutor {
+    shared: Arc<Shared>,
+    jobs: Option<Sender<Vec<u8>>>,
+    setup: Mutex<Conn>,
+    modules: Mutex<HashSet<String>>,
+    max_deliveries: u64,
+    transformer: Option<Transformer>,
+    result_threshold: Option<u64>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+struct Shared {
+    client: redis::Client,
+    keys: Keys,
+    results: String,
+    pending: Mutex<HashMap<String, Sender<Reply>>>,
+    stop: AtomicBool,
+    duplicates: AtomicU64,
+    /// Store keys written for this run, evicted when the executor is dropped.
+    stored: Mutex<Vec<String>>,
+}
+
+impl RedisExecutor {
+    /// Starts configuring an executor for the Redis at `url` (`redis://host:port/db`).
+    pub fn builder(url: impl Into<String>) -> RedisExecutorBuilder {
+        RedisExecutorBuilder {
+            url: url.into(),
+            prefix: "wasmtaps".into(),
+            max_deliveries: 3,
+            transformer: None,
+            result_threshold: None,
+        }
+    }
+
+    /// Results that arrived for a job already completed, and were dropped.
+    pub fn duplicates_dropped(&self) -> u64 {
+        self.shared.duplicates.load(Ordering::Relaxed)
+    }
+
+    /// The transformer, if values are passed by reference; use it to
+    /// [`resolve`](Transformer::resolve) a result that came back as a reference.
+    pub fn transformer(&self) -> Option<&Transformer> {
+        self.transformer.as_ref()
+    }
+
+    /// Stores the module's binary under its hash, once per executor.
+    fn ensure_module(&self, task: &Task) -> Result<(), TaskError> {
+        let module = task.module();
+        let hash = module.hash();
+        let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
+        if modules.contains(&hash) {
+            return Ok(());
+        }
+        let key = self.shared.keys.module(&hash);
+        let mut conn = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+        conn.run(&|| false, |c| {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(module.wasm_bytes())
+                .arg("NX")
+                .query::<()>(c)
+        })
+        .map_err(|e| {
+            TaskError::new(
+                ErrorKind::HostError,
+                format!("cannot store the module: {e}"),
+            )
+        })?;
+        modules.insert(hash);
+        Ok(())
+    }
+
+    fn job(
+        &self,
+        id: &str,
+        task: &Task,
+        args: &Args,
+        options: &InvokeOptions,
+    ) -> Result<Job, TaskError> {
+        let mut index = 0;
+        let mut transform = |value: &Value| -> Result<ByteBuf, TaskError> {
+            index += 1;
+            let value = match &self.transformer {
+                Some(t) => {
+                    let key = format!("arg-{id}-{index}");
+                    let out = t.transform(&key, value).map_err(|e| {
+                        TaskError::new(
+                            ErrorKind::HostError,
+                            format!("cannot store an argument by reference: {e}"),
+                        )
+                    })?;
+                    if &out != value {
+                        self.shared
+                            .stored
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(key);
+                    }
+                    out
+                }
+                None => value.clone(),
+            };
+            Ok(ByteBuf::from(value.as_msgpack().to_vec()))
+        };
+        let positional = args
+            .positional()
+            .iter()
+            .map(&mut transform)
+            .collect::<Result<_, _>>()?;
+        let keyword = args
+            .keyword()
+            .iter()
+            .map(|(name, v)| Ok((name.clone(), transform(v)?)))
+            .collect::<Result<_, TaskError>>()?;
+        let module = task.module();
+        Ok(Job {
+            id: id.to_owned(),
+            reply_to: self.shared.results.clone(),
+            module_hash: module.hash(),
+            module_name: module.name().to_owned(),
+            task: task.name().to_owned(),
+            positional,
+            keyword,
+            limits: WireLimits::from(&options.limits),
+            max_deliveries: self.max_deliveries,
+            store: self.transformer.as_ref().map(|t| t.store().spec()),
+            result_threshold: self.result_threshold,
+        })
+    }
+}
+
+impl Executor for RedisExecutor {
+    fn execute(&self, task: &Task, args: &Args, options: &InvokeOptions) -> Invocation {
+        let start = unix_now();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let job = match self
+            .ensure_module(task)
+            .and_then(|()| self.job(&id, task, args, options))
+        {
+            Ok(job) => job,
+            Err(error) => return host_failure(error, start),
+        };
+        if !options.read_only_dirs.is_empty() {
+            let error = TaskError::new(
+                ErrorKind::HostError,
+                "read-only directories are not supported by the Redis executor",
+            );
+            return host_failure(error, start);
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), tx);
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(protocol::encode(&job)).is_ok());
+        let reply = if sent { rx.recv().ok() } else { None };
+        let Some(reply) = reply else {
+            self.shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            let error = TaskError::new(ErrorKind::HostError, "the Redis executor was shut down");
+            return host_failure(error, start);
+        };
+        self.shared
+            .stored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(reply.stored.iter().cloned());
+        let result = match (reply.value, reply.error) {
+            (Some(bytes), None) => Value::from_msgpack(bytes.into_vec()).map_err(|e| {
+                TaskError::new(ErrorKind::HostError, format!("malformed result: {e}"))
+            }),
+            (_, Some(e)) => Err(
+                TaskError::new(ErrorKind::from_type_name(&e.kind), e.message)
+                    .with_traceback(e.traceback),
+            ),
+            (None, None) => Err(TaskError::new(ErrorKind::HostError, "empty result")),
+        };
+        Invocation {
+            result,
+            execution: reply.execution,
+            stdout: reply.stdout.into_vec(),
+            stderr: reply.stderr.into_vec(),
+            output_dropped: reply.output_dropped,
+        }
+    }
+}
+
+fn host_failure(error: TaskError, start: f64) -> Invocation {
+    let now = unix_now();
+    Invocation {
+        result: Err(error),
+        execution: ExecutionInfo {
+            hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+            execution_start_time: start,
+            execution_end_time: now,
+            task_start_time: now,
+            task_end_time: now,
+            input_transform_start_time: now,
+            input_transform_end_time: now,
+            result_transform_start_time: now,
+            result_transform_end_time: now,
+        },
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        output_dropped: 0,
+    }
+}
+
+/// Sends jobs in pipelined batches until the channel closes.
+fn send_loop(mut conn: Conn, jobs_key: &str, rx: &Receiver<Vec<u8>>) {
+    const BATCH: usize = 256;
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < BATCH
+            && let Ok(more) = rx.try_recv()
+        {
+            batch.push(more);
+        }
+        let sent = conn.run(&|| false, |c| {
+            let mut pipe = redis::pipe();
+            for job in &batch {
+                pipe.cmd("XADD")
+                    .arg(jobs_key)
+                    .arg("*")
+                    .arg(FIELD)
+                    .arg(job)
+                    .ignore();
+            }
+            pipe.query::<()>(c)
+        });
+        if let Err(e) = sent {
+            eprintln!("wasmtaps: executor: cannot send {} jobs: {e}", batch.len());
+        }
+        batch.clear();
+    }
+}
+
+/// Completes pending jobs from the result stream until the executor stops.
+fn read_loop(mut conn: Conn, shared: &Shared) {
+    let mut last = "0-0".to_owned();
+    let stopping = || shared.stop.load(Ordering::Relaxed);
+    while !stopping() {
+        let read = conn.run(&stopping, |c| {
+            redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(1024)
+                .arg("BLOCK")
+                .arg(200)
+                .arg("STREAMS")
+                .arg(&shared.results)
+                .arg(&last)
+                .query::<redis::Value>(c)
+        });
+        let entries = match read {
+            Ok(reply) => protocol::entries(&reply),
+            Err(e) => {
+                if !stopping() {
+                    eprintln!("wasmtaps: executor: cannot read results: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                continue;
+            }
+        };
+        if entries.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = entries.iter().map(|(id, _)| id.clone()).collect();
+        for (entry, bytes) in entries {
+            last = entry;
+            let reply: Reply = match protocol::decode(&bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("wasmtaps: executor: dropping a malformed result: {e}");
+                    continue;
+                }
+            };
+            let waiter = shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&reply.id);
+            match waiter {
+                Some(tx) => {
+                    let _ = tx.send(reply);
+                }
+                None => {
+                    shared.duplicates.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        // Read entries are not needed again.
+        let _ = conn.run(&stopping, |c| {
+            redis::cmd("XDEL")
+                .arg(&shared.results)
+                .arg(&ids)
+                .query::<()>(c)
+        });
+    }
+}
+
+impl Drop for RedisExecutor {
+    fn drop(&mut self) {
+        self.jobs = None;
+        self.shared.stop.store(true, Ordering::SeqCst);
+        for thread in std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner())) {
+            let _ = thread.join();
+        }
+        let stored =
+            std::mem::take(&mut *self.shared.stored.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(transformer) = &self.transformer {
+            for key in stored {
+                let _ = transformer.store().evict(&key);
+            }
+        }
+        let mut conn = Conn::new(self.shared.client.clone(), "executor");
+        let _ = conn.run(&|| true, |c| {
+            redis::cmd("DEL").arg(&self.shared.results).query::<()>(c)
+        });
+    }
+}
+
+impl std::fmt::Debug for RedisExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisExecutor")
+            .field("results", &self.shared.results)
+            .field("max_deliveries", &self.max_deliveries)
+            .finish()
+    }
+}

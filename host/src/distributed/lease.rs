@@ -1,0 +1,72 @@
+//! Leases on jobs: a worker renews the lease on the jobs it is running, so that only a
+//! worker that died or hung loses its job to another worker's `XAUTOCLAIM`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::conn::Conn;
+use super::protocol::{GROUP, Keys};
+
+/// The jobs this worker process is running, by stream entry id, with the consumer
+/// (worker thread) holding each.
+#[derive(Default)]
+pub(crate) struct Leases {
+    held: Mutex<HashMap<String, String>>,
+}
+
+impl Leases {
+    pub(crate) fn hold(&self, entry: &str, consumer: &str) {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(entry.to_owned(), consumer.to_owned());
+    }
+
+    pub(crate) fn release(&self, entry: &str) {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(entry);
+    }
+
+    fn snapshot(&self) -> Vec<(String, String)> {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(e, c)| (e.clone(), c.clone()))
+            .collect()
+    }
+}
+
+/// Renews every held lease three times per lease period, until `stop`: `XCLAIM … JUSTID`
+/// of an entry to its own consumer resets its idle time without counting a delivery.
+pub(crate) fn renew_loop(
+    mut conn: Conn,
+    keys: Keys,
+    leases: Arc<Leases>,
+    lease: Duration,
+    stop: Arc<AtomicBool>,
+) {
+    let period = lease / 3;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(period);
+        for (entry, consumer) in leases.snapshot() {
+            let result = conn.run(&|| stop.load(Ordering::Relaxed), |c| {
+                redis::cmd("XCLAIM")
+                    .arg(keys.jobs())
+                    .arg(GROUP)
+                    .arg(&consumer)
+                    .arg(0)
+                    .arg(&entry)
+                    .arg("JUSTID")
+                    .query::<redis::Value>(c)
+            });
+            if let Err(e) = result {
+                eprintln!("wasmtaps: worker: cannot renew the lease on {entry}: {e}");
+            }
+        }
+    }
+}

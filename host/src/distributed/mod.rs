@@ -1,0 +1,66 @@
+//! Running tasks on worker processes, on this machine or others, through Redis Streams.
+//!
+//! The engine side is [`RedisExecutor`], an [`Executor`](crate::Executor) for
+//! [`EngineBuilder::executor`](crate::EngineBuilder::executor); the other side is
+//! [`Worker`], the loop behind `wasmtaps worker`. Jobs go to one stream read by a
+//! consumer group, so each job is delivered to one worker and stays pending until that
+//! worker acknowledges it; a worker that dies leaves its job pending, and another worker
+//! claims it once its lease has run out (`XAUTOCLAIM`). Modules travel by content hash,
+//! stored once. Results go to a stream per executor, written before the acknowledgement,
+//! and the first result for a job wins. Large values travel by reference through a
+//! [`Transformer`].
+
+mod conn;
+mod executor;
+mod lease;
+mod protocol;
+mod store;
+mod transform;
+mod worker;
+
+pub use executor::{RedisExecutor, RedisExecutorBuilder};
+pub use store::{DirectoryStore, RedisStore, Store, StoreSpec};
+pub use transform::{Filter, REFERENCE_EXT, Transformer};
+pub use worker::{ABORT_ON_TASK_ENV, Worker, WorkerBuilder};
+
+/// A distributed executor, worker or store could not do its work.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DistributedError {
+    /// Redis did not answer at the given URL.
+    #[error("cannot reach Redis at {url} (is redis-server running there?)")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: redis::RedisError,
+    },
+    /// The URL is not a Redis URL.
+    #[error("invalid Redis URL {url}")]
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: redis::RedisError,
+    },
+    /// A Redis command failed.
+    #[error("Redis command failed")]
+    Redis(#[from] redis::RedisError),
+    /// A store's file could not be read or written.
+    #[error("store I/O failed on {path}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A reference names an object that is not in the store.
+    #[error("object {0} is not in the store")]
+    Missing(String),
+    /// A message or reference is malformed.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// A thread could not be started.
+    #[error("cannot start a thread")]
+    Thread(#[source] std::io::Error),
+}

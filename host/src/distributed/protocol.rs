@@ -1,0 +1,215 @@
+//! Stream and key names, and the MessagePack messages on the streams.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::info::ExecutionInfo;
+use crate::limits::LimitOverrides;
+
+use super::store::StoreSpec;
+
+/// The consumer group every worker reads the job stream through.
+pub(crate) const GROUP: &str = "workers";
+/// The field of a stream entry that holds the message.
+pub(crate) const FIELD: &str = "m";
+
+/// Key names under one prefix (default `wasmtaps`).
+#[derive(Clone, Debug)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Keys {
+        Keys {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The job stream.
+    pub(crate) fn jobs(&self) -> String {
+        format!("{}:jobs", self.prefix)
+    }
+
+    /// A module's wasm binary, by SHA-256.
+    pub(crate) fn module(&self, hash: &str) -> String {
+        format!("{}:module:{hash}", self.prefix)
+    }
+
+    /// One executor's result stream.
+    pub(crate) fn results(&self, executor_id: &str) -> String {
+        format!("{}:results:{executor_id}", self.prefix)
+    }
+
+    /// An object of a [`RedisStore`](super::RedisStore).
+    pub(crate) fn object(&self, key: &str) -> String {
+        format!("{}:object:{key}", self.prefix)
+    }
+}
+
+/// Limits on the wire (durations as seconds).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct WireLimits {
+    memory_bytes: Option<u64>,
+    table_elements: Option<u64>,
+    fuel: Option<u64>,
+    timeout: Option<f64>,
+    max_argument_bytes: Option<u64>,
+    max_result_bytes: Option<u64>,
+    max_output_bytes: Option<u64>,
+}
+
+impl From<&LimitOverrides> for WireLimits {
+    fn from(l: &LimitOverrides) -> Self {
+        WireLimits {
+            memory_bytes: l.memory_bytes,
+            table_elements: l.table_elements,
+            fuel: l.fuel,
+            timeout: l.timeout.map(|t| t.as_secs_f64()),
+            max_argument_bytes: l.max_argument_bytes,
+            max_result_bytes: l.max_result_bytes,
+            max_output_bytes: l.max_output_bytes,
+        }
+    }
+}
+
+impl From<&WireLimits> for LimitOverrides {
+    fn from(l: &WireLimits) -> Self {
+        LimitOverrides {
+            memory_bytes: l.memory_bytes,
+            table_elements: l.table_elements,
+            fuel: l.fuel,
+            timeout: l
+                .timeout
+                .and_then(|t| Duration::try_from_secs_f64(t.max(0.0)).ok()),
+            max_argument_bytes: l.max_argument_bytes,
+            max_result_bytes: l.max_result_bytes,
+            max_output_bytes: l.max_output_bytes,
+        }
+    }
+}
+
+/// One task to run: an entry of the job stream.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Job {
+    /// Unique per execution; the first result with this id wins.
+    pub id: String,
+    /// The result stream to answer on.
+    pub reply_to: String,
+    pub module_hash: String,
+    pub module_name: String,
+    pub task: String,
+    pub positional: Vec<ByteBuf>,
+    pub keyword: Vec<(String, ByteBuf)>,
+    pub limits: WireLimits,
+    /// After this many deliveries the task is failed as `PoisonTask`.
+    pub max_deliveries: u64,
+    /// Where references point, and results above `result_threshold` bytes go.
+    pub store: Option<StoreSpec>,
+    pub result_threshold: Option<u64>,
+}
+
+/// A failure on the wire.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct WireError {
+    pub kind: String,
+    pub message: String,
+    pub traceback: Option<String>,
+}
+
+/// A job's outcome: an entry of the executor's result stream.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Reply {
+    pub id: String,
+    pub value: Option<ByteBuf>,
+    pub error: Option<WireError>,
+    pub execution: ExecutionInfo,
+    pub stdout: ByteBuf,
+    pub stderr: ByteBuf,
+    pub output_dropped: u64,
+    /// Store keys the worker wrote (the result, when stored by reference).
+    pub stored: Vec<String>,
+}
+
+pub(crate) fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(message).expect("protocol messages always encode")
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+/// The entries of an `XREAD`/`XREADGROUP`/`XAUTOCLAIM` reply, as (id, message).
+pub(crate) fn entries(reply: &redis::Value) -> Vec<(String, Vec<u8>)> {
+    use redis::Value as V;
+    let mut out = Vec::new();
+    let mut push_entry = |entry: &V| {
+        if let V::Array(parts) = entry
+            && let [id, V::Array(fields)] = parts.as_slice()
+        {
+            let id = text(id);
+            let mut i = 0;
+            while i + 1 < fields.len() {
+                if text(&fields[i]) == FIELD
+                    && let V::BulkString(bytes) = &fields[i + 1]
+                {
+                    out.push((id.clone(), bytes.clone()));
+                }
+                i += 2;
+            }
+        }
+    };
+    match reply {
+        // XREAD / XREADGROUP: [[stream, [entry, ...]], ...] (RESP2), or a map (RESP3).
+        V::Array(streams) => {
+            for stream in streams {
+                if let V::Array(pair) = stream
+                    && let [_, V::Array(list)] = pair.as_slice()
+                {
+                    list.iter().for_each(&mut push_entry);
+                }
+            }
+        }
+        V::Map(streams) => {
+            for (_, list) in streams {
+                if let V::Array(list) = list {
+                    list.iter().for_each(&mut push_entry);
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// An `XAUTOCLAIM` reply's entries: [next, [entry, ...], [deleted ids]].
+pub(crate) fn autoclaim_entries(reply: &redis::Value) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
+    use redis::Value as V;
+    let V::Array(parts) = reply else {
+        return (Vec::new(), Vec::new());
+    };
+    let claimed = match parts.get(1) {
+        Some(list @ V::Array(_)) => entries(&V::Array(vec![V::Array(vec![V::Nil, list.clone()])])),
+        _ => Vec::new(),
+    };
+    let deleted = match parts.get(2) {
+        Some(V::Array(ids)) => ids.iter().map(text).collect(),
+        _ => Vec::new(),
+    };
+    (claimed, deleted)
+}
+
+pub(crate) fn text(value: &redis::Value) -> String {
+    match value {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::Int(i) => i.to_string(),
+        _ => String::new(),
+    }
+}

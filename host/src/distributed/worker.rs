@@ -1,0 +1,595 @@
+//! [`Worker`]: the loop behind `wasmtaps worker`, pulling jobs from the job stream.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_bytes::ByteBuf;
+
+use crate::args::Args;
+use crate::failure::{ErrorKind, TaskError};
+use crate::info::unix_now;
+use crate::invoke::{Invocation, InvokeOptions};
+use crate::limits::LimitOverrides;
+use crate::module::TaskModule;
+use crate::runtime::Runtime;
+use crate::value::Value;
+
+use super::DistributedError;
+use super::conn::{self, Conn};
+use super::lease::{self, Leases};
+use super::protocol::{self, FIELD, GROUP, Job, Keys, Reply, WireError};
+use super::store::{DirectoryStore, RedisStore, Store, StoreSpec};
+use super::transform::{self, Transformer};
+
+/// Test hook: a worker aborts its whole process when it starts a task of this name, as a
+/// task that crashes its worker would (used by the poison-task test).
+pub const ABORT_ON_TASK_ENV: &str = "WASMTAPS_TEST_ABORT_ON_TASK";
+
+/// How long a worker thread blocks waiting for a new job before looking for expired
+/// leases again.
+const BLOCK: Duration = Duration::from_millis(500);
+
+/// Configures a [`Worker`].
+#[derive(Clone)]
+pub struct WorkerBuilder {
+    url: String,
+    threads: usize,
+    name: Option<String>,
+    lease: Duration,
+    prefix: String,
+    runtime: Option<Runtime>,
+}
+
+impl WorkerBuilder {
+    /// Worker threads, each running one task at a time (default: the number of cores).
+    pub fn threads(mut self, count: usize) -> Self {
+        self.threads = count.max(1);
+        self
+    }
+
+    /// The consumer name prefix (default `<hostname>-<pid>`); each thread adds `-<n>`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// How long a job may go without its worker renewing the lease before another
+    /// worker takes it over (default 5 s). Running jobs are renewed every third of it.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// The prefix of every Redis key (default `wasmtaps`); engine and workers must agree.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The runtime tasks run in (default [`Runtime::new`]).
+    pub fn runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Connects to Redis and creates the consumer group if needed.
+    ///
+    /// # Errors
+    /// [`DistributedError::Unreachable`] when Redis does not answer, or the runtime
+    /// cannot be built.
+    pub fn build(self) -> Result<Worker, DistributedError> {
+        let client = conn::open(&self.url)?;
+        let keys = Keys::new(&self.prefix);
+        let mut conn = Conn::new(client.clone(), "worker");
+        ensure_group(&mut conn, &keys, &|| false)?;
+        let runtime = match self.runtime {
+            Some(r) => r,
+            None => Runtime::new().map_err(|e| {
+                DistributedError::Malformed(format!("cannot build the runtime: {e}"))
+            })?,
+        };
+        let name = self.name.unwrap_or_else(|| {
+            format!(
+                "{}-{}",
+                gethostname::gethostname().to_string_lossy(),
+                std::process::id()
+            )
+        });
+        Ok(Worker {
+            inner: Arc::new(WorkerInner {
+                client,
+                keys,
+                runtime,
+                name,
+                threads: self.threads,
+                lease: self.lease,
+                leases: Arc::new(Leases::default()),
+                modules: Mutex::new(HashMap::new()),
+                stop: Arc::new(AtomicBool::new(false)),
+                abort_on: std::env::var(ABORT_ON_TASK_ENV).ok(),
+                redis_store: Mutex::new(None),
+            }),
+        })
+    }
+}
+
+/// A worker process's job loop: threads that take jobs from the job stream, run each in
+/// a fresh instance with the job's limits, write the result, then acknowledge the job.
+///
+/// Jobs left pending by a worker that died or hung for longer than the lease are taken
+/// over; a job delivered more than its `max_deliveries` times is answered with a
+/// `PoisonTask` failure instead of run again. Modules are fetched by hash on first use
+/// and kept compiled.
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<WorkerInner>,
+}
+
+struct WorkerInner {
+    client: redis::Client,
+    keys: Keys,
+    runtime: Runtime,
+    name: String,
+    threads: usize,
+    lease: Duration,
+    leases: Arc<Leases>,
+    modules: Mutex<HashMap<String, TaskModule>>,
+    stop: Arc<AtomicBool>,
+    abort_on: Option<String>,
+    redis_store: Mutex<Option<Arc<RedisStore>>>,
+}
+
+impl Worker {
+    /// Starts configuring a worker for the Redis at `url` (`redis://host:port/db`).
+    pub fn builder(url: impl Into<String>) -> WorkerBuilder {
+        WorkerBuilder {
+            url: url.into(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            name: None,
+            lease: Duration::from_secs(5),
+            prefix: "wasmtaps".into(),
+            runtime: None,
+        }
+    }
+
+    /// The consumer name prefix.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Asks the worker threads to exit after their current job.
+    pub fn stop(&self) {
+        self.inner.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Runs the worker threads until [`stop`](Worker::stop); survives Redis going away
+    /// and coming back.
+    ///
+    /// # Errors
+    /// When a thread cannot be started.
+    pub fn run(&self) -> Result<(), DistributedError> {
+        let inner = &self.inner;
+        let renew = {
+            let conn = Conn::new(inner.client.clone(), "worker lease");
+            let (keys, leases, lease, stop) = (
+                inner.keys.clone(),
+                inner.leases.clone(),
+                inner.lease,
+                inner.stop.clone(),
+            );
+            std::thread::Builder::new()
+                .name("wasmtaps-lease".into())
+                .spawn(move || lease::renew_loop(conn, keys, leases, lease, stop))
+                .map_err(DistributedError::Thread)?
+        };
+        let threads = (0..inner.threads)
+            .map(|i| {
+                let inner = inner.clone();
+                std::thread::Builder::new()
+                    .name(format!("wasmtaps-worker-{i}"))
+                    .spawn(move || inner.thread(&format!("{}-{i}", inner.name)))
+                    .map_err(DistributedError::Thread)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for thread in threads {
+            let _ = thread.join();
+        }
+        let _ = renew.join();
+        Ok(())
+    }
+}
+
+fn ensure_group(
+    conn: &mut Conn,
+    keys: &Keys,
+    give_up: &dyn Fn() -> bool,
+) -> Result<(), DistributedError> {
+    let created = conn.run(give_up, |c| {
+        redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(keys.jobs())
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query::<()>(c)
+    });
+    match created {
+        Err(e) if e.code() != Some("BUSYGROUP") => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn ensure_group_for(
+    conn: &mut Conn,
+    keys: &Keys,
+    give_up: &dyn Fn() -> bool,
+) -> Result<(), DistributedError> {
+    ensure_group(conn, keys, give_up)
+}
+
+impl WorkerInner {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn thread(&self, consumer: &str) {
+        let mut conn = Conn::new(self.client.clone(), "worker");
+        let mut last_claim: Option<Instant> = None;
+        let claim_every = (self.lease / 2).max(Duration::from_millis(20));
+        while !self.stopping() {
+            // Expired leases first: a job that has waited longest.
+            if last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
+                last_claim = Some(Instant::now());
+                match self.autoclaim(&mut conn, consumer) {
+                    Ok(Some((entry, bytes))) => {
+                        self.handle(&mut conn, consumer, &entry, &bytes, true);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => self.report(&mut conn, &e),
+                }
+            }
+            let read = conn.run(&|| self.stopping(), |c| {
+                redis::cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg(GROUP)
+                    .arg(consumer)
+                    .arg("COUNT")
+                    .arg(1)
+                    .arg("BLOCK")
+                    .arg(BLOCK.as_millis() as u64)
+                    .arg("STREAMS")
+                    .arg(self.keys.jobs())
+                    .arg(">")
+                    .query::<redis::Value>(c)
+            });
+            match read {
+                Ok(reply) => {
+                    for (entry, bytes) in protocol::entries(&reply) {
+                        self.handle(&mut conn, consumer, &entry, &bytes, false);
+                    }
+                }
+                Err(e) => self.report(&mut conn, &e.into()),
+            }
+        }
+    }
+
+    /// Reports an error; recreates the group when Redis lost it (restarted empty).
+    fn report(&self, conn: &mut Conn, e: &DistributedError) {
+        if let DistributedError::Redis(r) = e
+            && r.code() == Some("NOGROUP")
+        {
+            let _ = ensure_group(conn, &self.keys, &|| self.stopping());
+            return;
+        }
+        if !self.stopping() {
+            eprintln!("wasmtaps: worker: {e}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn autoclaim(
+        &self,
+        conn: &mut Conn,
+        consumer: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, DistributedError> {
+        let reply = conn.run(&|| self.stopping(), |c| {
+            redis::cmd("XAUTOCLAIM")
+                .arg(self.keys.jobs())
+                .arg(GROUP)
+                .arg(consumer)
+                .arg(self.lease.as_millis() as u64)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(1)
+                .query::<redis::Value>(c)
+        })?;
+        let (claimed, _deleted) = protocol::autoclaim_entries(&reply);
+        Ok(claimed.into_iter().next())
+    }
+
+    /// How many times the entry has been delivered (1 for a first delivery).
+    fn deliveries(&self, conn: &mut Conn, entry: &str) -> u64 {
+        let reply = conn.run(&|| self.stopping(), |c| {
+            redis::cmd("XPENDING")
+                .arg(self.keys.jobs())
+                .arg(GROUP)
+                .arg(entry)
+                .arg(entry)
+                .arg(1)
+                .query::<redis::Value>(c)
+        });
+        if let Ok(redis::Value::Array(rows)) = reply
+            && let Some(redis::Value::Array(row)) = rows.first()
+            && let Some(redis::Value::Int(count)) = row.get(3)
+        {
+            return *count as u64;
+        }
+        1
+    }
+
+    fn handle(&self, conn: &mut Conn, consumer: &str, entry: &str, bytes: &[u8], reclaimed: bool) {
+        let job: Job = match protocol::decode(bytes) {
+            Ok(job) => job,
+            Err(e) => {
+                eprintln!("wasmtaps: worker: dropping malformed job {entry}: {e}");
+                self.ack(conn, entry);
+                return;
+            }
+        };
+        if reclaimed {
+            let deliveries = self.deliveries(conn, entry);
+            if deliveries > job.max_deliveries {
+                let error = TaskError::new(
+                    ErrorKind::PoisonTask,
+                    format!(
+                        "task `{}` was delivered {} times and its worker died or hung \
+                         each time (max deliveries {})",
+                        job.task,
+                        deliveries - 1,
+                        job.max_deliveries
+                    ),
+                );
+                let now = unix_now();
+                let reply = reply_for(&job, failed(error, self.runtime.hostname(), now), vec![]);
+                self.answer(conn, entry, &job, &reply);
+                return;
+            }
+        }
+        if self.abort_on.as_deref() == Some(job.task.as_str()) {
+            eprintln!(
+                "wasmtaps: worker: {ABORT_ON_TASK_ENV}={}: aborting (test hook)",
+                job.task
+            );
+            std::process::abort();
+        }
+        self.leases.hold(entry, consumer);
+        let (invocation, stored) = self.execute(&job);
+        let reply = reply_for(&job, invocation, stored);
+        self.answer(conn, entry, &job, &reply);
+        self.leases.release(entry);
+    }
+
+    /// Writes the result, then acknowledges the job, in one transaction.
+    fn answer(&self, conn: &mut Conn, entry: &str, job: &Job, reply: &Reply) {
+        let message = protocol::encode(reply);
+        let written = conn.run(&|| false, |c| {
+            redis::pipe()
+                .atomic()
+                .cmd("XADD")
+                .arg(&job.reply_to)
+                .arg("*")
+                .arg(FIELD)
+                .arg(&message)
+                .ignore()
+                .cmd("XACK")
+                .arg(self.keys.jobs())
+                .arg(GROUP)
+                .arg(entry)
+                .ignore()
+                .query::<()>(c)
+        });
+        if let Err(e) = written {
+            // Not acknowledged: the job is delivered again after the lease.
+            eprintln!(
+                "wasmtaps: worker: cannot write the result of {}: {e}",
+                job.id
+            );
+        }
+    }
+
+    fn ack(&self, conn: &mut Conn, entry: &str) {
+        let _ = conn.run(&|| false, |c| {
+            redis::cmd("XACK")
+                .arg(self.keys.jobs())
+                .arg(GROUP)
+                .arg(entry)
+                .query::<()>(c)
+        });
+    }
+
+    fn module(&self, job: &Job) -> Result<TaskModule, TaskError> {
+        if let Some(m) = self
+            .modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&job.module_hash)
+        {
+            return Ok(m.clone());
+        }
+        let host = |m: String| TaskError::new(ErrorKind::HostError, m);
+        let mut conn = Conn::new(self.client.clone(), "worker");
+        let key = self.keys.module(&job.module_hash);
+        let bytes: Option<Vec<u8>> = conn
+            .run(&|| false, |c| redis::cmd("GET").arg(&key).query(c))
+            .map_err(|e| host(format!("cannot fetch module {}: {e}", job.module_hash)))?;
+        let bytes = bytes.ok_or_else(|| {
+            host(format!(
+                "module {} ({}) is not in Redis",
+                job.module_name, job.module_hash
+            ))
+        })?;
+        let module = self
+            .runtime
+            .load_bytes(&job.module_name, &bytes)
+            .map_err(|e| host(format!("cannot load module {}: {e}", job.module_name)))?;
+        self.modules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(job.module_hash.clone(), module.clone());
+        Ok(module)
+    }
+
+    fn store(&self, spec: &StoreSpec) -> Result<Arc<dyn Store>, DistributedError> {
+        let store: Arc<dyn Store> = match spec {
+            StoreSpec::Directory(dir) => Arc::new(DirectoryStore::new(dir)?),
+            StoreSpec::Redis => {
+                let mut store = self.redis_store.lock().unwrap_or_else(|e| e.into_inner());
+                store
+                    .get_or_insert_with(|| {
+                        Arc::new(RedisStore::with_client(
+                            self.client.clone(),
+                            self.keys.prefix(),
+                        ))
+                    })
+                    .clone()
+            }
+        };
+        Ok(store)
+    }
+
+    /// Runs the job: resolves references (input transform), invokes, and stores a large
+    /// result (result transform); both transforms are inside the timed phases.
+    fn execute(&self, job: &Job) -> (Invocation, Vec<String>) {
+        let start = unix_now();
+        let hostname = self.runtime.hostname();
+        let task = match self.module(job).and_then(|m| {
+            m.task(&job.task)
+                .map_err(|e| TaskError::new(ErrorKind::HostError, e.to_string()))
+        }) {
+            Ok(task) => task,
+            Err(error) => return (failed(error, hostname, start), vec![]),
+        };
+        let store = match job.store.as_ref().map(|s| self.store(s)).transpose() {
+            Ok(store) => store,
+            Err(e) => {
+                let error = TaskError::new(ErrorKind::HostError, format!("store: {e}"));
+                return (failed(error, hostname, start), vec![]);
+            }
+        };
+        let fetch = |key: &str| -> Result<Value, DistributedError> {
+            let store = store
+                .as_ref()
+                .ok_or_else(|| DistributedError::Missing(key.to_owned()))?;
+            let bytes = store.get(key)?;
+            Value::from_msgpack(bytes).map_err(|e| DistributedError::Malformed(e.to_string()))
+        };
+        let resolve = |bytes: &ByteBuf| -> Result<Value, TaskError> {
+            let value = Value::from_msgpack(bytes.to_vec())
+                .map_err(|e| TaskError::new(ErrorKind::ArgumentError, e.to_string()))?;
+            transform::resolve_with(&value, &fetch).map_err(|e| {
+                TaskError::new(
+                    ErrorKind::HostError,
+                    format!("cannot resolve an argument passed by reference: {e}"),
+                )
+            })
+        };
+        let input_start = unix_now();
+        let mut args = Args::new();
+        for bytes in &job.positional {
+            match resolve(bytes) {
+                Ok(v) => args.push(v),
+                Err(error) => return (failed(error, hostname, start), vec![]),
+            }
+        }
+        for (name, bytes) in &job.keyword {
+            match resolve(bytes) {
+                Ok(v) => args.push_kwarg(name.clone(), v),
+                Err(error) => return (failed(error, hostname, start), vec![]),
+            }
+        }
+        let options = InvokeOptions {
+            limits: LimitOverrides::from(&job.limits),
+            ..InvokeOptions::default()
+        };
+        let mut invocation = self.runtime.invoke(&task, &args, &options);
+        drop(args);
+        let mut stored = Vec::new();
+        if let (Ok(value), Some(store), Some(threshold)) =
+            (&invocation.result, &store, job.result_threshold)
+        {
+            let transformer =
+                Transformer::new(store.clone(), super::Filter::larger_than(threshold));
+            let key = format!("result-{}", job.id);
+            match transformer.transform(&key, value) {
+                Ok(reference) => {
+                    if Transformer::reference_key(&reference).is_some() {
+                        stored.push(key);
+                    }
+                    invocation.result = Ok(reference);
+                }
+                Err(e) => {
+                    invocation.result = Err(TaskError::new(
+                        ErrorKind::HostError,
+                        format!("cannot store the result by reference: {e}"),
+                    ));
+                }
+            }
+        }
+        let end = unix_now();
+        let info = &mut invocation.execution;
+        info.execution_start_time = start;
+        info.input_transform_start_time = input_start;
+        info.result_transform_end_time = end.max(info.result_transform_end_time);
+        info.execution_end_time = end.max(info.execution_end_time);
+        (invocation, stored)
+    }
+}
+
+/// An invocation that failed before (or instead of) running, timed as zero-length phases.
+fn failed(error: TaskError, hostname: &str, start: f64) -> Invocation {
+    let now = unix_now().max(start);
+    Invocation {
+        result: Err(error),
+        execution: crate::info::ExecutionInfo {
+            hostname: hostname.to_owned(),
+            execution_start_time: start,
+            execution_end_time: now,
+            task_start_time: now,
+            task_end_time: now,
+            input_transform_start_time: now,
+            input_transform_end_time: now,
+            result_transform_start_time: now,
+            result_transform_end_time: now,
+        },
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        output_dropped: 0,
+    }
+}
+
+fn reply_for(job: &Job, invocation: Invocation, stored: Vec<String>) -> Reply {
+    let (value, error) = match invocation.result {
+        Ok(v) => (Some(ByteBuf::from(v.as_msgpack().to_vec())), None),
+        Err(e) => (
+            None,
+            Some(WireError {
+                kind: e.type_name().to_owned(),
+                message: e.message().to_owned(),
+                traceback: e.traceback().map(str::to_owned),
+            }),
+        ),
+    };
+    Reply {
+        id: job.id.clone(),
+        value,
+        error,
+        execution: invocation.execution,
+        stdout: ByteBuf::from(invocation.stdout),
+        stderr: ByteBuf::from(invocation.stderr),
+        output_dropped: invocation.output_dropped,
+        stored,
+    }
+}
