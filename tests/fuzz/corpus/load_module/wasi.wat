@@ -1,0 +1,11 @@
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32))) (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 4096))
+  (func (export "wasmtaps_alloc") (param $len i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (global.get $next) (local.get $len)))
+    (local.get $p))
+  (data (i32.const 16) "\81\a2ok\c0")
+  (func (export "wasmtaps_task_w") (param i32 i32) (result i64) (i32.store (i32.const 256) (i32.const 16)) (i32.store (i32.const 260) (i32.const 5)) (drop (call $w (i32.const 1) (i32.const 256) (i32.const 1) (i32.const 264))) (drop (call $clock (i32.const 0) (i64.const 1) (i32.const 300))) (i64.const 0x0000001000000005)))
