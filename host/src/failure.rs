@@ -283,26 +283,7 @@ impl std::error::Error for TaskError {}
 
 impl From<&ExceptionInfo> for TaskError {
     fn from(info: &ExceptionInfo) -> TaskError {
-        let kind = match info.kind.as_str() {
-            "Timeout" => ErrorKind::Timeout,
-            "OutOfFuel" => ErrorKind::OutOfFuel,
-            "MemoryLimitExceeded" => ErrorKind::MemoryLimitExceeded,
-            "TableLimitExceeded" => ErrorKind::TableLimitExceeded,
-            "StackOverflow" => ErrorKind::StackOverflow,
-            "Trap" => ErrorKind::Trap,
-            "GuestPanic" => ErrorKind::GuestPanic,
-            "ArgumentError" => ErrorKind::ArgumentError,
-            "InvalidResultPointer" => ErrorKind::Abi(AbiViolation::InvalidResultPointer),
-            "MalformedResult" => ErrorKind::Abi(AbiViolation::MalformedResult),
-            "ResultTooLarge" => ErrorKind::Abi(AbiViolation::ResultTooLarge),
-            "ArgumentsTooLarge" => ErrorKind::Abi(AbiViolation::ArgumentsTooLarge),
-            "AllocFailed" => ErrorKind::Abi(AbiViolation::AllocFailed),
-            "InvalidLimits" => ErrorKind::InvalidLimits,
-            "DependencyError" => ErrorKind::DependencyError,
-            "Cancelled" => ErrorKind::Cancelled,
-            "HostError" => ErrorKind::HostError,
-            other => ErrorKind::GuestError(other.to_owned()),
-        };
+        let kind = ErrorKind::from_type_name(&info.kind);
         TaskError {
             kind,
             message: info.message.clone(),
