@@ -48,6 +48,31 @@ pub struct Invocation {
     pub output_dropped: u64,
 }
 
+impl Invocation {
+    /// A failure before any phase ran (seen by an executor, not a guest): every phase
+    /// starts and ends at the moment of failure, after `start`.
+    pub(crate) fn failed_before_start(error: TaskError, hostname: &str, start: f64) -> Invocation {
+        let now = crate::info::unix_now().max(start);
+        Invocation {
+            result: Err(error),
+            execution: ExecutionInfo {
+                hostname: hostname.to_owned(),
+                execution_start_time: start,
+                execution_end_time: now,
+                task_start_time: now,
+                task_end_time: now,
+                input_transform_start_time: now,
+                input_transform_end_time: now,
+                result_transform_start_time: now,
+                result_transform_end_time: now,
+            },
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            output_dropped: 0,
+        }
+    }
+}
+
 /// Where an invocation has got to; every stamp taken is kept.
 struct Phases {
     clock: PhaseClock,

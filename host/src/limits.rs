@@ -158,6 +158,21 @@ pub struct LimitOverrides {
     pub max_output_bytes: Option<u64>,
 }
 
+impl From<&Limits> for LimitOverrides {
+    /// Overrides that reproduce `limits` exactly, whatever the defaults they are applied to.
+    fn from(limits: &Limits) -> LimitOverrides {
+        LimitOverrides {
+            memory_bytes: Some(limits.memory_bytes),
+            table_elements: Some(limits.table_elements),
+            fuel: limits.fuel,
+            timeout: limits.timeout,
+            max_argument_bytes: Some(limits.max_argument_bytes),
+            max_result_bytes: Some(limits.max_result_bytes),
+            max_output_bytes: Some(limits.max_output_bytes),
+        }
+    }
+}
+
 /// A limit asked for more than the runtime's maximum.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("limit `{name}` of {requested} exceeds the runtime's maximum of {maximum}")]

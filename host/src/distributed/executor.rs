@@ -12,7 +12,7 @@ use serde_bytes::ByteBuf;
 use crate::args::Args;
 use crate::engine::Executor;
 use crate::failure::{ErrorKind, TaskError};
-use crate::info::{ExecutionInfo, unix_now};
+use crate::info::unix_now;
 use crate::invoke::{Invocation, InvokeOptions};
 use crate::module::Task;
 use crate::value::Value;
@@ -312,27 +312,6 @@ impl Executor for RedisExecutor {
     }
 }
 
-fn host_failure(error: TaskError, start: f64) -> Invocation {
-    let now = unix_now();
-    Invocation {
-        result: Err(error),
-        execution: ExecutionInfo {
-            hostname: gethostname::gethostname().to_string_lossy().into_owned(),
-            execution_start_time: start,
-            execution_end_time: now,
-            task_start_time: now,
-            task_end_time: now,
-            input_transform_start_time: now,
-            input_transform_end_time: now,
-            result_transform_start_time: now,
-            result_transform_end_time: now,
-        },
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        output_dropped: 0,
-    }
-}
-
 /// Sends jobs in pipelined batches until the channel closes.
 fn send_loop(mut conn: Conn, jobs_key: &str, rx: &Receiver<Vec<u8>>) {
     const BATCH: usize = 256;
@@ -454,4 +433,8 @@ impl std::fmt::Debug for RedisExecutor {
             .field("max_deliveries", &self.max_deliveries)
             .finish()
     }
+}
+
+fn host_failure(error: TaskError, start: f64) -> Invocation {
+    Invocation::failed_before_start(error, &gethostname::gethostname().to_string_lossy(), start)
 }

@@ -18,6 +18,8 @@ mod store;
 mod transform;
 mod worker;
 
+pub(crate) use protocol::WireLimits;
+
 pub use executor::{RedisExecutor, RedisExecutorBuilder};
 pub use store::{DirectoryStore, RedisStore, Store, StoreSpec};
 pub use transform::{Filter, REFERENCE_EXT, Transformer};

@@ -353,7 +353,11 @@ impl WorkerInner {
                     ),
                 );
                 let now = unix_now();
-                let reply = reply_for(&job, failed(error, self.runtime.hostname(), now), vec![]);
+                let reply = reply_for(
+                    &job,
+                    Invocation::failed_before_start(error, self.runtime.hostname(), now),
+                    vec![],
+                );
                 self.answer(conn, entry, &job, &reply);
                 return;
             }
@@ -470,13 +474,21 @@ impl WorkerInner {
                 .map_err(|e| TaskError::new(ErrorKind::HostError, e.to_string()))
         }) {
             Ok(task) => task,
-            Err(error) => return (failed(error, hostname, start), vec![]),
+            Err(error) => {
+                return (
+                    Invocation::failed_before_start(error, hostname, start),
+                    vec![],
+                );
+            }
         };
         let store = match job.store.as_ref().map(|s| self.store(s)).transpose() {
             Ok(store) => store,
             Err(e) => {
                 let error = TaskError::new(ErrorKind::HostError, format!("store: {e}"));
-                return (failed(error, hostname, start), vec![]);
+                return (
+                    Invocation::failed_before_start(error, hostname, start),
+                    vec![],
+                );
             }
         };
         let fetch = |key: &str| -> Result<Value, DistributedError> {
@@ -501,13 +513,23 @@ impl WorkerInner {
         for bytes in &job.positional {
             match resolve(bytes) {
                 Ok(v) => args.push(v),
-                Err(error) => return (failed(error, hostname, start), vec![]),
+                Err(error) => {
+                    return (
+                        Invocation::failed_before_start(error, hostname, start),
+                        vec![],
+                    );
+                }
             }
         }
         for (name, bytes) in &job.keyword {
             match resolve(bytes) {
                 Ok(v) => args.push_kwarg(name.clone(), v),
-                Err(error) => return (failed(error, hostname, start), vec![]),
+                Err(error) => {
+                    return (
+                        Invocation::failed_before_start(error, hostname, start),
+                        vec![],
+                    );
+                }
             }
         }
         let options = InvokeOptions {
@@ -545,28 +567,6 @@ impl WorkerInner {
         info.result_transform_end_time = end.max(info.result_transform_end_time);
         info.execution_end_time = end.max(info.execution_end_time);
         (invocation, stored)
-    }
-}
-
-/// An invocation that failed before (or instead of) running, timed as zero-length phases.
-fn failed(error: TaskError, hostname: &str, start: f64) -> Invocation {
-    let now = unix_now().max(start);
-    Invocation {
-        result: Err(error),
-        execution: crate::info::ExecutionInfo {
-            hostname: hostname.to_owned(),
-            execution_start_time: start,
-            execution_end_time: now,
-            task_start_time: now,
-            task_end_time: now,
-            input_transform_start_time: now,
-            input_transform_end_time: now,
-            result_transform_start_time: now,
-            result_transform_end_time: now,
-        },
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        output_dropped: 0,
     }
 }
 

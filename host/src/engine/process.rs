@@ -20,17 +20,17 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use crossbeam_channel::{Receiver, TryRecvError};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::args::Args;
+use crate::distributed::WireLimits;
 use crate::failure::{ErrorKind, TaskError};
-use crate::info::{ExceptionInfo, ExecutionInfo};
-use crate::invoke::{InvokeOptions, ReadOnlyDir};
-use crate::limits::{LimitOverrides, Limits};
+use crate::info::{ExceptionInfo, ExecutionInfo, unix_now};
+use crate::invoke::{Invocation, InvokeOptions, ReadOnlyDir};
+use crate::limits::LimitOverrides;
 use crate::module::TaskModule;
 use crate::runtime::Runtime;
 use crate::value::Value;
@@ -81,20 +81,9 @@ struct Request {
     task: String,
     positional: Vec<ByteBuf>,
     keyword: Vec<(String, ByteBuf)>,
+    /// Fully resolved: every limit is set, so the worker applies exactly these.
     limits: WireLimits,
     dirs: Vec<(String, String)>,
-}
-
-/// Fully resolved limits (the worker applies exactly these).
-#[derive(Serialize, Deserialize)]
-struct WireLimits {
-    memory_bytes: u64,
-    table_elements: u64,
-    fuel: Option<u64>,
-    timeout: Option<f64>,
-    max_argument_bytes: u64,
-    max_result_bytes: u64,
-    max_output_bytes: u64,
 }
 
 /// What a worker process answers.
@@ -163,24 +152,15 @@ fn serve_one(
     request: Request,
 ) -> Reply {
     let failed = |kind: ErrorKind, message: String| {
-        let now = crate::info::unix_now();
-        Reply {
-            ok: None,
-            error: Some(TaskError::new(kind, message).to_exception_info()),
-            execution: ExecutionInfo {
-                hostname: runtime.hostname().to_owned(),
-                execution_start_time: now,
-                execution_end_time: now,
-                task_start_time: now,
-                task_end_time: now,
-                input_transform_start_time: now,
-                input_transform_end_time: now,
-                result_transform_start_time: now,
-                result_transform_end_time: now,
-            },
-        }
+        let error = TaskError::new(kind, message);
+        Reply::from(Invocation::failed_before_start(
+            error,
+            runtime.hostname(),
+            unix_now(),
+        ))
     };
-    let fuel = request.limits.fuel.is_some();
+    let limits = LimitOverrides::from(&request.limits);
+    let fuel = limits.fuel.is_some();
     let chosen = if fuel {
         match metered {
             Some(r) => r.clone(),
@@ -234,17 +214,8 @@ fn serve_one(
     for (name, value) in request.keyword {
         args.push_kwarg(name, Value::from_trusted(value.into_vec()));
     }
-    let l = request.limits;
     let options = InvokeOptions {
-        limits: LimitOverrides {
-            memory_bytes: Some(l.memory_bytes),
-            table_elements: Some(l.table_elements),
-            fuel: l.fuel,
-            timeout: l.timeout.and_then(|t| Duration::try_from_secs_f64(t).ok()),
-            max_argument_bytes: Some(l.max_argument_bytes),
-            max_result_bytes: Some(l.max_result_bytes),
-            max_output_bytes: Some(l.max_output_bytes),
-        },
+        limits,
         read_only_dirs: request
             .dirs
             .into_iter()
@@ -254,18 +225,20 @@ fn serve_one(
             })
             .collect(),
     };
-    let invocation = chosen.invoke(&task, &args, &options);
-    match invocation.result {
-        Ok(value) => Reply {
-            ok: Some(ByteBuf::from(value.as_msgpack().to_vec())),
-            error: None,
+    Reply::from(chosen.invoke(&task, &args, &options))
+}
+
+impl From<Invocation> for Reply {
+    fn from(invocation: Invocation) -> Reply {
+        let (ok, error) = match invocation.result {
+            Ok(value) => (Some(ByteBuf::from(value.as_msgpack().to_vec())), None),
+            Err(error) => (None, Some(error.to_exception_info())),
+        };
+        Reply {
+            ok,
+            error,
             execution: invocation.execution,
-        },
-        Err(error) => Reply {
-            ok: None,
-            error: Some(error.to_exception_info()),
-            execution: invocation.execution,
-        },
+        }
     }
 }
 
@@ -442,7 +415,7 @@ fn run_batch(
                     )
                 })
                 .collect(),
-            limits: wire(&limits),
+            limits: WireLimits::from(&LimitOverrides::from(&limits)),
             dirs: job
                 .options
                 .read_only_dirs
@@ -500,17 +473,5 @@ fn run_batch(
     }
     if broken.is_some() {
         *worker = None;
-    }
-}
-
-fn wire(l: &Limits) -> WireLimits {
-    WireLimits {
-        memory_bytes: l.memory_bytes,
-        table_elements: l.table_elements,
-        fuel: l.fuel,
-        timeout: l.timeout.map(|t| t.as_secs_f64()),
-        max_argument_bytes: l.max_argument_bytes,
-        max_result_bytes: l.max_result_bytes,
-        max_output_bytes: l.max_output_bytes,
     }
 }
