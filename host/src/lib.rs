@@ -54,6 +54,7 @@ mod store;
 mod value;
 
 pub use args::Args;
+pub use cache::ModuleCacheStats;
 pub use distributed::{
     ABORT_ON_TASK_ENV, DirectoryStore, DistributedError, Filter, REFERENCE_EXT, RedisExecutor,
     RedisExecutorBuilder, RedisStore, Store, StoreSpec, Transformer, Worker, WorkerBuilder,

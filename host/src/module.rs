@@ -285,17 +285,11 @@ impl Runtime {
         }
         let module = crate::cache::compile(self, name, &hash, &wasm)?;
         let loaded = self.validate(name, hash, &wasm, module)?;
-        let mut modules = self.inner.modules.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(modules.entry(hash).or_insert(loaded).clone())
+        Ok(self.inner.modules.insert(hash, loaded))
     }
 
     fn cached(&self, hash: &[u8; 32]) -> Option<TaskModule> {
-        self.inner
-            .modules
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(hash)
-            .cloned()
+        self.inner.modules.get(hash)
     }
 
     fn validate(

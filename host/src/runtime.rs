@@ -1,15 +1,14 @@
 //! [`Runtime`]: the wasmtime engine, configured for one fresh instance per invocation.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
 
+use crate::cache::{DiskCache, ModuleCache, ModuleCacheStats};
 use crate::limits::{LimitError, LimitOverrides, Limits};
-use crate::module::TaskModule;
 use crate::store::StoreState;
 
 /// Runs task invocations, each in a fresh wasm instance.
@@ -53,8 +52,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) maximum: Limits,
     pub(crate) fuel_metering: bool,
     pub(crate) epoch_tick: Duration,
-    pub(crate) cache_dir: Option<PathBuf>,
-    pub(crate) modules: Mutex<HashMap<[u8; 32], TaskModule>>,
+    pub(crate) disk_cache: Option<DiskCache>,
+    pub(crate) modules: ModuleCache,
     pub(crate) hostname: Arc<str>,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -76,6 +75,8 @@ pub struct RuntimeBuilder {
     instance_slots: u32,
     keep_resident: usize,
     cache_dir: Option<PathBuf>,
+    cache_dir_max_bytes: u64,
+    loaded_modules_max_bytes: u64,
 }
 
 impl Default for RuntimeBuilder {
@@ -89,6 +90,8 @@ impl Default for RuntimeBuilder {
             instance_slots: 256,
             keep_resident: 1 << 20,
             cache_dir: None,
+            cache_dir_max_bytes: 1 << 30,
+            loaded_modules_max_bytes: 512 << 20,
         }
     }
 }
@@ -102,14 +105,6 @@ pub enum RuntimeError {
     /// wasmtime rejected the configuration.
     #[error("cannot configure wasmtime: {0:#}")]
     Engine(wasmtime::Error),
-    /// The compiled-module cache directory cannot be created.
-    #[error("cannot create module cache directory {path}")]
-    CacheDir {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
 }
 
 impl RuntimeBuilder {
@@ -164,27 +159,45 @@ impl RuntimeBuilder {
     }
 
     /// Keeps precompiled modules in this directory, so a module is compiled once per
-    /// machine rather than once per process. The directory must be trusted: its files are
-    /// loaded as native code.
+    /// machine rather than once per process.
+    ///
+    /// Its files are native code, so the directory must be private: it is created `0700`
+    /// if missing, and one that another user owns or that its group or others can write
+    /// (or that lies below such a directory, unless sticky like `/tmp`) is not used — the
+    /// runtime compiles instead and logs a warning ([`Runtime::cache_dir`] is then `None`).
+    /// Each file is bound to the SHA-256 of its wasm and to the engine configuration and
+    /// is checked before it is loaded.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The most the cache directory's artifacts may take on disk (default 1 GiB); the
+    /// least recently used are deleted past it.
+    pub fn cache_dir_max_bytes(mut self, bytes: u64) -> Self {
+        self.cache_dir_max_bytes = bytes;
+        self
+    }
+
+    /// The most the compiled modules kept in memory may weigh, wasm plus compiled code
+    /// (default 512 MiB); the least recently used are forgotten past it, so a long-lived
+    /// runtime meeting endless new modules stays bounded. Modules still in use by a task
+    /// stay alive; a forgotten module is compiled (or read from the cache directory)
+    /// again when next loaded.
+    pub fn loaded_modules_max_bytes(mut self, bytes: u64) -> Self {
+        self.loaded_modules_max_bytes = bytes;
         self
     }
 
     /// Builds the runtime and starts its epoch thread.
     ///
     /// # Errors
-    /// When the defaults exceed the maximums, wasmtime rejects the configuration, or the
-    /// cache directory cannot be created.
+    /// When the defaults exceed the maximums or wasmtime rejects the configuration. A
+    /// cache directory that cannot be created or trusted is not an error: the runtime
+    /// compiles without it and logs why.
     pub fn build(self) -> Result<Runtime, RuntimeError> {
         self.defaults
             .with_overrides(&LimitOverrides::default(), &self.maximum)?;
-        if let Some(dir) = &self.cache_dir {
-            std::fs::create_dir_all(dir).map_err(|source| RuntimeError::CacheDir {
-                path: dir.clone(),
-                source,
-            })?;
-        }
         let mut pool = PoolingAllocationConfig::new();
         pool.total_core_instances(self.instance_slots)
             .total_memories(self.instance_slots)
@@ -219,6 +232,17 @@ impl RuntimeBuilder {
             )
             .map_err(RuntimeError::Engine)?;
         linker.allow_shadowing(false);
+        let disk_cache = self.cache_dir.as_deref().and_then(|dir| {
+            DiskCache::open(dir, self.cache_dir_max_bytes, &engine)
+                .inspect_err(|why| {
+                    tracing::warn!(
+                        "module cache: not using {}: {why}; modules will be compiled in \
+                         every process",
+                        dir.display()
+                    );
+                })
+                .ok()
+        });
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), self.epoch_tick, ticker_stop.clone());
         Ok(Runtime {
@@ -229,8 +253,8 @@ impl RuntimeBuilder {
                 maximum: self.maximum,
                 fuel_metering,
                 epoch_tick: self.epoch_tick,
-                cache_dir: self.cache_dir,
-                modules: Mutex::new(HashMap::new()),
+                disk_cache,
+                modules: ModuleCache::new(self.loaded_modules_max_bytes),
                 hostname: gethostname::gethostname().to_string_lossy().into(),
                 ticker_stop,
             }),
@@ -297,6 +321,17 @@ impl Runtime {
     /// The name of this host, recorded in every `ExecutionInfo`.
     pub fn hostname(&self) -> &str {
         &self.inner.hostname
+    }
+
+    /// The directory compiled modules are cached in, if one was configured and can be
+    /// trusted (see [`RuntimeBuilder::cache_dir`]).
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.inner.disk_cache.as_ref().map(DiskCache::dir)
+    }
+
+    /// How many compiled modules this runtime keeps in memory, and their weight.
+    pub fn module_cache_stats(&self) -> ModuleCacheStats {
+        self.inner.modules.stats()
     }
 
     /// The underlying wasmtime engine.

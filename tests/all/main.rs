@@ -2,6 +2,7 @@
 //!
 //! Hostile guests are inline WAT; well-behaved ones are the SDK-built example modules.
 
+mod cache;
 mod containment;
 mod engine;
 mod examples;

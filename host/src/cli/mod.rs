@@ -70,7 +70,21 @@ pub(crate) fn runtime_builder(dir: Option<&std::path::Path>) -> wasmtaps::Runtim
 /// Exit status for usage and load errors.
 pub(crate) const EXIT_USAGE: u8 = 2;
 
+/// Logs the library's warnings (and more with `RUST_LOG`, e.g. `RUST_LOG=wasmtaps=debug`)
+/// to stderr. tracing-subscriber escapes control characters in what it prints.
+fn install_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
 pub(crate) fn main() -> ExitCode {
+    install_logging();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Call(args) => call::run(args),

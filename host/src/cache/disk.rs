@@ -1,0 +1,255 @@
+//! Precompiled modules on disk: native code, so the directory must be private, every file
+//! is checked before it is read, and each artifact is bound to the wasm it came from.
+//!
+//! A file is a header followed by wasmtime's serialized module:
+//!
+//! | bytes | content |
+//! | --- | --- |
+//! | 16 | [`MAGIC`] |
+//! | 32 | SHA-256 of the module's wasm binary |
+//! | 32 | [`engine_key`]: SHA-256 of wasmtaps's version and the engine's compatibility hash |
+//! | rest | `Module::serialize` |
+//!
+//! A file whose header does not name the wasm being loaded and this engine is never
+//! handed to wasmtime, so an artifact renamed or copied over another cannot run as the
+//! other module. The directory is capped in size: the least recently used artifacts
+//! (by modification time, touched on every hit) go first.
+
+use std::fs::{File, OpenOptions};
+use std::hash::{Hash, Hasher};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Engine, Module};
+
+use super::trust::{self, Untrusted};
+
+/// The first bytes of every cache file (format version 1).
+const MAGIC: &[u8; 16] = b"wasmtaps-cwasm\x00\x01";
+const HEADER: usize = 16 + 32 + 32;
+/// The file name suffix of artifacts; nothing else in the directory is touched.
+const SUFFIX: &str = "cwasm";
+
+/// A private directory of precompiled modules.
+#[derive(Debug)]
+pub(crate) struct DiskCache {
+    dir: PathBuf,
+    max_bytes: u64,
+    engine_key: [u8; 32],
+}
+
+/// What happened when the cache was asked for a module (for tests and logs).
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    Hit(Module),
+    Miss,
+    /// A file was there but was not used, and why.
+    Refused(String),
+}
+
+impl DiskCache {
+    /// Opens (creating it `0700` if missing) the cache directory, or says why it cannot
+    /// be trusted with native code.
+    pub(crate) fn open(dir: &Path, max_bytes: u64, engine: &Engine) -> Result<DiskCache, String> {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        trust::check_directory(dir).map_err(|e| e.to_string())?;
+        Ok(DiskCache {
+            dir: dir.to_owned(),
+            max_bytes,
+            engine_key: engine_key(engine),
+        })
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, wasm_hash: &[u8; 32]) -> PathBuf {
+        let engine: String = self.engine_key[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.dir
+            .join(format!("{}-{engine}.{SUFFIX}", hex(wasm_hash)))
+    }
+
+    /// The module compiled from the wasm whose SHA-256 is `wasm_hash`, if a trusted
+    /// artifact for it and this engine is on disk.
+    pub(crate) fn load(&self, engine: &Engine, wasm_hash: &[u8; 32]) -> Lookup {
+        let path = self.path(wasm_hash);
+        let bytes = match self.read_trusted(&path) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Lookup::Miss,
+            Err(why) => return Lookup::Refused(why),
+        };
+        if bytes.len() < HEADER || &bytes[..16] != MAGIC {
+            return Lookup::Refused(format!("{} has no wasmtaps header", path.display()));
+        }
+        if bytes[16..48] != wasm_hash[..] {
+            return Lookup::Refused(format!(
+                "{} holds the artifact of another module ({})",
+                path.display(),
+                hex(&bytes[16..48])
+            ));
+        }
+        if bytes[48..HEADER] != self.engine_key[..] {
+            return Lookup::Refused(format!(
+                "{} was compiled for another engine configuration",
+                path.display()
+            ));
+        }
+        // SAFETY: the file is in a directory only this user can write (checked when the
+        // cache was opened), is a regular file owned by this user that nobody else can
+        // write (checked on the open descriptor), and its header binds it to this wasm
+        // and this engine configuration; wasmtime checks its own header and version.
+        match unsafe { Module::deserialize(engine, &bytes[HEADER..]) } {
+            Ok(module) => {
+                // Touch it: the least recently used artifacts are evicted first.
+                if let Ok(file) = File::options().write(true).open(&path) {
+                    let _ = file.set_modified(SystemTime::now());
+                }
+                Lookup::Hit(module)
+            }
+            Err(e) => Lookup::Refused(format!("{}: {e:#}", path.display())),
+        }
+    }
+
+    /// Reads a cache file if it is a regular file this user owns and nobody else can
+    /// write, and not larger than the cache; `Ok(None)` if there is none.
+    fn read_trusted(&self, path: &Path) -> Result<Option<Vec<u8>>, String> {
+        // O_NOFOLLOW: a symlink is refused, not followed; O_NONBLOCK: a FIFO planted
+        // here cannot block the open. Read into memory rather than map the file: a file
+        // truncated by someone else while mapped would kill the process with SIGBUS.
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(Untrusted::Kind {
+                path: path.display().to_string(),
+                expected: "regular file",
+            }
+            .to_string());
+        }
+        trust::check_owned(path, &meta).map_err(|e| e.to_string())?;
+        if meta.len() > self.max_bytes {
+            return Err(format!(
+                "{} is {} bytes, more than the cache's {} bytes",
+                path.display(),
+                meta.len(),
+                self.max_bytes
+            ));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(self.max_bytes)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Ok(Some(bytes))
+    }
+
+    /// Stores `module`'s artifact for `wasm_hash`, then evicts the least recently used
+    /// artifacts until the directory is within its size. An artifact larger than the
+    /// whole cache is not stored.
+    pub(crate) fn store(&self, wasm_hash: &[u8; 32], module: &Module) -> Result<(), String> {
+        let artifact = module
+            .serialize()
+            .map_err(|e| format!("cannot serialize the module: {e:#}"))?;
+        let size = (HEADER + artifact.len()) as u64;
+        if size > self.max_bytes {
+            return Err(format!(
+                "the artifact is {size} bytes, more than the cache's {} bytes",
+                self.max_bytes
+            ));
+        }
+        let path = self.path(wasm_hash);
+        let tmp = self.dir.join(format!(
+            ".{}.{}.tmp",
+            hex(wasm_hash),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let written = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)?;
+            file.write_all(MAGIC)?;
+            file.write_all(wasm_hash)?;
+            file.write_all(&self.engine_key)?;
+            file.write_all(&artifact)?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(format!("cannot write {}: {e}", path.display()));
+        }
+        self.evict(&path);
+        Ok(())
+    }
+
+    /// Removes the least recently used artifacts until the directory's artifacts fit in
+    /// `max_bytes`, never the one just written (`keep`).
+    fn evict(&self, keep: &Path) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut files: Vec<(SystemTime, u64, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == SUFFIX))
+            .filter_map(|e| {
+                let meta = e.metadata().ok().filter(|m| m.is_file())?;
+                Some((meta.modified().ok()?, meta.len(), e.path()))
+            })
+            .collect();
+        let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+        files.sort();
+        for (_, len, path) in files {
+            if total <= self.max_bytes {
+                break;
+            }
+            if path != keep && std::fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
+    }
+}
+
+/// SHA-256 of wasmtaps's version and the engine's precompile compatibility hash (which
+/// covers wasmtime's version, the compiler settings and the enabled features).
+fn engine_key(engine: &Engine) -> [u8; 32] {
+    struct Sha(Sha256);
+    impl Hasher for Sha {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut hasher = Sha(Sha256::new());
+    hasher.write(env!("CARGO_PKG_VERSION").as_bytes());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hasher.0.finalize().into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,92 @@
+//! The runtime's compiled modules, by content hash, capped in total size: loading a
+//! module compiled before is free, and a long-lived runtime that meets an endless
+//! stream of different modules keeps only the most recently used ones.
+
+use std::sync::Mutex;
+
+use lru::LruCache;
+
+use crate::module::TaskModule;
+
+/// Loaded modules by the SHA-256 of their wasm, least recently used evicted first once
+/// their total weight passes the cap. Evicting a module only forgets it: tasks and
+/// futures holding it keep it alive.
+pub(crate) struct ModuleCache {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    modules: LruCache<[u8; 32], (TaskModule, u64)>,
+    bytes: u64,
+    max_bytes: u64,
+}
+
+/// What a [`ModuleCache`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModuleCacheStats {
+    /// Modules held.
+    pub modules: usize,
+    /// Their total weight: wasm bytes plus compiled code and data.
+    pub bytes: u64,
+    /// The cap on `bytes`.
+    pub max_bytes: u64,
+}
+
+impl ModuleCache {
+    pub(crate) fn new(max_bytes: u64) -> ModuleCache {
+        ModuleCache {
+            inner: Mutex::new(Inner {
+                modules: LruCache::unbounded(),
+                bytes: 0,
+                max_bytes,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The module with this hash, marked as just used.
+    pub(crate) fn get(&self, hash: &[u8; 32]) -> Option<TaskModule> {
+        self.lock().modules.get(hash).map(|(m, _)| m.clone())
+    }
+
+    /// Keeps `module` (unless a module with its hash is already kept, which is returned
+    /// instead), then evicts the least recently used others until the total fits. A
+    /// module heavier than the whole cap is returned but not kept.
+    pub(crate) fn insert(&self, hash: [u8; 32], module: TaskModule) -> TaskModule {
+        let mut inner = self.lock();
+        if let Some((found, _)) = inner.modules.get(&hash) {
+            return found.clone();
+        }
+        let weight = weight(&module);
+        if weight > inner.max_bytes {
+            return module;
+        }
+        inner.modules.put(hash, (module.clone(), weight));
+        inner.bytes += weight;
+        while inner.bytes > inner.max_bytes {
+            match inner.modules.pop_lru() {
+                Some((_, (_, w))) => inner.bytes -= w,
+                None => break,
+            }
+        }
+        module
+    }
+
+    pub(crate) fn stats(&self) -> ModuleCacheStats {
+        let inner = self.lock();
+        ModuleCacheStats {
+            modules: inner.modules.len(),
+            bytes: inner.bytes,
+            max_bytes: inner.max_bytes,
+        }
+    }
+}
+
+/// What a loaded module costs to keep: its wasm and its compiled image.
+fn weight(module: &TaskModule) -> u64 {
+    let image = module.inner.pre.module().image_range();
+    (module.wasm_bytes().len() + (image.end as usize - image.start as usize)) as u64
+}
