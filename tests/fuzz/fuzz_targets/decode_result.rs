@@ -7,10 +7,17 @@
 //! `(ptr << 32) | len` return value (`raw`), so the host reads wherever they point. Both
 //! paths must agree, and neither may panic.
 //!
+//! Decoding must also cost memory in proportion to the input: a counting allocator
+//! measures the peak the direct decode allocates, which must stay within
+//! [`BYTES_PER_INPUT_BYTE`] times the input plus a small constant (a hostile
+//! `{"err": [nil, nil, ...]}` once cost 40 bytes per input byte).
+//!
 //! Run with `scripts/fuzz decode_result SECONDS`.
 #![no_main]
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
@@ -45,6 +52,44 @@ const GUEST: &str = r#"(module
   (func (export "wasmtaps_task_raw") (param $p i32) (param $n i32) (result i64)
     (i64.load (i32.add (local.get $p) (call $header (local.get $p))))))"#;
 
+/// The most a direct decode may allocate at its peak, per input byte, beyond
+/// [`FIXED_ALLOWANCE`].
+const BYTES_PER_INPUT_BYTE: usize = 4;
+const FIXED_ALLOWANCE: usize = 16 << 10;
+
+/// The system allocator, counting the bytes live now and the peak since the last reset.
+struct Metered;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to `System` unchanged; only counters are updated.
+unsafe impl GlobalAlloc for Metered {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static METERED: Metered = Metered;
+
+/// Runs `f`, returning its result and the most it had allocated at once beyond what was
+/// live before. The fuzzer runs one input at a time, so other threads add little noise.
+fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let out = f();
+    (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+}
+
 struct Guest {
     runtime: Runtime,
     echo: Task,
@@ -71,8 +116,14 @@ static GUEST_TASKS: LazyLock<Guest> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    // Direct decoding, and what the host does with a decoded value afterwards.
-    let direct = wasmtaps::__fuzz::decode_envelope(data);
+    // Direct decoding, with its memory measured, and what the host does with a decoded
+    // value afterwards.
+    let (direct, peak) = peak_of(|| wasmtaps::__fuzz::decode_envelope(data));
+    assert!(
+        peak <= BYTES_PER_INPUT_BYTE * data.len() + FIXED_ALLOWANCE,
+        "decoding {} bytes allocated {peak} bytes at its peak",
+        data.len()
+    );
     match &direct {
         Ok(value) => {
             Value::from_msgpack(value.as_msgpack().to_vec())
