@@ -158,6 +158,30 @@ impl<'a> Reader<'a> {
         Ok(std::str::from_utf8(self.take(len)?).ok())
     }
 
+    /// Reads a string and returns it; if the next value is anything else (including a
+    /// string that is not valid UTF-8), skips that whole value and returns `None`.
+    pub(crate) fn str_or_skip(&mut self) -> Result<Option<&'a str>, MsgpackError> {
+        let start = self.pos;
+        let marker = self.marker()?;
+        self.pos = start;
+        if matches!(marker, 0xa0..=0xbf | 0xd9..=0xdb) {
+            self.str()
+        } else {
+            self.skip_value()?;
+            Ok(None)
+        }
+    }
+
+    /// Consumes a nil and returns `true`, or returns `false` and consumes nothing.
+    pub(crate) fn nil(&mut self) -> Result<bool, MsgpackError> {
+        let start = self.pos;
+        if self.marker()? == 0xc0 {
+            return Ok(true);
+        }
+        self.pos = start;
+        Ok(false)
+    }
+
     /// The bytes between two positions.
     pub(crate) fn span(&self, start: usize, end: usize) -> &'a [u8] {
         &self.bytes[start..end]
