@@ -6,6 +6,7 @@ use wasmtime::{Trap, WasmBacktrace};
 
 use crate::info::ExceptionInfo;
 use crate::store::LimitExceeded;
+use crate::wasi_misuse::WasiMisuse;
 
 /// The class of a task failure. Its [`type_name`](ErrorKind::type_name) is the
 /// `ExceptionInfo.type` recorded for the task.
@@ -299,6 +300,13 @@ impl TaskError {
             (
                 ErrorKind::GuestExit(exit.0),
                 format!("guest exited with code {}", exit.0),
+            )
+        } else if let Some(misuse) = error.downcast_ref::<WasiMisuse>() {
+            (ErrorKind::WasiMisuse, misuse.to_string())
+        } else if let Some(bad_call) = error.downcast_ref::<wiggle::GuestError>() {
+            (
+                ErrorKind::WasiMisuse,
+                format!("the guest made an invalid WASI call: {bad_call}"),
             )
         } else if let Some(trap) = error.downcast_ref::<Trap>() {
             match (trap, panic_message) {
