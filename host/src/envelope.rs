@@ -26,7 +26,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Value, TaskError> {
     r.skip_value().map_err(|e| malformed(e.to_string()))?;
     let body = r.span(start, r.pos());
     match key {
-        Some("ok") => Ok(Value::from_trusted(body.to_vec())),
+        Some("ok") => Ok(Value::from_trusted_slice(body)),
         Some("err") => Err(guest_error(body).map_err(malformed)?),
         Some(other) => Err(malformed(format!("unknown key {other:?}"))),
         None => Err(malformed("the key is not a string".into())),

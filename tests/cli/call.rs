@@ -167,3 +167,125 @@ fn inspect_lists_tasks_and_parameters() -> Result<()> {
     assert!(String::from_utf8_lossy(&text.stdout).contains("add(a, b)"));
     Ok(())
 }
+
+/// The element count of the hostile results below: 60 million nils, a 60 MB result.
+const NILS: u64 = 60_000_000;
+
+/// `{"err": [nil × NILS]}` at 16 and `{"ok": [nil × NILS]}` at 64 MiB, each filled in by
+/// its task, in a 2000-page memory.
+const NILS_WAT: &str = r#"(module
+  (memory (export "memory") 2000)
+  (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 1024))
+  (data (i32.const 16) "\81\a3err\dd\03\93\87\00")
+  (data (i32.const 0x4000000) "\81\a2ok\dd\03\93\87\00")
+  (func (export "wasmtaps_task_err_nils") (param i32 i32) (result i64)
+    (memory.fill (i32.const 26) (i32.const 0xc0) (i32.const 60000000))
+    (i64.const 0x000000100393870a))
+  (func (export "wasmtaps_task_ok_nils") (param i32 i32) (result i64)
+    (memory.fill (i32.const 0x4000009) (i32.const 0xc0) (i32.const 60000000))
+    (i64.const 0x0400000003938709)))"#;
+
+/// What a measured run of the binary printed, and its peak resident memory.
+struct Measured {
+    code: Option<i32>,
+    stdout_len: u64,
+    stdout_head: Vec<u8>,
+    stdout_tail: Vec<u8>,
+    stderr: String,
+    max_rss_bytes: u64,
+}
+
+/// Runs `wasmtaps ARGS`, counting its stdout rather than keeping it, and reads the child's
+/// peak RSS from `wait4`.
+fn wasmtaps_measured(args: &[&str]) -> Result<Measured> {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let (mut len, mut head, mut tail) = (0u64, Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = stdout.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if head.len() < 4096 {
+            head.extend_from_slice(&buf[..n.min(4096 - head.len())]);
+        }
+        tail.extend_from_slice(&buf[..n]);
+        let excess = tail.len().saturating_sub(64);
+        tail.drain(..excess);
+        len += n as u64;
+    }
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid, and wait4 only writes to the two pointers.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    anyhow::ensure!(
+        reaped == pid,
+        "wait4 failed: {}",
+        std::io::Error::last_os_error()
+    );
+    Ok(Measured {
+        code: std::process::ExitStatus::from_raw(status).code(),
+        stdout_len: len,
+        stdout_head: head,
+        stdout_tail: tail,
+        stderr: errors.join().unwrap_or_default(),
+        // ru_maxrss is in KiB on Linux.
+        max_rss_bytes: usage.ru_maxrss as u64 * 1024,
+    })
+}
+
+#[test]
+fn a_huge_result_costs_a_small_multiple_of_its_size() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let module = dir.path().join("nils.wat");
+    std::fs::write(&module, NILS_WAT)?;
+    let module = module.to_str().expect("a UTF-8 temp path");
+    // Decoding the err body into a tree took ~40 bytes per byte (2.4 GB here), printing
+    // the ok value through serde_json's tree more; streamed, the host keeps the guest's
+    // memory, one copy of the result and a constant.
+    let bound = 4 * NILS;
+
+    let run = wasmtaps_measured(&["call", module, "err_nils", "--cache-dir", "none"])?;
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(
+        run.stdout_len,
+        run.stdout_head.len() as u64,
+        "a short record"
+    );
+    let doc: Json = serde_json::from_slice(&run.stdout_head)?;
+    assert_eq!(doc["info"]["exception"]["type"], "MalformedResult");
+    assert!(
+        run.max_rss_bytes < bound,
+        "err: peak RSS {} MB for a {} MB result",
+        run.max_rss_bytes >> 20,
+        NILS >> 20
+    );
+
+    let run = wasmtaps_measured(&["call", module, "ok_nils", "--cache-dir", "none"])?;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout_head.starts_with(b"{\"value\":[null,null,null,"));
+    // "null" and a comma per element, less the last comma, plus the rest of the record.
+    assert!(run.stdout_len > 5 * NILS, "{} bytes", run.stdout_len);
+    assert!(run.stdout_tail.ends_with(b"\"stderr\":\"\"}\n"));
+    assert!(
+        run.max_rss_bytes < bound,
+        "ok: peak RSS {} MB for a {} MB result",
+        run.max_rss_bytes >> 20,
+        NILS >> 20
+    );
+    Ok(())
+}

@@ -77,7 +77,14 @@ fuzz_target!(|data: &[u8]| {
         Ok(value) => {
             Value::from_msgpack(value.as_msgpack().to_vec())
                 .expect("an accepted `ok` body is one well-formed MessagePack value");
-            let _ = value.to_json();
+            let tree = value.to_json();
+            let mut streamed = Vec::new();
+            if value.write_json(&mut streamed).is_ok()
+                && let (Ok(tree), Ok(parsed)) =
+                    (tree, serde_json::from_slice::<serde_json::Value>(&streamed))
+            {
+                assert_eq!(tree, parsed, "write_json and to_json disagree");
+            }
             let _ = value.decode::<serde_json::Value>();
         }
         Err(error) => {
