@@ -289,3 +289,128 @@ fn a_huge_result_costs_a_small_multiple_of_its_size() -> Result<()> {
     );
     Ok(())
 }
+
+/// Text a terminal would act on: an OSC title change, BEL, CR, 8-bit CSI, a bidi override.
+const HOSTILE_TEXT: &str = "a\u{1b}]0;owned\u{7}\r\u{9b}2J\u{202e}txt.exe\u{7f}z";
+
+fn wat_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("\\{b:02x}")).collect()
+}
+
+fn msgpack(value: &rmpv::Value) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, value).expect("writing to a Vec");
+    bytes
+}
+
+/// Tasks that print, fail with and return [`HOSTILE_TEXT`], and one named with it.
+fn hostile_text_module(dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    use rmpv::Value as V;
+    let err = msgpack(&V::Map(vec![(
+        "err".into(),
+        V::Map(vec![
+            ("type".into(), format!("Evil{HOSTILE_TEXT}").into()),
+            ("message".into(), HOSTILE_TEXT.into()),
+            ("traceback".into(), format!("line 1\n{HOSTILE_TEXT}").into()),
+        ]),
+    )]));
+    let ok = msgpack(&V::Map(vec![(
+        "ok".into(),
+        V::Map(vec![(HOSTILE_TEXT.into(), HOSTILE_TEXT.into())]),
+    )]));
+    let wat = format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 8192))
+  (data (i32.const 1024) "{text}")
+  (data (i32.const 2048) "{err}")
+  (data (i32.const 4096) "{ok}")
+  (func (export "wasmtaps_task_fail") (param i32 i32) (result i64)
+    (i32.store (i32.const 256) (i32.const 1024))
+    (i32.store (i32.const 260) (i32.const {text_len}))
+    (drop (call $fd_write (i32.const 1) (i32.const 256) (i32.const 1) (i32.const 264)))
+    (drop (call $fd_write (i32.const 2) (i32.const 256) (i32.const 1) (i32.const 264)))
+    (i64.const {err_result}))
+  (func (export "wasmtaps_task_value") (param i32 i32) (result i64) (i64.const {ok_result}))
+  (func (export "wasmtaps_task_{name}") (param i32 i32) (result i64) (i64.const {ok_result})))"#,
+        text = wat_bytes(HOSTILE_TEXT.as_bytes()),
+        text_len = HOSTILE_TEXT.len(),
+        err = wat_bytes(&err),
+        ok = wat_bytes(&ok),
+        err_result = (2048u64 << 32) | err.len() as u64,
+        ok_result = (4096u64 << 32) | ok.len() as u64,
+        name = wat_bytes(format!("named{HOSTILE_TEXT}").as_bytes()),
+    );
+    let path = dir.join("hostile-text.wat");
+    std::fs::write(&path, wat)?;
+    Ok(path)
+}
+
+/// Whether `bytes` hold anything a terminal would act on, other than `\n` (and `\t`).
+fn acts_on_terminal(bytes: &[u8]) -> Option<char> {
+    String::from_utf8_lossy(bytes).chars().find(|&c| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    })
+}
+
+#[test]
+fn guest_text_reaches_the_terminal_escaped() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let module = hostile_text_module(dir.path())?;
+    let module = module.to_str().expect("a UTF-8 temp path");
+
+    // call: every string is JSON, and still exactly what the guest said once parsed.
+    let out = wasmtaps(&["call", module, "fail", "--cache-dir", "none"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        acts_on_terminal(&out.stdout),
+        None,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc = json(&out)?;
+    let exception = &doc["info"]["exception"];
+    assert_eq!(exception["type"], format!("Evil{HOSTILE_TEXT}"));
+    assert_eq!(exception["message"], HOSTILE_TEXT);
+    assert_eq!(exception["traceback"], format!("line 1\n{HOSTILE_TEXT}"));
+    assert_eq!(doc["stdout"], HOSTILE_TEXT);
+    assert_eq!(doc["stderr"], HOSTILE_TEXT);
+    let out = wasmtaps(&["call", module, "value", "--cache-dir", "none"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        acts_on_terminal(&out.stdout),
+        None,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(json(&out)?["value"][HOSTILE_TEXT], HOSTILE_TEXT);
+
+    // inspect: task names come from the module's exports.
+    for args in [&["inspect", module][..], &["inspect", module, "--json"]] {
+        let out = wasmtaps(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(acts_on_terminal(&out.stdout), None, "{args:?}: {stdout}");
+        assert!(stdout.contains("named"), "{args:?}: {stdout}");
+    }
+    let out = wasmtaps(&["inspect", module]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nameda\\u{1b}]0;owned\\u{7}\\u{d}"));
+    Ok(())
+}
