@@ -1,9 +1,11 @@
 //! MessagePack to JSON, streamed: a value is written token by token, never decoded into a
 //! tree, so writing a guest's value costs the host a constant amount of memory.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde::Serialize;
+use serde_json::Value as Json;
 
 use crate::msgpack::{Reader, Token};
 use crate::terminal::TerminalSafeJson;
@@ -121,15 +123,17 @@ fn float(f: f64, out: &mut dyn Write) -> Result<(), ValueError> {
 }
 
 fn write_key(token: Token<'_>, out: &mut dyn Write) -> Result<(), ValueError> {
+    string(&key_text(token)?, out)
+}
+
+/// A map key as JSON has it: strings as they are, integers in decimal.
+fn key_text(token: Token<'_>) -> Result<Cow<'_, str>, ValueError> {
     match token {
-        Token::Str(raw) => match std::str::from_utf8(raw) {
-            Ok(s) => string(s, out),
-            Err(_) => Err(ValueError::NotJson(
-                "map key is a string that is not UTF-8".into(),
-            )),
-        },
-        Token::Uint(u) => Ok(write!(out, "\"{u}\"")?),
-        Token::Int(i) => Ok(write!(out, "\"{i}\"")?),
+        Token::Str(raw) => std::str::from_utf8(raw)
+            .map(Cow::Borrowed)
+            .map_err(|_| ValueError::NotJson("map key is a string that is not UTF-8".into())),
+        Token::Uint(u) => Ok(Cow::Owned(u.to_string())),
+        Token::Int(i) => Ok(Cow::Owned(i.to_string())),
         other => Err(ValueError::NotJson(format!(
             "map key {}",
             match other {
@@ -143,6 +147,99 @@ fn write_key(token: Token<'_>, out: &mut dyn Write) -> Result<(), ValueError> {
             }
         ))),
     }
+}
+
+/// A container being filled while [`tree`] reads its contents.
+enum Open {
+    Array(Vec<Json>, u64),
+    Map(serde_json::Map<String, Json>, u64, String),
+}
+
+/// The JSON tree of the one MessagePack value in `bytes`, built without recursion and
+/// without an intermediate MessagePack tree (each container grows as its items arrive,
+/// never from its declared length).
+pub(crate) fn tree(bytes: &[u8]) -> Result<Json, ValueError> {
+    let mut reader = Reader::new(bytes);
+    let mut stack: Vec<Open> = Vec::new();
+    let malformed = |e: crate::msgpack::MsgpackError| ValueError::Malformed(e.to_string());
+    loop {
+        if let Some(Open::Map(_, _, key)) = stack.last_mut() {
+            *key = key_text(reader.token().map_err(malformed)?)?.into_owned();
+        }
+        let mut value = match reader.token().map_err(malformed)? {
+            Token::Array(n) | Token::Map(n) if n > 0 && stack.len() >= MAX_DEPTH => {
+                return Err(ValueError::NotJson(format!(
+                    "nesting deeper than {MAX_DEPTH} levels"
+                )));
+            }
+            Token::Array(0) => Json::Array(Vec::new()),
+            Token::Map(0) => Json::Object(serde_json::Map::new()),
+            Token::Array(n) => {
+                stack.push(Open::Array(Vec::new(), n));
+                continue;
+            }
+            Token::Map(n) => {
+                stack.push(Open::Map(serde_json::Map::new(), n, String::new()));
+                continue;
+            }
+            scalar => scalar_json(scalar)?,
+        };
+        // Place the value, closing every container it completes.
+        loop {
+            let left = match stack.last_mut() {
+                None => return Ok(value),
+                Some(Open::Array(items, left)) => {
+                    items.push(value);
+                    left
+                }
+                Some(Open::Map(entries, left, key)) => {
+                    entries.insert(std::mem::take(key), value);
+                    left
+                }
+            };
+            *left -= 1;
+            if *left > 0 {
+                break;
+            }
+            value = match stack.pop() {
+                Some(Open::Array(items, _)) => Json::Array(items),
+                Some(Open::Map(entries, _, _)) => Json::Object(entries),
+                None => return Err(ValueError::Malformed("a container closed twice".into())),
+            };
+        }
+    }
+}
+
+fn bytes_json(bytes: &[u8]) -> Json {
+    Json::Array(bytes.iter().map(|b| Json::from(*b)).collect())
+}
+
+fn float_json(f: f64) -> Result<Json, ValueError> {
+    serde_json::Number::from_f64(f)
+        .map(Json::Number)
+        .ok_or_else(|| ValueError::NotJson(format!("float {f}")))
+}
+
+fn scalar_json(token: Token<'_>) -> Result<Json, ValueError> {
+    Ok(match token {
+        Token::Nil => Json::Null,
+        Token::Bool(b) => Json::Bool(b),
+        Token::Uint(u) => Json::from(u),
+        Token::Int(i) => Json::from(i),
+        Token::F32(f) => float_json(f64::from(f))?,
+        Token::F64(f) => float_json(f)?,
+        Token::Str(raw) => match std::str::from_utf8(raw) {
+            Ok(s) => Json::String(s.to_owned()),
+            Err(_) => bytes_json(raw),
+        },
+        Token::Bin(raw) => bytes_json(raw),
+        Token::Ext(kind, raw) => serde_json::json!({"ext": kind, "data": raw}),
+        Token::Array(_) | Token::Map(_) => {
+            return Err(ValueError::Malformed(
+                "a container where a scalar was expected".into(),
+            ));
+        }
+    })
 }
 
 #[cfg(test)]
@@ -198,12 +295,23 @@ mod tests {
         // A string that is not UTF-8 becomes its bytes, as binary does.
         let v = Value::from_msgpack(vec![0xa2, 0xff, 0xfe]).unwrap();
         assert_eq!(streamed(&v).unwrap(), v.to_json().unwrap());
+        assert_eq!(v.to_json().unwrap(), serde_json::json!([255, 254]));
+        let mixed = value(&V::Map(vec![
+            (V::from(-7), V::Ext(-5, vec![9, 8])),
+            (V::from("b"), V::Binary(vec![1])),
+            (V::from("f"), V::F32(0.5)),
+        ]));
+        let expected = serde_json::json!({"-7": {"ext": -5, "data": [9, 8]}, "b": [1], "f": 0.5});
+        assert_eq!(mixed.to_json().unwrap(), expected);
+        assert_eq!(streamed(&mixed).unwrap(), expected);
     }
 
     #[test]
     fn refuses_what_has_no_json_form() {
         let not_json = |v: &V| {
             let e = streamed(&value(v)).unwrap_err();
+            assert!(matches!(e, ValueError::NotJson(_)), "{v}: {e}");
+            let e = value(v).to_json().unwrap_err();
             assert!(matches!(e, ValueError::NotJson(_)), "{v}: {e}");
         };
         not_json(&V::F64(f64::NAN));
@@ -216,12 +324,18 @@ mod tests {
         };
         let to_sink = |v: Value| v.write_json(std::io::sink());
         assert!(to_sink(nested(super::MAX_DEPTH)).is_ok());
+        assert!(nested(super::MAX_DEPTH).to_json().is_ok());
         assert!(matches!(
             to_sink(nested(super::MAX_DEPTH + 1)),
             Err(ValueError::NotJson(_))
         ));
+        assert!(matches!(
+            nested(super::MAX_DEPTH + 1).to_json(),
+            Err(ValueError::NotJson(_))
+        ));
         // A million levels are refused at the limit, without recursion.
         assert!(to_sink(nested(1_000_000)).is_err());
+        assert!(nested(1_000_000).to_json().is_err());
     }
 
     #[test]

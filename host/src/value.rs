@@ -101,14 +101,15 @@ impl Value {
     /// Converts to JSON. Binary data becomes an array of byte values; extension types
     /// become `{"ext": type, "data": [bytes]}`.
     ///
-    /// The tree is built through [`Value::to_rmpv`] and costs as much; to print or store
-    /// an untrusted value, stream it with [`Value::write_json`].
+    /// The tree is built directly, without recursion or an intermediate MessagePack tree,
+    /// but a tree costs tens of bytes per byte of the value (an array of nils); to print
+    /// or store an untrusted value, stream it with [`Value::write_json`].
     ///
     /// # Errors
-    /// [`ValueError::NotJson`] for maps whose keys are not strings or numbers, and for
-    /// floats that are not finite.
+    /// [`ValueError::NotJson`] for maps whose keys are not strings or numbers, for
+    /// floats that are not finite, and for nesting deeper than 1024 levels.
     pub fn to_json(&self) -> Result<serde_json::Value, ValueError> {
-        rmpv_to_json(&self.to_rmpv()?)
+        crate::json::tree(&self.bytes)
     }
 
     /// Writes the value's JSON form (as [`Value::to_json`] gives it) to `out`, streamed
@@ -118,8 +119,8 @@ impl Value {
     /// buffered writer.
     ///
     /// # Errors
-    /// [`ValueError::NotJson`] as for [`Value::to_json`], also for nesting deeper than
-    /// 1024 levels, and [`ValueError::Io`] if writing fails. The JSON may then be
+    /// [`ValueError::NotJson`] as for [`Value::to_json`], and [`ValueError::Io`] if
+    /// writing fails. The JSON may then be
     /// incomplete: to print nothing on error, check first by writing to
     /// [`std::io::sink`].
     pub fn write_json(&self, mut out: impl std::io::Write) -> Result<(), ValueError> {
@@ -130,52 +131,6 @@ impl Value {
     pub fn as_msgpack(&self) -> &[u8] {
         &self.bytes
     }
-}
-
-fn rmpv_to_json(value: &rmpv::Value) -> Result<serde_json::Value, ValueError> {
-    use serde_json::Value as J;
-    Ok(match value {
-        rmpv::Value::Nil => J::Null,
-        rmpv::Value::Boolean(b) => J::Bool(*b),
-        rmpv::Value::Integer(i) => {
-            if let Some(u) = i.as_u64() {
-                J::from(u)
-            } else {
-                J::from(i.as_i64().unwrap_or_default())
-            }
-        }
-        rmpv::Value::F32(f) => float_json(f64::from(*f))?,
-        rmpv::Value::F64(f) => float_json(*f)?,
-        rmpv::Value::String(s) => match s.as_str() {
-            Some(s) => J::String(s.to_owned()),
-            None => J::Array(s.as_bytes().iter().map(|b| J::from(*b)).collect()),
-        },
-        rmpv::Value::Binary(b) => J::Array(b.iter().map(|b| J::from(*b)).collect()),
-        rmpv::Value::Array(items) => {
-            J::Array(items.iter().map(rmpv_to_json).collect::<Result<_, _>>()?)
-        }
-        rmpv::Value::Map(entries) => {
-            let mut object = serde_json::Map::with_capacity(entries.len());
-            for (k, v) in entries {
-                let key = match k {
-                    rmpv::Value::String(s) if s.as_str().is_some() => {
-                        s.as_str().unwrap_or_default().to_owned()
-                    }
-                    rmpv::Value::Integer(i) => i.to_string(),
-                    other => return Err(ValueError::NotJson(format!("map key {other}"))),
-                };
-                object.insert(key, rmpv_to_json(v)?);
-            }
-            J::Object(object)
-        }
-        rmpv::Value::Ext(kind, data) => serde_json::json!({"ext": kind, "data": data}),
-    })
-}
-
-fn float_json(f: f64) -> Result<serde_json::Value, ValueError> {
-    serde_json::Number::from_f64(f)
-        .map(serde_json::Value::Number)
-        .ok_or_else(|| ValueError::NotJson(format!("float {f}")))
 }
 
 /// The first bytes written to it, refusing the rest.
