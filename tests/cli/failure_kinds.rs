@@ -1,8 +1,12 @@
-//! A guest's failure has the same kind whether its task ran on a thread or in a worker
-//! process, where it crosses the process boundary by its type name.
+//! A guest's failure has the same kind whether its task ran on a thread, in a worker
+//! process or on a Redis worker; the last two send it back by its type name.
 
-use anyhow::Result;
-use wasmtaps::{AbiViolation, Engine, ErrorKind, Runtime, WorkerCommand};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use wasmtaps::{AbiViolation, Engine, ErrorKind, RedisExecutor, Runtime, WorkerCommand};
 
 /// Guests that claim host type names, report `ArgumentError`, misuse WASI, or return an
 /// envelope the host refuses; and a well-behaved `ok`.
@@ -30,16 +34,81 @@ const GUESTS: &str = r#"(module
     (drop (call $random_get (i32.const 1024) (i32.const 0x04100000)))
     (i64.const 0x0000001000000005)))"#;
 
-/// Each task's kind, on an engine of worker threads or of worker processes.
-fn kinds(processes: bool) -> Result<Vec<(&'static str, ErrorKind)>> {
+/// Where the tasks run.
+enum On {
+    Threads,
+    WorkerProcesses,
+    Redis(String),
+}
+
+/// A child process killed on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private `redis-server` on a free port and one `wasmtaps worker` pulling from it.
+fn redis_with_a_worker() -> Result<(String, Killed, Killed)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir = std::env::temp_dir();
+    let server = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .context("redis-server is not installed: run scripts/install-redis")?;
+    let server = Killed(server);
+    let url = format!("redis://127.0.0.1:{port}");
+    let client = redis::Client::open(url.as_str())?;
+    // A generous bound only keeps a broken setup from hanging; nothing asserts on time.
+    let give_up = Instant::now() + Duration::from_secs(120);
+    while client
+        .get_connection()
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        .is_err()
+    {
+        ensure!(Instant::now() < give_up, "redis-server never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let worker = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+        .args([
+            "worker",
+            "--redis",
+            &url,
+            "--name",
+            "kinds",
+            "--workers",
+            "2",
+        ])
+        .stdout(Stdio::null())
+        .spawn()?;
+    Ok((url, server, Killed(worker)))
+}
+
+/// Each task's kind on one kind of executor.
+fn kinds(on: &On) -> Result<Vec<(&'static str, ErrorKind)>> {
     let runtime = Runtime::new()?;
     let module = runtime.load_wat("guests", GUESTS)?;
     let mut engine = Engine::builder(runtime).workers(2);
-    if processes {
-        engine = engine.worker_processes(WorkerCommand::new(
-            env!("CARGO_BIN_EXE_wasmtaps"),
-            ["worker-process", "--cache-dir", "none"],
-        ));
+    match on {
+        On::Threads => {}
+        On::WorkerProcesses => {
+            engine = engine.worker_processes(WorkerCommand::new(
+                env!("CARGO_BIN_EXE_wasmtaps"),
+                ["worker-process", "--cache-dir", "none"],
+            ));
+        }
+        On::Redis(url) => {
+            engine = engine.executor(Arc::new(RedisExecutor::builder(url).build()?));
+        }
     }
     let engine = engine.build()?;
     let tasks = [
@@ -66,7 +135,7 @@ fn kinds(processes: bool) -> Result<Vec<(&'static str, ErrorKind)>> {
 }
 
 #[test]
-fn a_failure_has_the_same_kind_on_threads_and_in_worker_processes() -> Result<()> {
+fn a_failure_has_the_same_kind_on_threads_worker_processes_and_redis() -> Result<()> {
     let spoofed = ErrorKind::GuestError("GuestError".into());
     let expected = vec![
         ("timeout", spoofed.clone()),
@@ -77,7 +146,13 @@ fn a_failure_has_the_same_kind_on_threads_and_in_worker_processes() -> Result<()
         ("iovec", ErrorKind::WasiMisuse),
         ("random", ErrorKind::WasiMisuse),
     ];
-    assert_eq!(kinds(false)?, expected, "on threads");
-    assert_eq!(kinds(true)?, expected, "in worker processes");
+    assert_eq!(kinds(&On::Threads)?, expected, "on threads");
+    assert_eq!(
+        kinds(&On::WorkerProcesses)?,
+        expected,
+        "in worker processes"
+    );
+    let (url, _redis, _worker) = redis_with_a_worker()?;
+    assert_eq!(kinds(&On::Redis(url))?, expected, "through Redis");
     Ok(())
 }
