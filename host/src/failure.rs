@@ -127,8 +127,8 @@ impl ErrorKind {
     /// same kind the host uses when it finds that first). Every other type name the host
     /// gives its own failures (`Timeout`, `HostError`, `PoisonTask`, ..., see
     /// [`ErrorKind::is_host_type_name`]) is reserved: the guest's error becomes a
-    /// `GuestError` whose message starts with the name it claimed, so no guest can pass
-    /// for the host or a limit.
+    /// `GuestError` whose message names the type it claimed, followed by its message, so
+    /// no guest can pass for the host or a limit.
     pub fn from_guest_type(name: &str, message: &str) -> (ErrorKind, String) {
         if name == ErrorKind::ArgumentError.type_name() {
             (ErrorKind::ArgumentError, message.to_owned())

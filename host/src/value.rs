@@ -120,9 +120,8 @@ impl Value {
     ///
     /// # Errors
     /// [`ValueError::NotJson`] as for [`Value::to_json`], and [`ValueError::Io`] if
-    /// writing fails. The JSON may then be
-    /// incomplete: to print nothing on error, check first by writing to
-    /// [`std::io::sink`].
+    /// writing fails. The JSON written may then be incomplete: to print nothing on error,
+    /// check first by writing to [`std::io::sink`].
     pub fn write_json(&self, mut out: impl std::io::Write) -> Result<(), ValueError> {
         crate::json::write(&self.bytes, &mut out)
     }
