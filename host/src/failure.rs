@@ -6,6 +6,7 @@ use wasmtime::{Trap, WasmBacktrace};
 
 use crate::info::ExceptionInfo;
 use crate::store::LimitExceeded;
+use crate::wasi_misuse::WasiMisuse;
 
 /// The class of a task failure. Its [`type_name`](ErrorKind::type_name) is the
 /// `ExceptionInfo.type` recorded for the task.
@@ -28,10 +29,16 @@ pub enum ErrorKind {
     GuestPanic,
     /// The guest exited through WASI `proc_exit` with this code (`GuestExit`).
     GuestExit(i32),
-    /// The guest returned an error of the given type (that type's name).
+    /// The guest returned an error of the given type (that type's name). A guest that
+    /// claims one of the host's own type names gets the type `GuestError` instead, with
+    /// the name it claimed in the message (see [`ErrorKind::from_guest_type`]).
     GuestError(String),
     /// The arguments do not fit the task's parameters (`ArgumentError`).
     ArgumentError,
+    /// The guest misused a WASI call: a pointer outside its memory, flag bits or an enum
+    /// value the call does not define, or more random bytes than one call may ask for
+    /// (`WasiMisuse`).
+    WasiMisuse,
     /// The guest broke the ABI (the violation's name, such as `MalformedResult`).
     Abi(AbiViolation),
     /// The limits asked for exceed the runtime's maximums (`InvalidLimits`).
@@ -89,6 +96,7 @@ impl ErrorKind {
             ErrorKind::GuestExit(_) => "GuestExit",
             ErrorKind::GuestError(name) => name,
             ErrorKind::ArgumentError => "ArgumentError",
+            ErrorKind::WasiMisuse => "WasiMisuse",
             ErrorKind::Abi(v) => v.type_name(),
             ErrorKind::InvalidLimits => "InvalidLimits",
             ErrorKind::DependencyError => "DependencyError",
@@ -99,33 +107,79 @@ impl ErrorKind {
     }
 
     /// The kind whose [`type_name`](ErrorKind::type_name) is `name`: the inverse used to
-    /// rebuild a failure reported by another process (an unknown name is a guest's own
-    /// error type; `GuestExit` comes back with code 0, the code is in the message).
+    /// rebuild a failure reported by another process (a worker process or a Redis worker).
+    /// A name the host does not use is a guest's own error type; `GuestExit` comes back
+    /// with code 0 (the code is in the message).
+    ///
+    /// The mapping is unambiguous because a guest cannot report a host type name
+    /// ([`ErrorKind::from_guest_type`]), so a task's kind is the same on every executor.
     pub fn from_type_name(name: &str) -> ErrorKind {
-        match name {
-            "Timeout" => ErrorKind::Timeout,
-            "OutOfFuel" => ErrorKind::OutOfFuel,
-            "MemoryLimitExceeded" => ErrorKind::MemoryLimitExceeded,
-            "TableLimitExceeded" => ErrorKind::TableLimitExceeded,
-            "StackOverflow" => ErrorKind::StackOverflow,
-            "Trap" => ErrorKind::Trap,
-            "GuestPanic" => ErrorKind::GuestPanic,
-            "GuestExit" => ErrorKind::GuestExit(0),
-            "ArgumentError" => ErrorKind::ArgumentError,
-            "InvalidResultPointer" => ErrorKind::Abi(AbiViolation::InvalidResultPointer),
-            "MalformedResult" => ErrorKind::Abi(AbiViolation::MalformedResult),
-            "ResultTooLarge" => ErrorKind::Abi(AbiViolation::ResultTooLarge),
-            "ArgumentsTooLarge" => ErrorKind::Abi(AbiViolation::ArgumentsTooLarge),
-            "AllocFailed" => ErrorKind::Abi(AbiViolation::AllocFailed),
-            "InvalidLimits" => ErrorKind::InvalidLimits,
-            "DependencyError" => ErrorKind::DependencyError,
-            "Cancelled" => ErrorKind::Cancelled,
-            "HostError" => ErrorKind::HostError,
-            "PoisonTask" => ErrorKind::PoisonTask,
-            other => ErrorKind::GuestError(other.to_owned()),
+        HOST_KINDS
+            .iter()
+            .find(|kind| kind.type_name() == name)
+            .cloned()
+            .unwrap_or_else(|| ErrorKind::GuestError(name.to_owned()))
+    }
+
+    /// The kind for an `err.type` a guest reported, and the message to record with it.
+    ///
+    /// `ArgumentError` is the guest SDKs' own report that the arguments do not fit (the
+    /// same kind the host uses when it finds that first). Every other type name the host
+    /// gives its own failures (`Timeout`, `HostError`, `PoisonTask`, ..., see
+    /// [`ErrorKind::is_host_type_name`]) is reserved: the guest's error becomes a
+    /// `GuestError` whose message names the type it claimed, followed by its message, so
+    /// no guest can pass for the host or a limit.
+    pub fn from_guest_type(name: &str, message: &str) -> (ErrorKind, String) {
+        if name == ErrorKind::ArgumentError.type_name() {
+            (ErrorKind::ArgumentError, message.to_owned())
+        } else if ErrorKind::is_host_type_name(name) {
+            (
+                ErrorKind::GuestError(SPOOFED_TYPE_NAME.to_owned()),
+                format!(
+                    "the guest reported an error of type {name:?}, a name reserved for the host: {message}"
+                ),
+            )
+        } else {
+            (ErrorKind::GuestError(name.to_owned()), message.to_owned())
         }
     }
+
+    /// Whether the host gives its own failures this type name (then a guest's error may
+    /// not claim it, except `ArgumentError`). Also true for `GuestError`, the type a
+    /// guest's error gets when it claims a host name.
+    pub fn is_host_type_name(name: &str) -> bool {
+        name == SPOOFED_TYPE_NAME || HOST_KINDS.iter().any(|kind| kind.type_name() == name)
+    }
 }
+
+/// The type a guest's error gets when it claims one of the host's type names.
+const SPOOFED_TYPE_NAME: &str = "GuestError";
+
+/// Every kind the host itself produces, by which [`ErrorKind::from_type_name`] maps type
+/// names back to kinds and [`ErrorKind::from_guest_type`] refuses them to guests. A new
+/// host kind belongs here (the test `every_host_kind_is_listed` checks each variant).
+const HOST_KINDS: [ErrorKind; 20] = [
+    ErrorKind::Timeout,
+    ErrorKind::OutOfFuel,
+    ErrorKind::MemoryLimitExceeded,
+    ErrorKind::TableLimitExceeded,
+    ErrorKind::StackOverflow,
+    ErrorKind::Trap,
+    ErrorKind::GuestPanic,
+    ErrorKind::GuestExit(0),
+    ErrorKind::ArgumentError,
+    ErrorKind::WasiMisuse,
+    ErrorKind::Abi(AbiViolation::InvalidResultPointer),
+    ErrorKind::Abi(AbiViolation::MalformedResult),
+    ErrorKind::Abi(AbiViolation::ResultTooLarge),
+    ErrorKind::Abi(AbiViolation::ArgumentsTooLarge),
+    ErrorKind::Abi(AbiViolation::AllocFailed),
+    ErrorKind::InvalidLimits,
+    ErrorKind::DependencyError,
+    ErrorKind::Cancelled,
+    ErrorKind::HostError,
+    ErrorKind::PoisonTask,
+];
 
 /// Why a task failed.
 ///
@@ -247,6 +301,13 @@ impl TaskError {
                 ErrorKind::GuestExit(exit.0),
                 format!("guest exited with code {}", exit.0),
             )
+        } else if let Some(misuse) = error.downcast_ref::<WasiMisuse>() {
+            (ErrorKind::WasiMisuse, misuse.to_string())
+        } else if let Some(bad_call) = error.downcast_ref::<wiggle::GuestError>() {
+            (
+                ErrorKind::WasiMisuse,
+                format!("the guest made an invalid WASI call: {bad_call}"),
+            )
         } else if let Some(trap) = error.downcast_ref::<Trap>() {
             match (trap, panic_message) {
                 (Trap::OutOfFuel, _) => (ErrorKind::OutOfFuel, "task ran out of fuel".to_owned()),
@@ -289,5 +350,92 @@ impl From<&ExceptionInfo> for TaskError {
             message: info.message.clone(),
             traceback: info.traceback.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One kind of every variant; the match has no wildcard, so a new variant does not
+    /// compile until it is added here, and then the test asks for it in `HOST_KINDS`.
+    fn is_listed(kind: &ErrorKind) -> bool {
+        match kind {
+            ErrorKind::GuestError(_) => true,
+            ErrorKind::GuestExit(_) => HOST_KINDS.contains(&ErrorKind::GuestExit(0)),
+            ErrorKind::Timeout
+            | ErrorKind::OutOfFuel
+            | ErrorKind::MemoryLimitExceeded
+            | ErrorKind::TableLimitExceeded
+            | ErrorKind::StackOverflow
+            | ErrorKind::Trap
+            | ErrorKind::GuestPanic
+            | ErrorKind::ArgumentError
+            | ErrorKind::WasiMisuse
+            | ErrorKind::Abi(_)
+            | ErrorKind::InvalidLimits
+            | ErrorKind::DependencyError
+            | ErrorKind::Cancelled
+            | ErrorKind::HostError
+            | ErrorKind::PoisonTask => HOST_KINDS.contains(kind),
+        }
+    }
+
+    #[test]
+    fn every_host_kind_is_listed() {
+        let every = [
+            ErrorKind::Timeout,
+            ErrorKind::OutOfFuel,
+            ErrorKind::MemoryLimitExceeded,
+            ErrorKind::TableLimitExceeded,
+            ErrorKind::StackOverflow,
+            ErrorKind::Trap,
+            ErrorKind::GuestPanic,
+            ErrorKind::GuestExit(3),
+            ErrorKind::ArgumentError,
+            ErrorKind::WasiMisuse,
+            ErrorKind::Abi(AbiViolation::InvalidResultPointer),
+            ErrorKind::Abi(AbiViolation::MalformedResult),
+            ErrorKind::Abi(AbiViolation::ResultTooLarge),
+            ErrorKind::Abi(AbiViolation::ArgumentsTooLarge),
+            ErrorKind::Abi(AbiViolation::AllocFailed),
+            ErrorKind::InvalidLimits,
+            ErrorKind::DependencyError,
+            ErrorKind::Cancelled,
+            ErrorKind::HostError,
+            ErrorKind::PoisonTask,
+        ];
+        for kind in &every {
+            assert!(is_listed(kind), "{kind:?} is missing from HOST_KINDS");
+            assert!(ErrorKind::is_host_type_name(kind.type_name()), "{kind:?}");
+        }
+        for kind in &HOST_KINDS {
+            assert_eq!(&ErrorKind::from_type_name(kind.type_name()), kind);
+        }
+    }
+
+    #[test]
+    fn a_guest_cannot_claim_a_host_type_name() {
+        for kind in HOST_KINDS
+            .iter()
+            .filter(|k| **k != ErrorKind::ArgumentError)
+        {
+            let (guest, message) = ErrorKind::from_guest_type(kind.type_name(), "spoofed");
+            assert_eq!(guest.type_name(), "GuestError", "{kind:?}");
+            assert!(message.contains(kind.type_name()), "{message}");
+            assert!(message.ends_with("spoofed"), "{message}");
+            // Off the wire, the recorded name maps back to the same kind.
+            assert_eq!(ErrorKind::from_type_name(guest.type_name()), guest);
+        }
+        let (kind, _) = ErrorKind::from_guest_type("GuestError", "m");
+        assert_eq!(kind, ErrorKind::GuestError("GuestError".into()));
+        // The guest SDKs report arguments that do not fit as `ArgumentError`.
+        let (kind, message) = ErrorKind::from_guest_type("ArgumentError", "add() missing 'b'");
+        assert_eq!(kind, ErrorKind::ArgumentError);
+        assert_eq!(message, "add() missing 'b'");
+        let (kind, message) = ErrorKind::from_guest_type("ValueError", "bad");
+        assert_eq!(kind, ErrorKind::GuestError("ValueError".into()));
+        assert_eq!(ErrorKind::from_type_name("ValueError"), kind);
+        assert_eq!(message, "bad");
     }
 }

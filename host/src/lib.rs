@@ -43,6 +43,7 @@ mod envelope;
 mod failure;
 mod info;
 mod invoke;
+mod json;
 mod limits;
 mod manifest;
 mod module;
@@ -51,7 +52,9 @@ mod poll;
 mod report;
 mod runtime;
 mod store;
+mod terminal;
 mod value;
+mod wasi_misuse;
 
 pub use args::Args;
 pub use cache::ModuleCacheStats;
@@ -75,4 +78,5 @@ pub use report::{
     render_html,
 };
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeError};
+pub use terminal::{TerminalSafeJson, terminal_line, terminal_text, write_terminal_safe_json};
 pub use value::{Value, ValueError};

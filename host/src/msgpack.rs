@@ -32,6 +32,27 @@ impl fmt::Display for MsgpackError {
     }
 }
 
+/// One MessagePack token: a scalar with its bytes borrowed, or a container header.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Token<'a> {
+    Nil,
+    Bool(bool),
+    /// Any non-negative integer.
+    Uint(u64),
+    /// A negative integer.
+    Int(i64),
+    F32(f32),
+    F64(f64),
+    /// A string's bytes (not checked to be UTF-8).
+    Str(&'a [u8]),
+    Bin(&'a [u8]),
+    Ext(i8, &'a [u8]),
+    /// An array header: this many values follow.
+    Array(u64),
+    /// A map header: this many key-value pairs follow.
+    Map(u64),
+}
+
 /// Reads big-endian integers out of a slice with bounds checks.
 pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
@@ -156,6 +177,119 @@ impl<'a> Reader<'a> {
         };
         let len = usize::try_from(len).map_err(|_| MsgpackError::Truncated { offset: self.pos })?;
         Ok(std::str::from_utf8(self.take(len)?).ok())
+    }
+
+    /// Reads the next token, allocating nothing: scalars borrow their bytes, containers
+    /// give their length and leave their contents to the following calls.
+    pub(crate) fn token(&mut self) -> Result<Token<'a>, MsgpackError> {
+        let offset = self.pos;
+        let m = self.marker()?;
+        let len = |r: &mut Self, n: usize| -> Result<usize, MsgpackError> {
+            usize::try_from(r.uint(n)?).map_err(|_| MsgpackError::Truncated { offset })
+        };
+        let ext = |r: &mut Self, n: usize| -> Result<Token<'a>, MsgpackError> {
+            let kind = r.marker()? as i8;
+            Ok(Token::Ext(kind, r.take(n)?))
+        };
+        let signed = |r: &mut Self, n: usize| -> Result<Token<'a>, MsgpackError> {
+            let bits = 64 - 8 * n as u32;
+            let v = ((r.uint(n)? << bits) as i64) >> bits;
+            Ok(if v >= 0 {
+                Token::Uint(v as u64)
+            } else {
+                Token::Int(v)
+            })
+        };
+        Ok(match m {
+            0x00..=0x7f => Token::Uint(u64::from(m)),
+            0xe0..=0xff => Token::Int(i64::from(m as i8)),
+            0x80..=0x8f => Token::Map(u64::from(m & 0x0f)),
+            0x90..=0x9f => Token::Array(u64::from(m & 0x0f)),
+            0xa0..=0xbf => Token::Str(self.take(usize::from(m & 0x1f))?),
+            0xc0 => Token::Nil,
+            0xc1 => return Err(MsgpackError::ReservedByte { offset }),
+            0xc2 => Token::Bool(false),
+            0xc3 => Token::Bool(true),
+            0xc4 => Token::Bin({
+                let n = len(self, 1)?;
+                self.take(n)?
+            }),
+            0xc5 => Token::Bin({
+                let n = len(self, 2)?;
+                self.take(n)?
+            }),
+            0xc6 => Token::Bin({
+                let n = len(self, 4)?;
+                self.take(n)?
+            }),
+            0xc7 => {
+                let n = len(self, 1)?;
+                ext(self, n)?
+            }
+            0xc8 => {
+                let n = len(self, 2)?;
+                ext(self, n)?
+            }
+            0xc9 => {
+                let n = len(self, 4)?;
+                ext(self, n)?
+            }
+            0xca => Token::F32(f32::from_bits(self.uint(4)? as u32)),
+            0xcb => Token::F64(f64::from_bits(self.uint(8)?)),
+            0xcc => Token::Uint(self.uint(1)?),
+            0xcd => Token::Uint(self.uint(2)?),
+            0xce => Token::Uint(self.uint(4)?),
+            0xcf => Token::Uint(self.uint(8)?),
+            0xd0 => signed(self, 1)?,
+            0xd1 => signed(self, 2)?,
+            0xd2 => signed(self, 4)?,
+            0xd3 => signed(self, 8)?,
+            0xd4 => ext(self, 1)?,
+            0xd5 => ext(self, 2)?,
+            0xd6 => ext(self, 4)?,
+            0xd7 => ext(self, 8)?,
+            0xd8 => ext(self, 16)?,
+            0xd9 => Token::Str({
+                let n = len(self, 1)?;
+                self.take(n)?
+            }),
+            0xda => Token::Str({
+                let n = len(self, 2)?;
+                self.take(n)?
+            }),
+            0xdb => Token::Str({
+                let n = len(self, 4)?;
+                self.take(n)?
+            }),
+            0xdc => Token::Array(self.uint(2)?),
+            0xdd => Token::Array(self.uint(4)?),
+            0xde => Token::Map(self.uint(2)?),
+            0xdf => Token::Map(self.uint(4)?),
+        })
+    }
+
+    /// Reads a string and returns it; if the next value is anything else (including a
+    /// string that is not valid UTF-8), skips that whole value and returns `None`.
+    pub(crate) fn str_or_skip(&mut self) -> Result<Option<&'a str>, MsgpackError> {
+        let start = self.pos;
+        let marker = self.marker()?;
+        self.pos = start;
+        if matches!(marker, 0xa0..=0xbf | 0xd9..=0xdb) {
+            self.str()
+        } else {
+            self.skip_value()?;
+            Ok(None)
+        }
+    }
+
+    /// Consumes a nil and returns `true`, or returns `false` and consumes nothing.
+    pub(crate) fn nil(&mut self) -> Result<bool, MsgpackError> {
+        let start = self.pos;
+        if self.marker()? == 0xc0 {
+            return Ok(true);
+        }
+        self.pos = start;
+        Ok(false)
     }
 
     /// The bytes between two positions.

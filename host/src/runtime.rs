@@ -231,6 +231,13 @@ impl RuntimeBuilder {
                 crate::poll::poll_oneoff,
             )
             .map_err(RuntimeError::Engine)?;
+        linker
+            .func_wrap(
+                "wasi_snapshot_preview1",
+                "random_get",
+                crate::wasi_misuse::random_get,
+            )
+            .map_err(RuntimeError::Engine)?;
         linker.allow_shadowing(false);
         let disk_cache = self.cache_dir.as_deref().and_then(|dir| {
             DiskCache::open(dir, self.cache_dir_max_bytes, &engine)

@@ -30,6 +30,9 @@ pub enum ValueError {
     /// The value has no JSON form (for example a map with non-string keys).
     #[error("value has no JSON form: {0}")]
     NotJson(String),
+    /// Writing the value's JSON form failed.
+    #[error("cannot write value as JSON: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl Value {
@@ -49,6 +52,13 @@ impl Value {
         let bytes = bytes.into();
         msgpack::check_single(&bytes).map_err(|e| ValueError::Malformed(e.to_string()))?;
         Ok(Value::from_trusted(bytes))
+    }
+
+    /// Copies well-formed bytes once, straight into the shared buffer.
+    pub(crate) fn from_trusted_slice(bytes: &[u8]) -> Value {
+        Value {
+            bytes: Arc::from(bytes),
+        }
     }
 
     pub(crate) fn from_trusted(bytes: Vec<u8>) -> Value {
@@ -77,6 +87,10 @@ impl Value {
 
     /// Decodes into a dynamic MessagePack value.
     ///
+    /// The tree costs about 40 bytes of host memory per byte of the value (an array of
+    /// nils); for a value from an untrusted guest, prefer [`Value::decode`] into the type
+    /// expected or [`Value::write_json`].
+    ///
     /// # Errors
     /// [`ValueError::Malformed`] if the bytes are nested too deeply to decode.
     pub fn to_rmpv(&self) -> Result<rmpv::Value, ValueError> {
@@ -87,11 +101,29 @@ impl Value {
     /// Converts to JSON. Binary data becomes an array of byte values; extension types
     /// become `{"ext": type, "data": [bytes]}`.
     ///
+    /// The tree is built directly, without recursion or an intermediate MessagePack tree,
+    /// but a tree costs tens of bytes per byte of the value (an array of nils); to print
+    /// or store an untrusted value, stream it with [`Value::write_json`].
+    ///
     /// # Errors
-    /// [`ValueError::NotJson`] for maps whose keys are not strings or numbers, and for
-    /// floats that are not finite.
+    /// [`ValueError::NotJson`] for maps whose keys are not strings or numbers, for
+    /// floats that are not finite, and for nesting deeper than 1024 levels.
     pub fn to_json(&self) -> Result<serde_json::Value, ValueError> {
-        rmpv_to_json(&self.to_rmpv()?)
+        crate::json::tree(&self.bytes)
+    }
+
+    /// Writes the value's JSON form (as [`Value::to_json`] gives it) to `out`, streamed
+    /// token by token: the host's memory stays constant whatever the value holds.
+    /// Strings are escaped as [`TerminalSafeJson`](crate::TerminalSafeJson) does, so the
+    /// output is safe to print on a terminal. `out` is written in small pieces; give it a
+    /// buffered writer.
+    ///
+    /// # Errors
+    /// [`ValueError::NotJson`] as for [`Value::to_json`], and [`ValueError::Io`] if
+    /// writing fails. The JSON written may then be incomplete: to print nothing on error,
+    /// check first by writing to [`std::io::sink`].
+    pub fn write_json(&self, mut out: impl std::io::Write) -> Result<(), ValueError> {
+        crate::json::write(&self.bytes, &mut out)
     }
 
     /// The encoded bytes.
@@ -100,56 +132,46 @@ impl Value {
     }
 }
 
-fn rmpv_to_json(value: &rmpv::Value) -> Result<serde_json::Value, ValueError> {
-    use serde_json::Value as J;
-    Ok(match value {
-        rmpv::Value::Nil => J::Null,
-        rmpv::Value::Boolean(b) => J::Bool(*b),
-        rmpv::Value::Integer(i) => {
-            if let Some(u) = i.as_u64() {
-                J::from(u)
-            } else {
-                J::from(i.as_i64().unwrap_or_default())
-            }
-        }
-        rmpv::Value::F32(f) => float_json(f64::from(*f))?,
-        rmpv::Value::F64(f) => float_json(*f)?,
-        rmpv::Value::String(s) => match s.as_str() {
-            Some(s) => J::String(s.to_owned()),
-            None => J::Array(s.as_bytes().iter().map(|b| J::from(*b)).collect()),
-        },
-        rmpv::Value::Binary(b) => J::Array(b.iter().map(|b| J::from(*b)).collect()),
-        rmpv::Value::Array(items) => {
-            J::Array(items.iter().map(rmpv_to_json).collect::<Result<_, _>>()?)
-        }
-        rmpv::Value::Map(entries) => {
-            let mut object = serde_json::Map::with_capacity(entries.len());
-            for (k, v) in entries {
-                let key = match k {
-                    rmpv::Value::String(s) if s.as_str().is_some() => {
-                        s.as_str().unwrap_or_default().to_owned()
-                    }
-                    rmpv::Value::Integer(i) => i.to_string(),
-                    other => return Err(ValueError::NotJson(format!("map key {other}"))),
-                };
-                object.insert(key, rmpv_to_json(v)?);
-            }
-            J::Object(object)
-        }
-        rmpv::Value::Ext(kind, data) => serde_json::json!({"ext": kind, "data": data}),
-    })
+/// The first bytes written to it, refusing the rest.
+struct Prefix {
+    bytes: Vec<u8>,
+    limit: usize,
+    full: bool,
 }
 
-fn float_json(f: f64) -> Result<serde_json::Value, ValueError> {
-    serde_json::Number::from_f64(f)
-        .map(serde_json::Value::Number)
-        .ok_or_else(|| ValueError::NotJson(format!("float {f}")))
+impl std::io::Write for Prefix {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.limit - self.bytes.len();
+        if buf.len() > room {
+            self.bytes.extend_from_slice(&buf[..room]);
+            self.full = true;
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
+/// Shows the start of the JSON form (at most 256 bytes), so printing a value costs the
+/// same whatever its size.
 impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.to_rmpv() {
-            Ok(v) => write!(f, "Value({v})"),
+        let mut prefix = Prefix {
+            bytes: Vec::new(),
+            limit: 256,
+            full: false,
+        };
+        let written = self.write_json(&mut prefix);
+        let text = String::from_utf8_lossy(&prefix.bytes);
+        match written {
+            Ok(()) => write!(f, "Value({text})"),
+            Err(_) if prefix.full => {
+                write!(f, "Value({text}… ({} bytes))", self.bytes.len())
+            }
             Err(_) => write!(f, "Value({} bytes)", self.bytes.len()),
         }
     }

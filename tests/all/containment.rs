@@ -59,8 +59,9 @@ fn no_args() -> Vec<Arg> {
     Vec::new()
 }
 
-/// Every kind of hostile guest in `hostile.rs`, plus a WASI sleep past the deadline, a
-/// WASI `proc_exit` and a request for limits above the runtime's maximums.
+/// Every kind of hostile guest in `hostile.rs` (a few of its WASI misuses), plus a WASI
+/// sleep past the deadline, a WASI `proc_exit` and a request for limits above the
+/// runtime's maximums.
 fn hostile_kinds() -> Vec<Hostile> {
     let h = |name, module: String, task, limits, expected| Hostile {
         name,
@@ -284,6 +285,44 @@ fn hostile_kinds() -> Vec<Hostile> {
             "sleep",
             deadline(20),
             "Timeout",
+        ),
+        h(
+            "guest error claiming a host type",
+            // {"err": {"type": "Timeout", "message": "slow"}}
+            wat(
+                r#"(data (i32.const 200) "\81\a3err\82\a4type\a7Timeout\a7message\a4slow")
+                   (func (export "wasmtaps_task_spoof") (param i32 i32) (result i64)
+                     (i64.const 0x000000c800000020))"#,
+            ),
+            "spoof",
+            LimitOverrides::default(),
+            "GuestError",
+        ),
+        h(
+            "WASI iovec outside memory",
+            wat_with_imports(
+                r#"(import "wasi_snapshot_preview1" "fd_write"
+                     (func $fd_write (param i32 i32 i32 i32) (result i32)))"#,
+                r#"(func (export "wasmtaps_task_iovec") (param i32 i32) (result i64)
+                     (drop (call $fd_write (i32.const 1) (i32.const 0x00fffff0) (i32.const 1) (i32.const 264)))
+                     (i64.const 0x0000001000000005))"#,
+            ),
+            "iovec",
+            LimitOverrides::default(),
+            "WasiMisuse",
+        ),
+        h(
+            "random_get over 64 MiB",
+            wat_with_imports(
+                r#"(import "wasi_snapshot_preview1" "random_get"
+                     (func $random_get (param i32 i32) (result i32)))"#,
+                r#"(func (export "wasmtaps_task_random") (param i32 i32) (result i64)
+                     (drop (call $random_get (i32.const 1024) (i32.const 0x04100000)))
+                     (i64.const 0x0000001000000005))"#,
+            ),
+            "random",
+            LimitOverrides::default(),
+            "WasiMisuse",
         ),
         h(
             "limits above the maximum",

@@ -370,3 +370,142 @@ fn limits_above_the_maximum_are_refused_not_raised() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_guest_error_cannot_pass_for_the_host() -> Result<()> {
+    let runtime = Runtime::new()?;
+    // {"err": {"type": "Timeout", "message": "\e[2Jslow"}} and the same claiming
+    // PoisonTask, HostError and ArgumentError (which guest SDKs may report).
+    let module = load(
+        &runtime,
+        r#"(data (i32.const 200) "\81\a3err\82\a4type\a7Timeout\a7message\a8\1b[2Jslow")
+           (data (i32.const 300) "\81\a3err\82\a4type\aaPoisonTask\a7message\a8\1b[2Jslow")
+           (data (i32.const 400) "\81\a3err\82\a4type\a9HostError\a7message\a8\1b[2Jslow")
+           (data (i32.const 500) "\81\a3err\82\a4type\adArgumentError\a7message\a8\1b[2Jslow")
+           (func (export "wasmtaps_task_timeout") (param i32 i32) (result i64) (i64.const 0x000000c800000024))
+           (func (export "wasmtaps_task_poison") (param i32 i32) (result i64) (i64.const 0x0000012c00000027))
+           (func (export "wasmtaps_task_host") (param i32 i32) (result i64) (i64.const 0x0000019000000026))
+           (func (export "wasmtaps_task_argument") (param i32 i32) (result i64) (i64.const 0x000001f40000002a))"#,
+    )?;
+    for (task, claimed) in [
+        ("timeout", "Timeout"),
+        ("poison", "PoisonTask"),
+        ("host", "HostError"),
+    ] {
+        let error = expect_failure(&runtime, &module, task, LimitOverrides::default())?;
+        assert_eq!(error.kind(), &ErrorKind::GuestError("GuestError".into()));
+        assert!(!error.is_timeout());
+        assert!(
+            error.message().contains(&format!("{claimed:?}")) && error.message().ends_with("slow"),
+            "{error}"
+        );
+    }
+    let error = expect_failure(&runtime, &module, "argument", LimitOverrides::default())?;
+    assert_eq!(error.kind(), &ErrorKind::ArgumentError);
+    assert_eq!(error.message(), "\u{1b}[2Jslow");
+    Ok(())
+}
+
+#[test]
+fn an_err_body_of_a_million_nils_costs_the_host_nothing() -> Result<()> {
+    let runtime = Runtime::new()?;
+    // {"err": [nil x 2^20]} and {"err": {"type": "E", "message": "m", "pad": [nil x 2^20]}}
+    // built in a 2 MiB memory: the first is not a map, the second skips "pad" unread.
+    let module = runtime.load_wat(
+        "nils",
+        r#"(module
+          (memory (export "memory") 32)
+          (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 1024))
+          (data (i32.const 16) "\81\a2ok\01")
+          (data (i32.const 64) "\81\a3err\dd\00\10\00\00")
+          (data (i32.const 128) "\81\a3err\83\a4type\a1E\a7message\a1m\a3pad\dd\00\10\00\00")
+          (func (export "wasmtaps_task_ok") (param i32 i32) (result i64) (i64.const 0x0000001000000005))
+          (func (export "wasmtaps_task_array") (param i32 i32) (result i64)
+            (memory.fill (i32.const 74) (i32.const 0xc0) (i32.const 0x100000))
+            (i64.const 0x000000400010000a))
+          (func (export "wasmtaps_task_padded") (param i32 i32) (result i64)
+            (memory.fill (i32.const 160) (i32.const 0xc0) (i32.const 0x100000))
+            (i64.const 0x0000008000100020)))"#,
+    )?;
+    let error = expect_failure(&runtime, &module, "array", LimitOverrides::default())?;
+    assert_eq!(
+        error.kind(),
+        &ErrorKind::Abi(AbiViolation::MalformedResult),
+        "{error}"
+    );
+    assert!(error.message().contains("`err` is not a map"), "{error}");
+    let error = expect_failure(&runtime, &module, "padded", LimitOverrides::default())?;
+    assert_eq!(error.kind(), &ErrorKind::GuestError("E".into()), "{error}");
+    assert_eq!(error.message(), "m");
+    Ok(())
+}
+
+/// A guest importing the WASI calls it misuses; `$iov` at 256, `$out` at 264.
+const WASI_MISUSE: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 8192))
+  (data (i32.const 16) "\81\a2ok\01")
+  (data (i32.const 32) "x")
+  (data (i32.const 1018) "\81\a2ok\c4\20")
+  (func (export "wasmtaps_task_ok") (param i32 i32) (result i64) (i64.const 0x0000001000000005))
+  ;; An iovec list far outside the 64 KiB memory.
+  (func (export "wasmtaps_task_iovec_list") (param i32 i32) (result i64)
+    (drop (call $fd_write (i32.const 1) (i32.const 0x00fffff0) (i32.const 1) (i32.const 264)))
+    (i64.const 0x0000001000000005))
+  ;; An iovec inside memory pointing at a buffer outside it.
+  (func (export "wasmtaps_task_iovec_buffer") (param i32 i32) (result i64)
+    (i32.store (i32.const 256) (i32.const 0x00020000))
+    (i32.store (i32.const 260) (i32.const 100))
+    (drop (call $fd_write (i32.const 1) (i32.const 256) (i32.const 1) (i32.const 264)))
+    (i64.const 0x0000001000000005))
+  ;; Rights with bit 62 set, which WASI does not define.
+  (func (export "wasmtaps_task_rights") (param i32 i32) (result i64)
+    (drop (call $path_open (i32.const 3) (i32.const 0) (i32.const 32) (i32.const 1) (i32.const 0)
+      (i64.const 0x4000000000000000) (i64.const 0) (i32.const 0) (i32.const 264)))
+    (i64.const 0x0000001000000005))
+  ;; 65 MiB of random bytes in one call.
+  (func (export "wasmtaps_task_random_huge") (param i32 i32) (result i64)
+    (drop (call $random_get (i32.const 1024) (i32.const 0x04100000)))
+    (i64.const 0x0000001000000005))
+  (func (export "wasmtaps_task_random_outside") (param i32 i32) (result i64)
+    (drop (call $random_get (i32.const 0xfff0) (i32.const 32)))
+    (i64.const 0x0000001000000005))
+  ;; 32 random bytes returned as {"ok": bin}.
+  (func (export "wasmtaps_task_random") (param i32 i32) (result i64)
+    (drop (call $random_get (i32.const 1024) (i32.const 32)))
+    (i64.const 0x000003fa00000026)))"#;
+
+#[test]
+fn wasi_misuse_is_the_guests_fault() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = runtime.load_wat("wasi-misuse", WASI_MISUSE)?;
+    for (task, says) in [
+        ("iovec_list", "out of bounds"),
+        ("iovec_buffer", "out of bounds"),
+        ("rights", "flag"),
+        ("random_huge", "random_get asked for 68157440 bytes"),
+        (
+            "random_outside",
+            "outside the guest's 65536 bytes of memory",
+        ),
+    ] {
+        let error = expect_failure(&runtime, &module, task, LimitOverrides::default())?;
+        assert_eq!(error.kind(), &ErrorKind::WasiMisuse, "{task}: {error}");
+        assert_eq!(error.type_name(), "WasiMisuse");
+        assert!(error.message().contains(says), "{task}: {error}");
+        assert!(error.traceback().is_some(), "{task}: {error:?}");
+    }
+    // Within its limits, random_get fills the buffer, differently each time.
+    let random = |_| -> Result<serde_json::Value> {
+        let outcome = call(&runtime, &module, "random", LimitOverrides::default())?;
+        Ok(outcome.result?.to_json()?)
+    };
+    let (a, b) = (random(0)?, random(1)?);
+    assert_eq!(a.as_array().map(Vec::len), Some(32), "{a}");
+    assert_ne!(a, b);
+    Ok(())
+}

@@ -2,6 +2,7 @@
 
 mod call;
 mod distributed;
+mod failure_kinds;
 mod processes;
 mod report;
 mod run;

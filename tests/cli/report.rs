@@ -318,3 +318,41 @@ fn report_timeline_is_drawn_in_headless_chromium() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn report_escapes_exception_types_for_the_terminal() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let evil = "Evil\u{1b}[2J\u{9b}1m\u{202e}";
+    let mut records = String::new();
+    for (i, ty) in [evil, evil, "ValueError"].iter().enumerate() {
+        records.push_str(&serde_json::to_string(&serde_json::json!({
+            "task_id": format!("task-{i}"),
+            "name": "t",
+            "parent_task_ids": [],
+            "submit_time": 1.0,
+            "received_time": 2.0,
+            "success": false,
+            "exception": {"type": ty, "message": "m", "traceback": null},
+            "execution": null,
+        }))?);
+        records.push('\n');
+    }
+    std::fs::write(dir.path().join("tasks.jsonl"), records)?;
+    let out = wasmtaps([dir.path().as_os_str()])?;
+    let stdout = text(&out.stdout);
+    ensure!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert!(
+        !stdout.contains(['\u{1b}', '\u{9b}', '\u{202e}']),
+        "{stdout:?}"
+    );
+    assert!(
+        stdout.contains("Evil\\u{1b}[2J\\u{9b}1m\\u{202e} 2"),
+        "{stdout}"
+    );
+    Ok(())
+}

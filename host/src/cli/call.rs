@@ -1,13 +1,16 @@
 //! `wasmtaps call MODULE TASK`: one invocation, printed as JSON.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use serde_json::json;
-use wasmtaps::{Args, InvokeOptions, LimitOverrides, ReadOnlyDir, TaskInfo, unix_now};
+use wasmtaps::{
+    Args, Invocation, InvokeOptions, LimitOverrides, ReadOnlyDir, TaskInfo, unix_now,
+    write_terminal_safe_json,
+};
 
 use super::parse;
 
@@ -69,33 +72,47 @@ pub(crate) fn run(a: CallArgs) -> anyhow::Result<ExitCode> {
     let submit_time = unix_now();
     let outcome = runtime.invoke(&task, &args, &options);
     let received_time = unix_now();
-    let (value, exception) = match &outcome.result {
-        Ok(v) => (
-            v.to_json().context("the task's value has no JSON form")?,
-            None,
-        ),
-        Err(e) => (serde_json::Value::Null, Some(e.to_exception_info())),
-    };
+    // Check the value has a JSON form before printing anything; both passes stream it.
+    if let Ok(value) = &outcome.result {
+        value
+            .write_json(std::io::sink())
+            .context("the task's value has no JSON form")?;
+    }
     let info = TaskInfo {
         task_id: uuid::Uuid::new_v4().to_string(),
         name: task.name().to_owned(),
         parent_task_ids: Vec::new(),
         submit_time,
         received_time: Some(received_time),
-        success: Some(exception.is_none()),
-        exception,
-        execution: Some(outcome.execution),
+        success: Some(outcome.result.is_ok()),
+        exception: outcome.result.as_ref().err().map(|e| e.to_exception_info()),
+        execution: Some(outcome.execution.clone()),
     };
-    let printed = json!({
-        "value": value,
-        "info": info,
-        "stdout": String::from_utf8_lossy(&outcome.stdout),
-        "stderr": String::from_utf8_lossy(&outcome.stderr),
-    });
-    println!("{printed}");
+    print_outcome(&outcome, &info).context("cannot print the outcome")?;
     Ok(if outcome.result.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Prints `{"value": ..., "info": ..., "stdout": ..., "stderr": ...}` on one line, the
+/// value streamed and every string escaped so that the terminal shows it rather than
+/// acting on it (the JSON is the same).
+fn print_outcome(outcome: &Invocation, info: &TaskInfo) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    out.write_all(b"{\"value\":")?;
+    match &outcome.result {
+        Ok(value) => value.write_json(&mut out)?,
+        Err(_) => out.write_all(b"null")?,
+    }
+    out.write_all(b",\"info\":")?;
+    write_terminal_safe_json(&mut out, info)?;
+    out.write_all(b",\"stdout\":")?;
+    write_terminal_safe_json(&mut out, &String::from_utf8_lossy(&outcome.stdout))?;
+    out.write_all(b",\"stderr\":")?;
+    write_terminal_safe_json(&mut out, &String::from_utf8_lossy(&outcome.stderr))?;
+    out.write_all(b"}\n")?;
+    out.flush()?;
+    Ok(())
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args as ClapArgs;
 use serde_json::json;
+use wasmtaps::{terminal_line, write_terminal_safe_json};
 
 #[derive(ClapArgs)]
 pub(crate) struct InspectArgs {
@@ -31,9 +32,12 @@ pub(crate) fn run(a: InspectArgs) -> anyhow::Result<ExitCode> {
             "manifest": module.has_manifest(),
             "tasks": tasks,
         });
-        println!("{doc}");
+        // Task names come from the module: JSON-escaped, and safe for a terminal.
+        let mut out = std::io::stdout().lock();
+        write_terminal_safe_json(&mut out, &doc)?;
+        println!();
     } else {
-        println!("module  {}", module.name());
+        println!("module  {}", terminal_line(module.name()));
         println!("sha256  {}", module.hash());
         println!(
             "abi     {}{}",
@@ -47,8 +51,12 @@ pub(crate) fn run(a: InspectArgs) -> anyhow::Result<ExitCode> {
         println!("tasks");
         for t in module.tasks() {
             match &t.params {
-                Some(params) => println!("  {}({})", t.name, params.join(", ")),
-                None => println!("  {}(...)", t.name),
+                Some(params) => println!(
+                    "  {}({})",
+                    terminal_line(&t.name),
+                    terminal_line(&params.join(", "))
+                ),
+                None => println!("  {}(...)", terminal_line(&t.name)),
             }
         }
     }

@@ -101,7 +101,11 @@ pub(crate) fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("wasmtaps: error: {error:#}");
+            // Errors may quote a module's manifest or a guest's message.
+            eprintln!(
+                "wasmtaps: error: {}",
+                wasmtaps::terminal_text(&format!("{error:#}"))
+            );
             ExitCode::from(EXIT_USAGE)
         }
     }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
-use wasmtaps::{RunSummary, read_records, render_html};
+use wasmtaps::{RunSummary, read_records, render_html, terminal_line, terminal_text};
 
 #[derive(ClapArgs)]
 pub(crate) struct ReportArgs {
@@ -29,12 +29,16 @@ pub(crate) fn run(a: ReportArgs) -> anyhow::Result<ExitCode> {
     let path = a.run_dir.join(&a.records);
     let (records, stats) = read_records(&path)?;
     if let Some(message) = stats.skipped_message() {
-        eprintln!("wasmtaps: {}: {message}", path.display());
+        eprintln!("wasmtaps: {}: {}", path.display(), terminal_line(&message));
     }
     if records.is_empty() && stats.skipped > 0 {
         bail!("{} holds no task record", path.display());
     }
-    print!("{}", RunSummary::from_records(&records));
+    // Exception types in the records are whatever the tasks (or the file) said.
+    print!(
+        "{}",
+        terminal_text(&RunSummary::from_records(&records).to_string())
+    );
     let output = a.output.unwrap_or_else(|| a.run_dir.join("report.html"));
     let page = render_html(&records, &stats, &path.display().to_string());
     std::fs::write(&output, page).with_context(|| format!("cannot write {}", output.display()))?;

@@ -427,6 +427,8 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
         dir.display(),
         wall.as_secs_f64()
     ));
+    // The summary's exception types and the apps' lines quote guests.
+    let report = wasmtaps::terminal_text(&report);
     print!("{report}");
     log.quiet(&report);
     log.line(if outcome.ok {

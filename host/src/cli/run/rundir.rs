@@ -24,7 +24,7 @@ impl RunLog {
         let line = format!(
             "[{}] {}",
             timestamp(std::time::SystemTime::now(), true),
-            message.as_ref()
+            wasmtaps::terminal_line(message.as_ref())
         );
         if self.echo {
             eprintln!("{line}");

@@ -1,0 +1,158 @@
+//! A guest's failure has the same kind whether its task ran on a thread, in a worker
+//! process or on a Redis worker; the last two send it back by its type name.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use wasmtaps::{AbiViolation, Engine, ErrorKind, RedisExecutor, Runtime, WorkerCommand};
+
+/// Guests that claim host type names, report `ArgumentError`, misuse WASI, or return an
+/// envelope the host refuses; and a well-behaved `ok`.
+const GUESTS: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 8192))
+  (data (i32.const 16) "\81\a2ok\01")
+  (data (i32.const 200) "\81\a3err\82\a4type\a7Timeout\a7message\a4slow")
+  (data (i32.const 300) "\81\a3err\82\a4type\aaPoisonTask\a7message\a4slow")
+  (data (i32.const 400) "\81\a3err\82\a4type\adArgumentError\a7message\a4slow")
+  (data (i32.const 500) "\81\a3err\82\a4type\aaGuestError\a7message\a4slow")
+  (data (i32.const 600) "\81\a3err\93\c0\c0\c0")
+  (func (export "wasmtaps_task_ok") (param i32 i32) (result i64) (i64.const 0x0000001000000005))
+  (func (export "wasmtaps_task_timeout") (param i32 i32) (result i64) (i64.const 0x000000c800000020))
+  (func (export "wasmtaps_task_poison") (param i32 i32) (result i64) (i64.const 0x0000012c00000023))
+  (func (export "wasmtaps_task_argument") (param i32 i32) (result i64) (i64.const 0x0000019000000026))
+  (func (export "wasmtaps_task_guest_error") (param i32 i32) (result i64) (i64.const 0x000001f400000023))
+  (func (export "wasmtaps_task_nils") (param i32 i32) (result i64) (i64.const 0x0000025800000009))
+  (func (export "wasmtaps_task_iovec") (param i32 i32) (result i64)
+    (drop (call $fd_write (i32.const 1) (i32.const 0x00fffff0) (i32.const 1) (i32.const 264)))
+    (i64.const 0x0000001000000005))
+  (func (export "wasmtaps_task_random") (param i32 i32) (result i64)
+    (drop (call $random_get (i32.const 1024) (i32.const 0x04100000)))
+    (i64.const 0x0000001000000005)))"#;
+
+/// Where the tasks run.
+enum On {
+    Threads,
+    WorkerProcesses,
+    Redis(String),
+}
+
+/// A child process killed on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private `redis-server` on a free port and one `wasmtaps worker` pulling from it.
+fn redis_with_a_worker() -> Result<(String, Killed, Killed)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir = std::env::temp_dir();
+    let server = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .context("redis-server is not installed: run scripts/install-redis")?;
+    let server = Killed(server);
+    let url = format!("redis://127.0.0.1:{port}");
+    let client = redis::Client::open(url.as_str())?;
+    // A generous bound only keeps a broken setup from hanging; nothing asserts on time.
+    let give_up = Instant::now() + Duration::from_secs(120);
+    while client
+        .get_connection()
+        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        .is_err()
+    {
+        ensure!(Instant::now() < give_up, "redis-server never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let worker = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+        .args([
+            "worker",
+            "--redis",
+            &url,
+            "--name",
+            "kinds",
+            "--workers",
+            "2",
+        ])
+        .stdout(Stdio::null())
+        .spawn()?;
+    Ok((url, server, Killed(worker)))
+}
+
+/// Each task's kind on one kind of executor.
+fn kinds(on: &On) -> Result<Vec<(&'static str, ErrorKind)>> {
+    let runtime = Runtime::new()?;
+    let module = runtime.load_wat("guests", GUESTS)?;
+    let mut engine = Engine::builder(runtime).workers(2);
+    match on {
+        On::Threads => {}
+        On::WorkerProcesses => {
+            engine = engine.worker_processes(WorkerCommand::new(
+                env!("CARGO_BIN_EXE_wasmtaps"),
+                ["worker-process", "--cache-dir", "none"],
+            ));
+        }
+        On::Redis(url) => {
+            engine = engine.executor(Arc::new(RedisExecutor::builder(url).build()?));
+        }
+    }
+    let engine = engine.build()?;
+    let tasks = [
+        "timeout",
+        "poison",
+        "argument",
+        "guest_error",
+        "nils",
+        "iovec",
+        "random",
+    ];
+    let mut kinds = Vec::new();
+    for task in tasks {
+        let future = engine.submit(&module.task(task)?, vec![], vec![]);
+        let error = future
+            .exception(None)?
+            .ok_or_else(|| anyhow::anyhow!("{task} succeeded"))?;
+        kinds.push((task, error.kind().clone()));
+    }
+    let ok = engine.submit(&module.task("ok")?, vec![], vec![]);
+    assert_eq!(ok.result(None)?.decode::<i64>()?, 1, "the engine serves on");
+    engine.shutdown(true, false);
+    Ok(kinds)
+}
+
+#[test]
+fn a_failure_has_the_same_kind_on_threads_worker_processes_and_redis() -> Result<()> {
+    let spoofed = ErrorKind::GuestError("GuestError".into());
+    let expected = vec![
+        ("timeout", spoofed.clone()),
+        ("poison", spoofed.clone()),
+        ("argument", ErrorKind::ArgumentError),
+        ("guest_error", spoofed),
+        ("nils", ErrorKind::Abi(AbiViolation::MalformedResult)),
+        ("iovec", ErrorKind::WasiMisuse),
+        ("random", ErrorKind::WasiMisuse),
+    ];
+    assert_eq!(kinds(&On::Threads)?, expected, "on threads");
+    assert_eq!(
+        kinds(&On::WorkerProcesses)?,
+        expected,
+        "in worker processes"
+    );
+    let (url, _redis, _worker) = redis_with_a_worker()?;
+    assert_eq!(kinds(&On::Redis(url))?, expected, "through Redis");
+    Ok(())
+}
