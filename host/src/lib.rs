@@ -51,6 +51,7 @@ mod poll;
 mod report;
 mod runtime;
 mod store;
+mod survey;
 mod value;
 
 pub use args::Args;
@@ -74,4 +75,5 @@ pub use report::{
     render_html,
 };
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeError};
+pub use survey::CompileBudget;
 pub use value::{Value, ValueError};

@@ -11,6 +11,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAlloca
 use crate::limits::{LimitError, LimitOverrides, Limits};
 use crate::module::TaskModule;
 use crate::store::StoreState;
+use crate::survey::CompileBudget;
 
 /// Runs task invocations, each in a fresh wasm instance.
 ///
@@ -51,6 +52,7 @@ pub(crate) struct RuntimeInner {
     pub(crate) linker: Linker<StoreState>,
     pub(crate) defaults: Limits,
     pub(crate) maximum: Limits,
+    pub(crate) budget: CompileBudget,
     pub(crate) fuel_metering: bool,
     pub(crate) epoch_tick: Duration,
     pub(crate) cache_dir: Option<PathBuf>,
@@ -70,6 +72,7 @@ impl Drop for RuntimeInner {
 pub struct RuntimeBuilder {
     defaults: Limits,
     maximum: Limits,
+    budget: CompileBudget,
     fuel_metering: bool,
     max_wasm_stack: usize,
     epoch_tick: Duration,
@@ -83,6 +86,7 @@ impl Default for RuntimeBuilder {
         RuntimeBuilder {
             defaults: Limits::DEFAULT,
             maximum: Limits::MAXIMUM,
+            budget: CompileBudget::DEFAULT,
             fuel_metering: false,
             max_wasm_stack: 512 << 10,
             epoch_tick: Duration::from_millis(1),
@@ -123,6 +127,17 @@ impl RuntimeBuilder {
     /// `maximum.memory_bytes` also sizes each pooled memory slot.
     pub fn maximum_limits(mut self, limits: Limits) -> Self {
         self.maximum = limits;
+        self
+    }
+
+    /// How large a module, and any one function in it, may be compiled (default
+    /// [`CompileBudget::DEFAULT`]). Larger modules are refused with
+    /// [`LoadError::ModuleTooLarge`](crate::LoadError::ModuleTooLarge),
+    /// [`LoadError::FunctionTooLarge`](crate::LoadError::FunctionTooLarge) or
+    /// [`LoadError::TooManyLocals`](crate::LoadError::TooManyLocals) before Cranelift
+    /// sees them.
+    pub fn compile_budget(mut self, budget: CompileBudget) -> Self {
+        self.budget = budget;
         self
     }
 
@@ -227,6 +242,7 @@ impl RuntimeBuilder {
                 linker,
                 defaults: self.defaults,
                 maximum: self.maximum,
+                budget: self.budget,
                 fuel_metering,
                 epoch_tick: self.epoch_tick,
                 cache_dir: self.cache_dir,
@@ -292,6 +308,11 @@ impl Runtime {
             });
         }
         Ok(limits)
+    }
+
+    /// How large a module, and a function in it, this runtime compiles.
+    pub fn compile_budget(&self) -> &CompileBudget {
+        &self.inner.budget
     }
 
     /// The name of this host, recorded in every `ExecutionInfo`.
