@@ -157,7 +157,9 @@ impl RuntimeBuilder {
         self
     }
 
-    /// How often deadlines are checked (default 1 ms); a timeout fires within one tick.
+    /// How often deadlines are checked (default 1 ms). A deadline is measured against the
+    /// clock, never counted in ticks: it never fires early and fires within about one
+    /// tick after it passes.
     pub fn epoch_tick(mut self, tick: Duration) -> Self {
         self.epoch_tick = tick.max(Duration::from_micros(100));
         self

@@ -370,3 +370,30 @@ fn limits_above_the_maximum_are_refused_not_raised() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_deadline_never_fires_before_it_passes() -> Result<()> {
+    let coarse = Runtime::builder()
+        .epoch_tick(Duration::from_millis(20))
+        .build()?;
+    for runtime in [Runtime::new()?, coarse] {
+        let module = load(&runtime, SPIN)?;
+        for seconds in [0.005, 0.05, 0.2] {
+            let started = std::time::Instant::now();
+            let outcome = call(&runtime, &module, "spin", timeout(seconds))?;
+            let elapsed = started.elapsed();
+            let error = outcome.result.unwrap_err();
+            assert!(error.is_timeout(), "{error}");
+            assert!(
+                elapsed >= Duration::from_secs_f64(seconds),
+                "a {seconds} s deadline fired after {elapsed:?}"
+            );
+            let task = &outcome.execution;
+            println!(
+                "deadline {seconds} s: invoke took {elapsed:?}, the task ran {:.1} ms",
+                (task.task_end_time - task.task_start_time) * 1e3
+            );
+        }
+    }
+    Ok(())
+}
