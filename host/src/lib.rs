@@ -46,6 +46,7 @@ mod invoke;
 mod limits;
 mod manifest;
 mod module;
+mod mounts;
 mod msgpack;
 mod poll;
 mod report;

@@ -235,6 +235,13 @@ impl RuntimeBuilder {
                 crate::poll::poll_oneoff,
             )
             .map_err(RuntimeError::Engine)?;
+        linker
+            .func_wrap(
+                "wasi_snapshot_preview1",
+                "path_open",
+                crate::mounts::path_open,
+            )
+            .map_err(RuntimeError::Engine)?;
         linker.allow_shadowing(false);
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), self.epoch_tick, ticker_stop.clone());
