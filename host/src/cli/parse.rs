@@ -56,7 +56,8 @@ pub(crate) fn duration(secs: f64) -> Result<Duration, String> {
             "{secs:?} is not a number of seconds between 0 and {MAX_SECONDS} (365 days)"
         ));
     }
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{secs} is not a number of seconds: {e}"))
+    Duration::try_from_secs_f64(secs)
+        .map_err(|e| format!("{secs:?} is not a number of seconds: {e}"))
 }
 
 /// Parses `HOST_DIR:GUEST_PATH` (or just `HOST_DIR`, mounted at the same path).
