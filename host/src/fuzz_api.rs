@@ -4,7 +4,7 @@
 //! so a fuzz target can reach them without building a module around every input.
 
 use crate::failure::TaskError;
-use crate::manifest::{self, MANIFEST_SECTION, TaskSpec};
+use crate::manifest::{self, TaskSpec};
 use crate::value::Value;
 
 /// Decodes `bytes` as the result envelope a guest returns (`{"ok": v}` or `{"err": {..}}`),
@@ -24,13 +24,12 @@ pub fn parse_manifest(section: &[u8]) -> Result<Vec<TaskSpec>, String> {
     manifest::parse(section)
 }
 
-/// Walks the section framing of a wasm binary as the loader does before compiling: the
-/// concatenated `wasmtaps.tasks` sections and the largest declared initial memory.
+/// Surveys a wasm binary as the loader does before compiling: the concatenated
+/// `wasmtaps.tasks` sections and the largest declared initial memory.
 ///
 /// # Errors
 /// A framing error (truncated LEB128, a section running past the end, ..).
 pub fn custom_sections(wasm: &[u8]) -> Result<(Option<Vec<u8>>, u64), String> {
-    let section = manifest::custom_section(wasm, MANIFEST_SECTION)?;
-    let memory = manifest::declared_memory_bytes(wasm)?;
-    Ok((section, memory))
+    let found = crate::survey::survey(wasm)?;
+    Ok((found.manifest, found.largest_memory))
 }

@@ -1,8 +1,9 @@
 //! One invocation: a fresh instance, the arguments in, the call, the result out, timed.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use wasmtime::{Caller, Extern, Instance, Memory, Store};
+use wasmtime::{Caller, Extern, Instance, Memory, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::args::Args;
@@ -203,9 +204,7 @@ impl Runtime {
                     hit: None,
                 },
                 panic_message: None,
-                deadline: limits
-                    .timeout
-                    .and_then(|t| std::time::Instant::now().checked_add(t)),
+                deadline: limits.timeout.and_then(|t| Instant::now().checked_add(t)),
             },
         );
         store.limiter(|s| &mut s.limiter);
@@ -216,12 +215,23 @@ impl Runtime {
                     TaskError::new(ErrorKind::HostError, format!("cannot set fuel: {e:#}"))
                 })?;
         }
-        let ticks = match limits.timeout {
-            Some(t) => (t.as_nanos() / self.inner.epoch_tick.as_nanos().max(1)) as u64 + 1,
-            None => 1 << 62,
-        };
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        let tick = self.inner.epoch_tick;
+        match store.data().deadline {
+            Some(deadline) => {
+                store.set_epoch_deadline(ticks_towards(deadline, tick));
+                store.epoch_deadline_callback(move |_| {
+                    Ok(if Instant::now() >= deadline {
+                        UpdateDeadline::Interrupt
+                    } else {
+                        UpdateDeadline::Continue(ticks_towards(deadline, tick))
+                    })
+                });
+            }
+            None => {
+                store.set_epoch_deadline(NO_DEADLINE_TICKS);
+                store.epoch_deadline_trap();
+            }
+        }
 
         let fail = |store: &Store<StoreState>, e: &wasmtime::Error| {
             TaskError::from_wasm(
@@ -326,6 +336,20 @@ impl Runtime {
         value
     }
 }
+
+/// How many epoch ticks to wait before looking at the clock again on the way to
+/// `deadline`: half the ticks left (at least one), so a ticker that oversleeps makes the
+/// check late by at most about one tick, and the check runs a few dozen times per call.
+fn ticks_towards(deadline: Instant, tick: Duration) -> u64 {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let ticks = left.as_nanos() / tick.as_nanos().max(1) / 2;
+    u64::try_from(ticks)
+        .unwrap_or(NO_DEADLINE_TICKS)
+        .clamp(1, NO_DEADLINE_TICKS)
+}
+
+/// Ticks that never pass (wasmtime adds them to the current epoch, so not `u64::MAX`).
+const NO_DEADLINE_TICKS: u64 = 1 << 62;
 
 fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
     store: &mut Store<StoreState>,

@@ -47,11 +47,13 @@ mod json;
 mod limits;
 mod manifest;
 mod module;
+mod mounts;
 mod msgpack;
 mod poll;
 mod report;
 mod runtime;
 mod store;
+mod survey;
 mod terminal;
 mod value;
 mod wasi_misuse;
@@ -78,5 +80,6 @@ pub use report::{
     render_html,
 };
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeError};
+pub use survey::CompileBudget;
 pub use terminal::{TerminalSafeJson, terminal_line, terminal_text, write_terminal_safe_json};
 pub use value::{Value, ValueError};

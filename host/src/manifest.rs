@@ -1,5 +1,7 @@
 //! The `wasmtaps.tasks` manifest: which tasks a module offers and their parameter names.
 
+use std::collections::HashSet;
+
 use crate::msgpack::Reader;
 
 /// The name of the custom section holding the manifest.
@@ -21,14 +23,17 @@ pub struct TaskSpec {
 }
 
 /// Parses the concatenated manifest entries of all `wasmtaps.tasks` sections.
+///
+/// Linear in the section's size: each name is checked against a set of those seen.
 pub(crate) fn parse(section: &[u8]) -> Result<Vec<TaskSpec>, String> {
     let mut reader = Reader::new(section);
     let mut tasks = Vec::new();
+    let mut seen = HashSet::new();
     while !reader.at_end() {
         let at = reader.pos();
         let entry =
             read_entry(&mut reader).map_err(|e| format!("manifest entry at byte {at}: {e}"))?;
-        if tasks.iter().any(|t: &TaskSpec| t.name == entry.name) {
+        if !seen.insert(entry.name.clone()) {
             return Err(format!("manifest names task `{}` twice", entry.name));
         }
         tasks.push(entry);
@@ -86,96 +91,4 @@ fn read_entry(r: &mut Reader<'_>) -> Result<TaskSpec, String> {
         export,
         params: Some(params.ok_or("missing `params`")?),
     })
-}
-
-fn leb(bytes: &[u8], pos: &mut usize) -> Result<u64, String> {
-    let mut result: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        let b = *bytes.get(*pos).ok_or("truncated LEB128 number")?;
-        *pos += 1;
-        result |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Ok(result);
-        }
-    }
-    Err("malformed LEB128 number".into())
-}
-
-/// Calls `visit(id, contents)` for each top-level section of a wasm binary.
-///
-/// Only the section framing is read here; wasmtime validates the module itself.
-fn for_each_section(
-    wasm: &[u8],
-    mut visit: impl FnMut(u8, &[u8]) -> Result<(), String>,
-) -> Result<(), String> {
-    if wasm.len() < 8 {
-        return Err("shorter than a wasm header".into());
-    }
-    let mut pos = 8;
-    while pos < wasm.len() {
-        let id = wasm[pos];
-        pos += 1;
-        let size = usize::try_from(leb(wasm, &mut pos)?).map_err(|_| "section too large")?;
-        let end = pos
-            .checked_add(size)
-            .filter(|&e| e <= wasm.len())
-            .ok_or("section runs past the end")?;
-        visit(id, &wasm[pos..end])?;
-        pos = end;
-    }
-    Ok(())
-}
-
-/// The concatenated contents of every custom section called `name`, or `None`.
-pub(crate) fn custom_section(wasm: &[u8], name: &str) -> Result<Option<Vec<u8>>, String> {
-    let mut found: Option<Vec<u8>> = None;
-    for_each_section(wasm, |id, body| {
-        if id == 0 {
-            let mut p = 0;
-            let name_len = usize::try_from(leb(body, &mut p)?).map_err(|_| "name too long")?;
-            let name_end = p
-                .checked_add(name_len)
-                .filter(|&e| e <= body.len())
-                .ok_or("custom section name runs past the section")?;
-            if &body[p..name_end] == name.as_bytes() {
-                found
-                    .get_or_insert_with(Vec::new)
-                    .extend_from_slice(&body[name_end..]);
-            }
-        }
-        Ok(())
-    })?;
-    Ok(found)
-}
-
-/// The largest initial size, in bytes, of the memories the module defines.
-///
-/// Read before compiling, so a module asking for more memory than the runtime allows
-/// gets that error rather than a compile failure from the pooling allocator.
-pub(crate) fn declared_memory_bytes(wasm: &[u8]) -> Result<u64, String> {
-    const MEMORY_SECTION: u8 = 5;
-    let mut largest = 0u64;
-    for_each_section(wasm, |id, body| {
-        if id != MEMORY_SECTION {
-            return Ok(());
-        }
-        let mut p = 0;
-        for _ in 0..leb(body, &mut p)? {
-            let flags = *body.get(p).ok_or("truncated memory section")?;
-            p += 1;
-            let minimum = leb(body, &mut p)?;
-            if flags & 0x01 != 0 {
-                leb(body, &mut p)?; // maximum
-            }
-            // The custom-page-sizes proposal stores log2(page size) after the limits.
-            let page = if flags & 0x08 != 0 {
-                1u64 << leb(body, &mut p)?.min(16)
-            } else {
-                65536
-            };
-            largest = largest.max(minimum.saturating_mul(page));
-        }
-        Ok(())
-    })?;
-    Ok(largest)
 }

@@ -1,5 +1,6 @@
 //! [`TaskModule`] and [`Task`]: a validated, compiled task module and one task in it.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use wasmtime::{ExternType, FuncType, InstancePre, Module, ModuleExport, ValType}
 use crate::manifest::{self, MANIFEST_SECTION, TASK_EXPORT_PREFIX, TaskSpec};
 use crate::runtime::Runtime;
 use crate::store::StoreState;
+use crate::survey::{Survey, survey};
 
 /// A module could not be loaded as a task module.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,49 @@ pub enum LoadError {
         /// The runtime's maximum.
         maximum: u64,
     },
+    /// The module is larger than the runtime's [`CompileBudget`](crate::CompileBudget)
+    /// allows; nothing was compiled.
+    #[error(
+        "{name} is {bytes} bytes, more than the runtime's maximum module size of {maximum} bytes"
+    )]
+    ModuleTooLarge {
+        /// The module's name.
+        name: String,
+        /// Its size (of the bytes given, or of the binary parsed from WAT text).
+        bytes: u64,
+        /// The runtime's maximum.
+        maximum: u64,
+    },
+    /// A function body is larger than the runtime's [`CompileBudget`](crate::CompileBudget)
+    /// allows (compiling it could take minutes); nothing was compiled.
+    #[error(
+        "{name}: function {index} has a body of {bytes} bytes, more than the runtime's maximum function size of {maximum} bytes"
+    )]
+    FunctionTooLarge {
+        /// The module's name.
+        name: String,
+        /// The function's index in the module's function index space.
+        index: u32,
+        /// The size of its body.
+        bytes: u64,
+        /// The runtime's maximum.
+        maximum: u64,
+    },
+    /// A function has more locals (parameters included) than the runtime's
+    /// [`CompileBudget`](crate::CompileBudget) allows; nothing was compiled.
+    #[error(
+        "{name}: function {index} has {locals} locals, more than the runtime's maximum of {maximum} locals per function"
+    )]
+    TooManyLocals {
+        /// The module's name.
+        name: String,
+        /// The function's index in the module's function index space.
+        index: u32,
+        /// Its locals, parameters included.
+        locals: u64,
+        /// The runtime's maximum.
+        maximum: u64,
+    },
     /// No task with that name.
     #[error("module {module} has no task `{task}` (it has: {available})")]
     UnknownTask {
@@ -106,6 +151,8 @@ pub(crate) struct ModuleInner {
     pub(crate) wasm: Arc<[u8]>,
     pub(crate) pre: InstancePre<StoreState>,
     pub(crate) tasks: Vec<TaskSpec>,
+    /// Each task's index in `tasks`, by name.
+    pub(crate) task_index: HashMap<String, usize>,
     pub(crate) task_exports: Vec<ModuleExport>,
     pub(crate) has_manifest: bool,
     pub(crate) alloc: ModuleExport,
@@ -150,8 +197,8 @@ impl TaskModule {
     /// # Errors
     /// [`LoadError::UnknownTask`] listing the tasks the module does have.
     pub fn task(&self, name: &str) -> Result<Task, LoadError> {
-        match self.inner.tasks.iter().position(|t| t.name == name) {
-            Some(index) => Ok(Task {
+        match self.inner.task_index.get(name) {
+            Some(&index) => Ok(Task {
                 module: self.clone(),
                 index,
             }),
@@ -255,6 +302,7 @@ impl Runtime {
     /// # Errors
     /// See [`LoadError`].
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<TaskModule, LoadError> {
+        self.check_module_size(name, bytes.len())?;
         let wasm: std::borrow::Cow<'_, [u8]> = if bytes.starts_with(WASM_MAGIC) {
             bytes.into()
         } else {
@@ -272,20 +320,62 @@ impl Runtime {
         if let Some(found) = self.cached(&hash) {
             return Ok(found);
         }
-        let declared = manifest::declared_memory_bytes(&wasm).map_err(|e| LoadError::Compile {
+        let surveyed = self.survey_within_budget(name, &wasm)?;
+        let module = crate::cache::compile(self, name, &hash, &wasm)?;
+        let loaded = self.validate(name, hash, &wasm, surveyed, module)?;
+        Ok(self.inner.modules.insert(hash, loaded))
+    }
+
+    fn check_module_size(&self, name: &str, bytes: usize) -> Result<(), LoadError> {
+        let maximum = self.inner.budget.max_module_bytes;
+        if bytes as u64 > maximum {
+            return Err(LoadError::ModuleTooLarge {
+                name: name.to_owned(),
+                bytes: bytes as u64,
+                maximum,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads the binary once and refuses it, before any compiling, when it breaks the
+    /// compile budget or declares more memory than the runtime allows.
+    fn survey_within_budget(&self, name: &str, wasm: &[u8]) -> Result<Survey, LoadError> {
+        self.check_module_size(name, wasm.len())?;
+        let surveyed = survey(wasm).map_err(|e| LoadError::Compile {
             name: name.to_owned(),
             reason: format!("malformed wasm binary: {e}"),
         })?;
-        if declared > self.inner.maximum.memory_bytes {
+        let maximum = self.inner.budget.max_function_bytes;
+        if let Some((index, bytes)) = surveyed.largest_function
+            && bytes > maximum
+        {
+            return Err(LoadError::FunctionTooLarge {
+                name: name.to_owned(),
+                index,
+                bytes,
+                maximum,
+            });
+        }
+        let maximum = self.inner.budget.max_function_locals;
+        if let Some((index, locals)) = surveyed.most_locals
+            && locals > maximum
+        {
+            return Err(LoadError::TooManyLocals {
+                name: name.to_owned(),
+                index,
+                locals,
+                maximum,
+            });
+        }
+        if surveyed.largest_memory > self.inner.maximum.memory_bytes {
             return Err(LoadError::MemoryTooLarge {
                 name: name.to_owned(),
-                declared,
+                declared: surveyed.largest_memory,
                 maximum: self.inner.maximum.memory_bytes,
             });
         }
-        let module = crate::cache::compile(self, name, &hash, &wasm)?;
-        let loaded = self.validate(name, hash, &wasm, module)?;
-        Ok(self.inner.modules.insert(hash, loaded))
+        Ok(surveyed)
     }
 
     fn cached(&self, hash: &[u8; 32]) -> Option<TaskModule> {
@@ -297,6 +387,7 @@ impl Runtime {
         name: &str,
         hash: [u8; 32],
         wasm: &[u8],
+        surveyed: Survey,
         module: Module,
     ) -> Result<TaskModule, LoadError> {
         let abi = |reason: String| LoadError::Abi {
@@ -373,13 +464,8 @@ impl Runtime {
             None => None,
             Some(_) => Some(func_export("_initialize", &[], &[], "(func)")?),
         };
-        let section =
-            manifest::custom_section(wasm, MANIFEST_SECTION).map_err(|e| LoadError::NotWasm {
-                name: name.to_owned(),
-                reason: e,
-            })?;
-        let has_manifest = section.is_some();
-        let tasks = match section {
+        let has_manifest = surveyed.manifest.is_some();
+        let tasks = match surveyed.manifest {
             Some(bytes) => manifest::parse(&bytes)
                 .map_err(|e| abi(format!("bad `{MANIFEST_SECTION}` section: {e}")))?,
             None => module
@@ -411,6 +497,11 @@ impl Runtime {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let task_index = tasks
+            .iter()
+            .enumerate()
+            .map(|(index, t)| (t.name.clone(), index))
+            .collect();
         let pre = self
             .inner
             .linker
@@ -426,6 +517,7 @@ impl Runtime {
                 wasm: wasm.into(),
                 pre,
                 tasks,
+                task_index,
                 task_exports,
                 has_manifest,
                 alloc,

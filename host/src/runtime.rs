@@ -10,6 +10,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAlloca
 use crate::cache::{DiskCache, ModuleCache, ModuleCacheStats};
 use crate::limits::{LimitError, LimitOverrides, Limits};
 use crate::store::StoreState;
+use crate::survey::CompileBudget;
 
 /// Runs task invocations, each in a fresh wasm instance.
 ///
@@ -50,6 +51,7 @@ pub(crate) struct RuntimeInner {
     pub(crate) linker: Linker<StoreState>,
     pub(crate) defaults: Limits,
     pub(crate) maximum: Limits,
+    pub(crate) budget: CompileBudget,
     pub(crate) fuel_metering: bool,
     pub(crate) epoch_tick: Duration,
     pub(crate) disk_cache: Option<DiskCache>,
@@ -69,6 +71,7 @@ impl Drop for RuntimeInner {
 pub struct RuntimeBuilder {
     defaults: Limits,
     maximum: Limits,
+    budget: CompileBudget,
     fuel_metering: bool,
     max_wasm_stack: usize,
     epoch_tick: Duration,
@@ -84,6 +87,7 @@ impl Default for RuntimeBuilder {
         RuntimeBuilder {
             defaults: Limits::DEFAULT,
             maximum: Limits::MAXIMUM,
+            budget: CompileBudget::DEFAULT,
             fuel_metering: false,
             max_wasm_stack: 512 << 10,
             epoch_tick: Duration::from_millis(1),
@@ -121,6 +125,17 @@ impl RuntimeBuilder {
         self
     }
 
+    /// How large a module, and any one function in it, may be compiled (default
+    /// [`CompileBudget::DEFAULT`]). Larger modules are refused with
+    /// [`LoadError::ModuleTooLarge`](crate::LoadError::ModuleTooLarge),
+    /// [`LoadError::FunctionTooLarge`](crate::LoadError::FunctionTooLarge) or
+    /// [`LoadError::TooManyLocals`](crate::LoadError::TooManyLocals) before Cranelift
+    /// sees them.
+    pub fn compile_budget(mut self, budget: CompileBudget) -> Self {
+        self.budget = budget;
+        self
+    }
+
     /// Whether wasm code counts fuel, which fuel limits need. Default: off unless the
     /// default or maximum limits set fuel. Metering is engine-wide and costs compute-bound
     /// guests dearly (a tight loop ran about 4× slower with it here; see BENCHMARKS.md), so
@@ -137,7 +152,9 @@ impl RuntimeBuilder {
         self
     }
 
-    /// How often deadlines are checked (default 1 ms); a timeout fires within one tick.
+    /// How often deadlines are checked (default 1 ms). A deadline is measured against the
+    /// clock, never counted in ticks: it never fires early and fires within about one
+    /// tick after it passes.
     pub fn epoch_tick(mut self, tick: Duration) -> Self {
         self.epoch_tick = tick.max(Duration::from_micros(100));
         self
@@ -238,6 +255,13 @@ impl RuntimeBuilder {
                 crate::wasi_misuse::random_get,
             )
             .map_err(RuntimeError::Engine)?;
+        linker
+            .func_wrap(
+                "wasi_snapshot_preview1",
+                "path_open",
+                crate::mounts::path_open,
+            )
+            .map_err(RuntimeError::Engine)?;
         linker.allow_shadowing(false);
         let disk_cache = self.cache_dir.as_deref().and_then(|dir| {
             DiskCache::open(dir, self.cache_dir_max_bytes, &engine)
@@ -258,6 +282,7 @@ impl RuntimeBuilder {
                 linker,
                 defaults: self.defaults,
                 maximum: self.maximum,
+                budget: self.budget,
                 fuel_metering,
                 epoch_tick: self.epoch_tick,
                 disk_cache,
@@ -323,6 +348,11 @@ impl Runtime {
             });
         }
         Ok(limits)
+    }
+
+    /// How large a module, and a function in it, this runtime compiles.
+    pub fn compile_budget(&self) -> &CompileBudget {
+        &self.inner.budget
     }
 
     /// The name of this host, recorded in every `ExecutionInfo`.

@@ -509,3 +509,122 @@ fn wasi_misuse_is_the_guests_fault() -> Result<()> {
     assert_ne!(a, b);
     Ok(())
 }
+
+/// Tasks that open a path under the first preopened directory (fd 3) and, if that
+/// works, read up to 64 bytes; each returns `[open_errno, read_errno, bytes_read]`.
+const OPENER: &str = r#"
+  (data (i32.const 200) "fifo")
+  (data (i32.const 210) "link")
+  (data (i32.const 220) "data.txt")
+  (data (i32.const 230) "sub")
+  (func $try (param $path i32) (param $len i32) (param $follow i32) (result i64)
+    (local $errno i32)
+    (i32.store (i32.const 300) (i32.const 0))
+    (local.set $errno (call $path_open (i32.const 3) (local.get $follow)
+      (local.get $path) (local.get $len) (i32.const 0)
+      (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 300)))
+    ;; {"ok": [open_errno, read_errno, bytes_read]}
+    (i32.store (i32.const 400) (i32.const 0x6b6fa281))
+    (i32.store8 (i32.const 404) (i32.const 0x93))
+    (i32.store8 (i32.const 405) (local.get $errno))
+    (i32.store8 (i32.const 406) (i32.const 0))
+    (i32.store8 (i32.const 407) (i32.const 0))
+    (if (i32.eqz (local.get $errno)) (then
+      (i32.store (i32.const 320) (i32.const 500))
+      (i32.store (i32.const 324) (i32.const 64))
+      (i32.store8 (i32.const 406) (call $fd_read (i32.load (i32.const 300))
+        (i32.const 320) (i32.const 1) (i32.const 340)))
+      (i32.store8 (i32.const 407) (i32.load (i32.const 340)))))
+    (i64.const 0x0000019000000008))
+  (func (export "wasmtaps_task_fifo") (param i32 i32) (result i64)
+    (call $try (i32.const 200) (i32.const 4) (i32.const 1)))
+  (func (export "wasmtaps_task_link") (param i32 i32) (result i64)
+    (call $try (i32.const 210) (i32.const 4) (i32.const 1)))
+  (func (export "wasmtaps_task_link_nofollow") (param i32 i32) (result i64)
+    (call $try (i32.const 210) (i32.const 4) (i32.const 0)))
+  (func (export "wasmtaps_task_file") (param i32 i32) (result i64)
+    (call $try (i32.const 220) (i32.const 8) (i32.const 1)))
+  (func (export "wasmtaps_task_dir") (param i32 i32) (result i64)
+    (call $try (i32.const 230) (i32.const 3) (i32.const 1)))"#;
+
+#[test]
+fn a_fifo_in_a_read_only_mount_is_refused_not_waited_on() -> Result<()> {
+    const ERRNO_LOOP: i64 = 32;
+    const ERRNO_NOTSUP: i64 = 58;
+    let dir = tempfile::tempdir()?;
+    let status = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("fifo"))
+        .status()?;
+    assert!(status.success(), "mkfifo failed");
+    std::os::unix::fs::symlink("fifo", dir.path().join("link"))?;
+    std::fs::write(dir.path().join("data.txt"), "hello")?;
+    std::fs::create_dir(dir.path().join("sub"))?;
+    let runtime = Runtime::new()?;
+    let module = runtime.load_wat(
+        "opener",
+        &crate::support::wat_with_imports(
+            r#"(import "wasi_snapshot_preview1" "path_open"
+                 (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+               (import "wasi_snapshot_preview1" "fd_read"
+                 (func $fd_read (param i32 i32 i32 i32) (result i32)))"#,
+            OPENER,
+        ),
+    )?;
+    let options = InvokeOptions {
+        limits: timeout(10.0),
+        read_only_dirs: vec![wasmtaps::ReadOnlyDir {
+            host_path: dir.path().to_owned(),
+            guest_path: "/data".into(),
+        }],
+    };
+    for (task, expected) in [
+        ("fifo", [ERRNO_NOTSUP, 0, 0]),
+        ("link", [ERRNO_NOTSUP, 0, 0]),
+        ("link_nofollow", [ERRNO_LOOP, 0, 0]),
+        ("file", [0, 0, 5]),
+    ] {
+        // Only so that a build which blocks fails instead of hanging the suite.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let (runtime, task_handle, options) =
+            (runtime.clone(), module.task(task)?, options.clone());
+        std::thread::spawn(move || {
+            let _ = sender.send(runtime.invoke(&task_handle, &Args::new(), &options));
+        });
+        let outcome = receiver
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("task {task} blocked in its read-only mount"));
+        let value: [i64; 3] = outcome.result?.decode()?;
+        assert_eq!(value, expected, "task {task}");
+    }
+    let outcome = runtime.invoke(&module.task("dir")?, &Args::new(), &options);
+    let [open_errno, _, _]: [i64; 3] = outcome.result?.decode()?;
+    assert_eq!(open_errno, 0, "a directory in the mount still opens");
+    Ok(())
+}
+
+#[test]
+fn a_deadline_never_fires_before_it_passes() -> Result<()> {
+    let coarse = Runtime::builder()
+        .epoch_tick(Duration::from_millis(20))
+        .build()?;
+    for runtime in [Runtime::new()?, coarse] {
+        let module = load(&runtime, SPIN)?;
+        for seconds in [0.005, 0.05, 0.2] {
+            let started = std::time::Instant::now();
+            let outcome = call(&runtime, &module, "spin", timeout(seconds))?;
+            let elapsed = started.elapsed();
+            let error = outcome.result.unwrap_err();
+            assert!(error.is_timeout(), "{error}");
+            assert!(
+                elapsed >= Duration::from_secs_f64(seconds),
+                "a {seconds} s deadline fired after {elapsed:?}"
+            );
+            let task = &outcome.execution;
+            println!(
+                "deadline {seconds} s: invoke took {elapsed:?}, the task ran {:.1} ms",
+                (task.task_end_time - task.task_start_time) * 1e3
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,7 +1,7 @@
 //! Loading modules: every ABI violation is a clear load error; good modules are cached.
 
 use anyhow::Result;
-use wasmtaps::{Args, LoadError, Runtime};
+use wasmtaps::{Args, CompileBudget, LoadError, Runtime};
 
 use crate::support::{OK_NIL, wat, wat_with_imports};
 
@@ -261,5 +261,178 @@ fn modules_are_compiled_once_per_content_and_cached_on_disk() -> Result<()> {
         .build()?
         .load_wat("d", &text)?;
     assert_eq!(recovered.hash(), first.hash());
+    Ok(())
+}
+
+/// `wasm` with a custom section called `name` holding `data` appended.
+fn with_custom_section(mut wasm: Vec<u8>, name: &str, data: &[u8]) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut body = Vec::new();
+    leb(name.len(), &mut body);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(data);
+    wasm.push(0);
+    leb(body.len(), &mut wasm);
+    wasm.extend_from_slice(&body);
+    wasm
+}
+
+/// One MessagePack manifest entry naming `wasmtaps_task_ok`.
+fn raw_entry(name: &str) -> Vec<u8> {
+    let value = rmpv::Value::Map(vec![
+        ("abi".into(), 1.into()),
+        ("name".into(), name.into()),
+        ("export".into(), "wasmtaps_task_ok".into()),
+        ("params".into(), rmpv::Value::Array(Vec::new())),
+    ]);
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &value).unwrap();
+    bytes
+}
+
+#[test]
+fn a_manifest_of_200k_entries_loads_and_a_duplicate_among_them_is_named() -> Result<()> {
+    const ENTRIES: usize = 200_000;
+    let runtime = Runtime::new()?;
+    let base = wat::parse_str(wat(""))?;
+    let manifest: Vec<u8> = (0..ENTRIES)
+        .flat_map(|i| raw_entry(&format!("t{i}")))
+        .collect();
+    let wasm = with_custom_section(base.clone(), "wasmtaps.tasks", &manifest);
+    let started = std::time::Instant::now();
+    let module = runtime.load_bytes("many", &wasm)?;
+    println!(
+        "{ENTRIES} manifest entries ({} bytes) loaded in {:?}",
+        manifest.len(),
+        started.elapsed()
+    );
+    assert_eq!(module.tasks().len(), ENTRIES);
+    let last = module.task(&format!("t{}", ENTRIES - 1))?;
+    let value = runtime
+        .invoke(&last, &Args::new(), &Default::default())
+        .result?;
+    assert_eq!(value.decode::<i64>()?, 1);
+
+    // The same entries with the last one repeating the first: found however far apart.
+    let mut duplicated = manifest;
+    duplicated.extend(raw_entry("t0"));
+    let wasm = with_custom_section(base, "wasmtaps.tasks", &duplicated);
+    let err = runtime.load_bytes("dup", &wasm).unwrap_err();
+    assert!(
+        matches!(err, LoadError::Abi { .. }) && err.to_string().contains("`t0` twice"),
+        "{err}"
+    );
+    Ok(())
+}
+
+/// A task module with one function of about `ifs * 13` bytes branching over `locals`
+/// locals: Cranelift's worst case, as measured for `CompileBudget::DEFAULT`.
+fn branchy(ifs: usize, locals: usize) -> String {
+    let body: String = (0..ifs)
+        .map(|i| {
+            let (a, b) = (i % locals, (i * 7 + 3) % locals);
+            format!("(if (local.get {a}) (then (local.set {b} (i32.add (local.get {b}) (i32.const {i})))))\n")
+        })
+        .collect();
+    let declared = vec!["i32"; locals].join(" ");
+    wat(&format!(
+        r#"(func (export "wasmtaps_task_branchy") (param i32 i32) (result i64)
+             (local {declared})
+             {body}
+             (i64.extend_i32_u (local.get 0)))"#
+    ))
+}
+
+#[test]
+fn a_function_over_the_compile_budget_is_refused_naming_it() -> Result<()> {
+    // Well over the default 128 KiB: refused with its index, size and the cap.
+    let huge = branchy(20_000, 32);
+    let err = load_err(&Runtime::new()?, &huge);
+    match &err {
+        LoadError::FunctionTooLarge {
+            index,
+            bytes,
+            maximum,
+            ..
+        } => {
+            assert_eq!(*index, 2, "after wasmtaps_alloc and wasmtaps_task_ok");
+            assert!(*bytes > 128 << 10, "{err}");
+            assert_eq!(*maximum, CompileBudget::DEFAULT.max_function_bytes);
+        }
+        _ => panic!("expected FunctionTooLarge, got {err}"),
+    }
+    assert!(err.to_string().contains("function 2"), "{err}");
+
+    // A small body with more locals (parameters counted) than the default allows.
+    let many_locals = wat(&format!(
+        r#"(func (param {}) (local {}))"#,
+        vec!["i32"; 200].join(" "),
+        vec!["i64"; 100].join(" ")
+    ));
+    let err = load_err(&Runtime::new()?, &many_locals);
+    assert!(
+        matches!(
+            err,
+            LoadError::TooManyLocals {
+                index: 2,
+                locals: 300,
+                maximum: 256,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // A module over the module cap.
+    let tight = Runtime::builder()
+        .compile_budget(CompileBudget {
+            max_module_bytes: 200,
+            ..CompileBudget::DEFAULT
+        })
+        .build()?;
+    let err = load_err(&tight, &wat(""));
+    assert!(
+        matches!(err, LoadError::ModuleTooLarge { maximum: 200, .. }),
+        "{err}"
+    );
+
+    // A budget raised by the embedder compiles what the default refuses.
+    let roomy = Runtime::builder()
+        .compile_budget(CompileBudget {
+            max_function_bytes: 1 << 20,
+            max_function_locals: 1000,
+            ..CompileBudget::DEFAULT
+        })
+        .build()?;
+    assert_eq!(roomy.compile_budget().max_function_locals, 1000);
+    let module = roomy.load_wat("many_locals", &many_locals)?;
+    assert!(module.task("ok").is_ok());
+    Ok(())
+}
+
+#[test]
+fn the_worst_case_at_the_default_budget_compiles() -> Result<()> {
+    // Just under both default caps. Prints the time; asserts only that it loads.
+    let budget = CompileBudget::DEFAULT;
+    let locals = budget.max_function_locals as usize - 2;
+    let text = branchy(8_500, locals);
+    let runtime = Runtime::new()?;
+    let started = std::time::Instant::now();
+    let module = runtime.load_wat("worst", &text)?;
+    println!(
+        "the worst case at the default budget compiled in {:?}",
+        started.elapsed()
+    );
+    assert!(module.task("branchy").is_ok());
     Ok(())
 }

@@ -417,6 +417,139 @@ fn bad_flags_and_config_values_exit_2_naming_them() -> Result<()> {
 }
 
 #[test]
+fn durations_and_sizes_out_of_range_exit_2_naming_them_never_panic() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let config = |name: &str, text: &str| -> Result<String> {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, text)?;
+        Ok(path.display().to_string())
+    };
+    let huge_timeout = config("timeout.toml", "[limits]\ntimeout = 1e300\n")?;
+    let huge_sleep = config("sleep.toml", "[synthetic]\ntask_sleep = 1e300\n")?;
+    let huge_data = config(
+        "data.toml",
+        "[synthetic]\ntask_data_bytes = 9223372036854775807\n",
+    )?;
+    let negative_size = config("size.toml", "[limits]\nmemory_limit = -5\n")?;
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["synthetic", "--timeout", "1e20"], "limits.timeout"),
+        (vec!["synthetic", "--timeout", "inf"], "limits.timeout"),
+        (vec!["synthetic", "-c", &huge_timeout], "limits.timeout"),
+        (vec!["synthetic", "--task-sleep", "1e300"], "task_sleep"),
+        (vec!["synthetic", "-c", &huge_sleep], "task_sleep"),
+        (vec!["synthetic", "-c", &huge_data], "task_data_bytes"),
+        (vec!["synthetic", "-c", &negative_size], "memory_limit"),
+        (
+            vec!["synthetic", "--memory-limit", "1e30GiB"],
+            "--memory-limit",
+        ),
+        (
+            vec!["synthetic", "--max-function-size", "lots"],
+            "--max-function-size",
+        ),
+        (
+            vec![
+                "cholesky",
+                "--matrix-size",
+                "4294967296",
+                "--block-size",
+                "1",
+            ],
+            "matrix_size",
+        ),
+    ];
+    for (args, named) in cases {
+        let mut all = vec!["run"];
+        all.extend(&args);
+        all.extend(["--run-dir", "should-not-matter"]);
+        let out = wasmtaps(&all, tmp.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(named),
+            "{args:?}: the message should name {named}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let out = wasmtaps(
+        &["call", "no-such-module.wasm", "t", "--timeout", "1e20"],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--timeout"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn the_compile_budget_flags_refuse_a_module_before_compiling_it() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (_, printed) = run(
+        tmp.path(),
+        "tiny-functions",
+        &[
+            "synthetic",
+            "--task-count",
+            "1",
+            "--max-function-size",
+            "64B",
+        ],
+        2,
+    )?;
+    assert!(
+        printed.contains("maximum function size of 64 bytes"),
+        "{printed}"
+    );
+    let (_, printed) = run(
+        tmp.path(),
+        "tiny-module",
+        &[
+            "synthetic",
+            "--task-count",
+            "1",
+            "--max-module-size",
+            "1KiB",
+        ],
+        2,
+    )?;
+    assert!(
+        printed.contains("maximum module size of 1024 bytes"),
+        "{printed}"
+    );
+    let (_, printed) = run(
+        tmp.path(),
+        "few-locals",
+        &[
+            "synthetic",
+            "--task-count",
+            "1",
+            "--max-function-locals",
+            "2",
+        ],
+        2,
+    )?;
+    assert!(printed.contains("maximum of 2 locals"), "{printed}");
+    let (dir, _) = run(
+        tmp.path(),
+        "roomy",
+        &[
+            "synthetic",
+            "--task-count",
+            "2",
+            "--max-function-size",
+            "1MiB",
+            "--max-module-size",
+            "16MiB",
+            "--max-function-locals",
+            "1000",
+        ],
+        0,
+    )?;
+    assert_eq!(records(&dir)?.len(), 2);
+    Ok(())
+}
+
+#[test]
 fn report_reads_a_real_run_directory() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let (dir, _) = run(

@@ -41,6 +41,8 @@ pub(crate) struct CallArgs {
     /// Captured stdout/stderr kept, e.g. 64KiB.
     #[arg(long, value_parser = parse::bytes)]
     max_output_bytes: Option<u64>,
+    #[command(flatten)]
+    budget: super::BudgetFlags,
     /// Let the task read a host directory: HOST_DIR[:GUEST_PATH]. Repeatable.
     #[arg(long = "dir", value_parser = parse::read_only_dir)]
     dirs: Vec<ReadOnlyDir>,
@@ -54,6 +56,7 @@ pub(crate) fn run(a: CallArgs) -> anyhow::Result<ExitCode> {
     let args = Args::from_json(&a.args, &a.kwargs).map_err(anyhow::Error::msg)?;
     let runtime = super::runtime_builder(a.cache_dir.as_deref())
         .fuel_metering(a.fuel.is_some())
+        .compile_budget(a.budget.budget())
         .build()?;
     let module = runtime.load_file(&a.module)?;
     let task = module.task(&a.task)?;

@@ -14,10 +14,14 @@ pub(crate) struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    budget: super::BudgetFlags,
 }
 
 pub(crate) fn run(a: InspectArgs) -> anyhow::Result<ExitCode> {
-    let runtime = super::runtime_builder(None).build()?;
+    let runtime = super::runtime_builder(None)
+        .compile_budget(a.budget.budget())
+        .build()?;
     let module = runtime.load_file(&a.module)?;
     if a.json {
         let tasks: Vec<_> = module

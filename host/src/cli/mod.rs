@@ -34,6 +34,8 @@ enum Command {
         /// Where compiled modules are cached ("none": nowhere).
         #[arg(long)]
         cache_dir: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        budget: BudgetFlags,
     },
     /// Summarise a run directory's tasks.jsonl and write report.html (timeline, histograms).
     Report(report::ReportArgs),
@@ -67,6 +69,36 @@ pub(crate) fn runtime_builder(dir: Option<&std::path::Path>) -> wasmtaps::Runtim
     }
 }
 
+/// The compile budget flags of `call`, `run`, `worker` and `worker-process`.
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub(crate) struct BudgetFlags {
+    /// The largest module compiled, e.g. 64MiB (default 64 MiB); larger ones are refused.
+    #[arg(long, value_parser = parse::bytes)]
+    pub(crate) max_module_size: Option<u64>,
+    /// The largest function body compiled, e.g. 1MiB (default 128 KiB); modules with a
+    /// larger one are refused before compiling.
+    #[arg(long, value_parser = parse::bytes)]
+    pub(crate) max_function_size: Option<u64>,
+    /// The most locals (parameters included) of a function compiled (default 256);
+    /// modules with more are refused before compiling.
+    #[arg(long)]
+    pub(crate) max_function_locals: Option<u64>,
+}
+
+impl BudgetFlags {
+    /// The flags over [`wasmtaps::CompileBudget::DEFAULT`].
+    pub(crate) fn budget(&self) -> wasmtaps::CompileBudget {
+        let default = wasmtaps::CompileBudget::DEFAULT;
+        wasmtaps::CompileBudget {
+            max_module_bytes: self.max_module_size.unwrap_or(default.max_module_bytes),
+            max_function_bytes: self.max_function_size.unwrap_or(default.max_function_bytes),
+            max_function_locals: self
+                .max_function_locals
+                .unwrap_or(default.max_function_locals),
+        }
+    }
+}
+
 /// Exit status for usage and load errors.
 pub(crate) const EXIT_USAGE: u8 = 2;
 
@@ -91,7 +123,8 @@ pub(crate) fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Report(args) => report::run(args),
         Command::Run(args) => run::run(args),
-        Command::WorkerProcess { cache_dir } => runtime_builder(cache_dir.as_deref())
+        Command::WorkerProcess { cache_dir, budget } => runtime_builder(cache_dir.as_deref())
+            .compile_budget(budget.budget())
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|runtime| Ok(wasmtaps::serve_worker_process(runtime)?))

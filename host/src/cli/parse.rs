@@ -35,14 +35,29 @@ pub(crate) fn bytes(text: &str) -> Result<u64, String> {
     Ok(value.round() as u64)
 }
 
-/// Parses seconds (`2`, `0.5`) into a duration.
+/// The longest duration given in seconds that is accepted (365 days): longer ones are
+/// certainly mistakes, and a bound keeps every `Instant + Duration` far from overflow.
+pub(crate) const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// Parses seconds (`2`, `0.5`) into a duration; see [`duration`].
 pub(crate) fn seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .trim()
         .parse()
         .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    duration(secs)
+}
+
+/// A number of seconds as a duration: finite, not negative and at most [`MAX_SECONDS`].
+/// The one conversion for flags and config files alike.
+pub(crate) fn duration(secs: f64) -> Result<Duration, String> {
+    if !(0.0..=MAX_SECONDS).contains(&secs) {
+        return Err(format!(
+            "{secs:?} is not a number of seconds between 0 and {MAX_SECONDS} (365 days)"
+        ));
+    }
     Duration::try_from_secs_f64(secs)
-        .map_err(|_| format!("`{text}` is not a non-negative number of seconds"))
+        .map_err(|e| format!("{secs:?} is not a number of seconds: {e}"))
 }
 
 /// Parses `HOST_DIR:GUEST_PATH` (or just `HOST_DIR`, mounted at the same path).
@@ -80,5 +95,11 @@ mod tests {
         assert!(bytes("5 parsecs").is_err());
         assert_eq!(seconds("0.5"), Ok(Duration::from_millis(500)));
         assert!(seconds("-1").is_err());
+        for absurd in ["1e20", "1e300", "inf", "NaN", "-0.5", "31536001"] {
+            assert!(seconds(absurd).is_err(), "{absurd}");
+        }
+        assert_eq!(seconds("31536000"), Ok(Duration::from_secs(31_536_000)));
+        assert!(bytes("1e30GiB").is_err());
+        assert!(bytes("-5").is_err());
     }
 }

@@ -29,10 +29,12 @@ pub(crate) struct WorkerArgs {
     /// Keep compiled modules in this directory between runs.
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    budget: super::BudgetFlags,
 }
 
 pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let mut runtime = Runtime::builder();
+    let mut runtime = Runtime::builder().compile_budget(args.budget.budget());
     if let Some(dir) = &args.cache_dir {
         runtime = runtime.cache_dir(dir);
     }

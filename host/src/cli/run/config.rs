@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::super::parse::duration as seconds;
+
 /// Everything a run needs.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -71,6 +73,12 @@ pub(crate) struct LimitsConfig {
     pub timeout: Option<f64>,
     /// Per-task fuel.
     pub fuel: Option<u64>,
+    /// The largest module compiled, e.g. "64MiB".
+    pub max_module_size: Option<ByteSize>,
+    /// The largest function body compiled, e.g. "128KiB".
+    pub max_function_size: Option<ByteSize>,
+    /// The most locals (parameters included) of a function compiled.
+    pub max_function_locals: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -214,7 +222,12 @@ impl<'de> Deserialize<'de> for ByteSize {
             N(u64),
             S(String),
         }
-        match Raw::deserialize(d)? {
+        let raw = Raw::deserialize(d).map_err(|_: D::Error| {
+            serde::de::Error::custom(
+                "expected a number of bytes (0 or more) or a size such as \"64MiB\"",
+            )
+        })?;
+        match raw {
             Raw::N(n) => Ok(ByteSize(n)),
             Raw::S(s) => super::super::parse::bytes(&s)
                 .map(ByteSize)
@@ -321,22 +334,18 @@ fn validate(c: &RunConfig) -> Result<(), String> {
             c.failures.failure_rate
         ));
     }
-    if c.synthetic.task_sleep < 0.0 || !c.synthetic.task_sleep.is_finite() {
+    seconds(c.synthetic.task_sleep)
+        .map_err(|e| format!("synthetic.task_sleep = {:?}: {e}", c.synthetic.task_sleep))?;
+    if c.synthetic.task_data_bytes > MAX_TASK_DATA_BYTES {
         return Err(format!(
-            "synthetic.task_sleep = {} is not a non-negative number of seconds",
-            c.synthetic.task_sleep
+            "synthetic.task_data_bytes = {} is more than the largest argument a task may take ({MAX_TASK_DATA_BYTES} bytes)",
+            c.synthetic.task_data_bytes
         ));
     }
     if c.synthetic.bag_max_running == 0 {
         return Err("synthetic.bag_max_running must be at least 1".into());
     }
-    if let Some(t) = c.limits.timeout
-        && !(t > 0.0 && t.is_finite())
-    {
-        return Err(format!(
-            "limits.timeout = {t} is not a positive number of seconds"
-        ));
-    }
+    timeout(c)?;
     if c.app == "mapreduce" {
         if c.mapreduce.data_dir.is_none() && !c.mapreduce.generate {
             return Err("mapreduce needs --data-dir DIR or --generate".into());
@@ -352,8 +361,35 @@ fn validate(c: &RunConfig) -> Result<(), String> {
                 "cholesky.matrix_size ({n}) must be a positive multiple of cholesky.block_size ({b})"
             ));
         }
+        if n > MAX_MATRIX_SIZE {
+            return Err(format!(
+                "cholesky.matrix_size = {n} is more than {MAX_MATRIX_SIZE} (the matrix is held in memory)"
+            ));
+        }
     }
     Ok(())
+}
+
+/// The largest `synthetic.task_data_bytes`: the largest argument any task may take.
+const MAX_TASK_DATA_BYTES: u64 = wasmtaps::Limits::MAXIMUM.max_argument_bytes;
+/// The largest `cholesky.matrix_size`: a 16384² matrix of f64 is 2 GiB.
+const MAX_MATRIX_SIZE: u64 = 16384;
+
+/// `limits.timeout` as a duration, checked: positive, finite, at most 365 days.
+///
+/// # Errors
+/// Names the key and the value.
+pub(crate) fn timeout(c: &RunConfig) -> Result<Option<std::time::Duration>, String> {
+    let Some(t) = c.limits.timeout else {
+        return Ok(None);
+    };
+    match seconds(t) {
+        Ok(d) if !d.is_zero() => Ok(Some(d)),
+        Ok(_) => Err(format!(
+            "limits.timeout = {t:?} must be more than 0 seconds"
+        )),
+        Err(e) => Err(format!("limits.timeout = {t:?}: {e}")),
+    }
 }
 
 /// The resolved configuration as TOML, for `config.toml` in the run directory.

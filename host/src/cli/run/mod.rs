@@ -9,13 +9,13 @@ mod rundir;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use wasmtaps::{
-    DirectoryStore, Engine, Filter, LimitOverrides, RedisExecutor, RedisStore, RunSummary, Store,
-    Transformer,
+    CompileBudget, DirectoryStore, Engine, Filter, LimitOverrides, RedisExecutor, RedisStore,
+    RunSummary, Store, Transformer,
 };
 
 use super::{EXIT_USAGE, parse};
@@ -131,6 +131,8 @@ struct Common {
     /// Per-task fuel.
     #[arg(long)]
     fuel: Option<u64>,
+    #[command(flatten)]
+    budget: super::BudgetFlags,
     /// Record file name in the run directory, or "none".
     #[arg(long)]
     record_file: Option<String>,
@@ -213,6 +215,23 @@ impl Flags {
         self.set("limits", "memory_limit", c.memory_limit.map(|m| m as i64));
         self.set("limits", "timeout", c.timeout);
         self.set("limits", "fuel", c.fuel.map(|f| f as i64));
+        self.set(
+            "limits",
+            "max_module_size",
+            c.budget.max_module_size.map(|b| b.to_string()),
+        );
+        self.set(
+            "limits",
+            "max_function_size",
+            c.budget.max_function_size.map(|b| b.to_string()),
+        );
+        self.set(
+            "limits",
+            "max_function_locals",
+            c.budget
+                .max_function_locals
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        );
         c.configs
     }
 
@@ -333,11 +352,26 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
     let limits = LimitOverrides {
         memory_bytes: config.limits.memory_limit.map(|b| b.0),
         fuel: config.limits.fuel,
-        timeout: config.limits.timeout.map(Duration::from_secs_f64),
+        timeout: config::timeout(&config).map_err(anyhow::Error::msg)?,
         ..LimitOverrides::default()
+    };
+    let budget = CompileBudget {
+        max_module_bytes: config
+            .limits
+            .max_module_size
+            .map_or(CompileBudget::DEFAULT.max_module_bytes, |b| b.0),
+        max_function_bytes: config
+            .limits
+            .max_function_size
+            .map_or(CompileBudget::DEFAULT.max_function_bytes, |b| b.0),
+        max_function_locals: config
+            .limits
+            .max_function_locals
+            .unwrap_or(CompileBudget::DEFAULT.max_function_locals),
     };
     let runtime = super::runtime_builder(config.engine.cache_dir.as_deref())
         .fuel_metering(limits.fuel.is_some())
+        .compile_budget(budget)
         .build()?;
     runtime.limits_for(&limits)?;
     let module = match &config.engine.module {
@@ -355,6 +389,14 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
         if let Some(dir) = &config.engine.cache_dir {
             args.extend(["--cache-dir".to_owned(), dir.display().to_string()]);
         }
+        args.extend([
+            "--max-module-size".to_owned(),
+            budget.max_module_bytes.to_string(),
+            "--max-function-size".to_owned(),
+            budget.max_function_bytes.to_string(),
+            "--max-function-locals".to_owned(),
+            budget.max_function_locals.to_string(),
+        ]);
         builder = builder.worker_processes(wasmtaps::WorkerCommand::new(program, args));
     }
     if config.engine.workers > 0 {

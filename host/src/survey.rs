@@ -1,0 +1,187 @@
+//! One linear pass over an untrusted wasm binary, before anything compiles it.
+//!
+//! Cranelift's compile time grows faster than linearly with a function's size, so a
+//! module is measured against the runtime's [`CompileBudget`] first; the same pass reads
+//! the memory the module declares and collects its `wasmtaps.tasks` manifest. Only the
+//! section framing and the few sections named here are decoded (with `wasmparser`, the
+//! parser wasmtime itself uses); wasmtime validates the rest when it compiles.
+
+use wasmparser::{CompositeInnerType, FunctionBody, Parser, Payload, TypeRef};
+
+use crate::manifest::MANIFEST_SECTION;
+
+/// How much code the runtime agrees to compile for one module.
+///
+/// Both caps are checked on the wasm binary before Cranelift runs, so a module over
+/// budget costs one pass over its bytes, never a compile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompileBudget {
+    /// The largest module, in bytes of wasm binary (or of WAT text, before it is parsed).
+    pub max_module_bytes: u64,
+    /// The largest body of any one function, in bytes.
+    pub max_function_bytes: u64,
+    /// The most locals (parameters included) of any one function. Cranelift's time
+    /// grows with the product of a function's branches and its locals, so a small body
+    /// declaring thousands of locals can take as long as a huge one.
+    pub max_function_locals: u64,
+}
+
+impl CompileBudget {
+    /// The default: 64 MiB modules, 128 KiB function bodies, 256 locals per function.
+    ///
+    /// Measured with generated worst cases (an `if` every 13 bytes over random locals)
+    /// on the shared 2-core development machine: at the defaults (a 128 KiB body over
+    /// 250 locals) Cranelift took 1.4 to 2.0 s. Both caps are needed, as its time grows
+    /// faster than the body and with the locals: 552 KB over 64 locals took 5 s, 166 KB
+    /// over 1,000 locals 15 s, 332 KB over 1,000 locals 36 s. The example modules (Rust,
+    /// C, Zig, Go) stay far below: the largest body is 24 KiB (Go), the most declared
+    /// locals 43 (Rust). The caps bound each function, so a whole module's compile time
+    /// is bounded by its size: 16 worst-case functions (2 MiB) took 12 s of CPU.
+    pub const DEFAULT: CompileBudget = CompileBudget {
+        max_module_bytes: 64 << 20,
+        max_function_bytes: 128 << 10,
+        max_function_locals: 256,
+    };
+}
+
+impl Default for CompileBudget {
+    fn default() -> Self {
+        CompileBudget::DEFAULT
+    }
+}
+
+/// What loading needs to know about a module before compiling it.
+#[derive(Debug, Default)]
+pub(crate) struct Survey {
+    /// The contents of every `wasmtaps.tasks` custom section, concatenated in order.
+    pub(crate) manifest: Option<Vec<u8>>,
+    /// The largest initial size, in bytes, of the memories the module defines.
+    pub(crate) largest_memory: u64,
+    /// The largest function body: its index in the function index space and its size.
+    pub(crate) largest_function: Option<(u32, u64)>,
+    /// The function with the most locals (parameters included): its index and count.
+    pub(crate) most_locals: Option<(u32, u64)>,
+}
+
+/// Reads `wasm` once, front to back.
+///
+/// # Errors
+/// Describes the first malformed section framing or entry met.
+pub(crate) fn survey(wasm: &[u8]) -> Result<Survey, String> {
+    let mut found = Survey::default();
+    let mut imported_functions: u32 = 0;
+    let mut defined_functions: u32 = 0;
+    // Parameter counts by type index, and the type index of each defined function:
+    // one entry per entry read, so bounded by the module's size.
+    let mut type_params: Vec<u64> = Vec::new();
+    let mut function_types: Vec<u32> = Vec::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(|e| e.to_string())? {
+            Payload::ImportSection(imports) => {
+                for import in imports.into_imports() {
+                    if let TypeRef::Func(_) | TypeRef::FuncExact(_) =
+                        import.map_err(|e| e.to_string())?.ty
+                    {
+                        imported_functions = imported_functions.saturating_add(1);
+                    }
+                }
+            }
+            Payload::MemorySection(memories) => {
+                for memory in memories {
+                    let memory = memory.map_err(|e| e.to_string())?;
+                    // A page size past 2^16 is invalid; wasmtime rejects it when compiling.
+                    let page = 1u64
+                        .checked_shl(memory.page_size_log2.unwrap_or(16))
+                        .unwrap_or(u64::MAX);
+                    let bytes = memory.initial.saturating_mul(page);
+                    found.largest_memory = found.largest_memory.max(bytes);
+                }
+            }
+            Payload::TypeSection(groups) => {
+                for group in groups {
+                    for ty in group.map_err(|e| e.to_string())?.into_types() {
+                        type_params.push(match &ty.composite_type.inner {
+                            CompositeInnerType::Func(f) => f.params().len() as u64,
+                            _ => 0,
+                        });
+                    }
+                }
+            }
+            Payload::FunctionSection(functions) => {
+                for ty in functions {
+                    function_types.push(ty.map_err(|e| e.to_string())?);
+                }
+            }
+            Payload::CodeSectionEntry(body) => {
+                let params = function_types
+                    .get(defined_functions as usize)
+                    .and_then(|&ty| type_params.get(ty as usize))
+                    .copied()
+                    .unwrap_or(0);
+                let index = imported_functions.saturating_add(defined_functions);
+                defined_functions = defined_functions.saturating_add(1);
+                let bytes = body.range().len() as u64;
+                if found.largest_function.is_none_or(|(_, most)| bytes > most) {
+                    found.largest_function = Some((index, bytes));
+                }
+                let locals = params.saturating_add(declared_locals(&body)?);
+                if found.most_locals.is_none_or(|(_, most)| locals > most) {
+                    found.most_locals = Some((index, locals));
+                }
+            }
+            Payload::CustomSection(section) if section.name() == MANIFEST_SECTION => {
+                found
+                    .manifest
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(section.data());
+            }
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// The locals a function body declares (its parameters not included).
+fn declared_locals(body: &FunctionBody<'_>) -> Result<u64, String> {
+    let mut reader = body.get_locals_reader().map_err(|e| e.to_string())?;
+    let mut total: u64 = 0;
+    for _ in 0..reader.get_count() {
+        let (count, _) = reader.read().map_err(|e| e.to_string())?;
+        total = total.saturating_add(u64::from(count));
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_memory_function_sizes_and_manifest_in_one_pass() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (import "wasmtaps" "panic" (func (param i32 i32)))
+                (memory 3)
+                (func (param i32 i64) (local f32))
+                (func (local i32 i32 i32 i32) (drop (i32.add (i32.const 1) (i32.const 2))))
+                (@custom "wasmtaps.tasks" "ab")
+                (@custom "other" "zz")
+                (@custom "wasmtaps.tasks" "cd"))"#,
+        )
+        .unwrap();
+        let found = survey(&wasm).unwrap();
+        assert_eq!(found.largest_memory, 3 << 16);
+        assert_eq!(found.manifest.as_deref(), Some(&b"abcd"[..]));
+        let (index, bytes) = found.largest_function.unwrap();
+        assert_eq!(index, 2, "one imported function comes first");
+        assert!(bytes > 2, "{bytes}");
+        assert_eq!(found.most_locals, Some((2, 4)));
+    }
+
+    #[test]
+    fn malformed_framing_is_an_error_not_a_panic() {
+        assert!(survey(b"\0asm\x01\0\0\0\x01\xff\xff\xff\xff\x0f").is_err());
+        assert!(survey(b"\0asm").is_err());
+        assert!(survey(b"\0asm\x01\0\0\0\x05\x03\x01\x00").is_err());
+    }
+}
