@@ -45,6 +45,9 @@ pub enum ErrorKind {
     /// The task was delivered to distributed workers the maximum number of times and
     /// never finished: it keeps killing its worker (`PoisonTask`).
     PoisonTask,
+    /// A distributed task's result never came back by the engine's deadline for it (its
+    /// worker's answer was lost, or its job was dropped) (`LostTask`).
+    LostTask,
 }
 
 /// How a guest broke ABI v1 (see `docs/abi.md`).
@@ -95,6 +98,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "Cancelled",
             ErrorKind::HostError => "HostError",
             ErrorKind::PoisonTask => "PoisonTask",
+            ErrorKind::LostTask => "LostTask",
         }
     }
 
@@ -122,6 +126,7 @@ impl ErrorKind {
             "Cancelled" => ErrorKind::Cancelled,
             "HostError" => ErrorKind::HostError,
             "PoisonTask" => ErrorKind::PoisonTask,
+            "LostTask" => ErrorKind::LostTask,
             other => ErrorKind::GuestError(other.to_owned()),
         }
     }

@@ -125,6 +125,16 @@ impl WorkerProcess {
         WorkerProcess::start_with(url, name, threads, lease, &[])
     }
 
+    fn start_with_args(
+        url: &str,
+        name: &str,
+        threads: usize,
+        lease: &str,
+        args: &[&str],
+    ) -> Result<WorkerProcess> {
+        WorkerProcess::spawn(url, name, threads, lease, &[], args)
+    }
+
     fn start_with(
         url: &str,
         name: &str,
@@ -132,9 +142,21 @@ impl WorkerProcess {
         lease: &str,
         env: &[(&str, &str)],
     ) -> Result<WorkerProcess> {
+        WorkerProcess::spawn(url, name, threads, lease, env, &[])
+    }
+
+    fn spawn(
+        url: &str,
+        name: &str,
+        threads: usize,
+        lease: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<WorkerProcess> {
         let child = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
             .args(["worker", "--redis", url, "--name", name, "--lease", lease])
             .args(["--workers", &threads.to_string()])
+            .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()?;
@@ -383,9 +405,10 @@ fn poison_task_fails_after_max_deliveries_and_others_complete() -> Result<()> {
 #[test]
 fn large_values_travel_by_reference_and_are_resolved_on_the_worker() -> Result<()> {
     let redis = RedisServer::start(false)?;
-    let _a = WorkerProcess::start(&redis.url(), "a", 1, "5")?;
-    let _b = WorkerProcess::start(&redis.url(), "b", 1, "5")?;
     let store_dir = tempfile::tempdir()?;
+    let store = format!("dir:{}", store_dir.path().display());
+    let _a = WorkerProcess::start_with_args(&redis.url(), "a", 1, "5", &["--store", &store])?;
+    let _b = WorkerProcess::start_with_args(&redis.url(), "b", 1, "5", &["--store", &store])?;
     let transformer = Transformer::new(
         Arc::new(DirectoryStore::new(store_dir.path())?),
         Filter::larger_than(1024),
@@ -475,5 +498,276 @@ fn unreachable_redis_is_a_clear_error() -> Result<()> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot reach Redis at"), "{stderr}");
+    Ok(())
+}
+
+/// `{"ok": value}` as a guest returns it.
+fn ok_envelope(value: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x81, 0xa2, b'o', b'k'];
+    out.extend_from_slice(value);
+    out
+}
+
+/// A reference to `key` as the transformer writes one (MessagePack ext 8, type 0x57).
+fn forged_reference(key: &str) -> Vec<u8> {
+    let mut out = vec![0xc7, key.len() as u8, wasmtaps::REFERENCE_EXT as u8];
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+/// A hostile module: each task returns its fixed result bytes (a well-formed envelope).
+fn forger_module(runtime: &Runtime, tasks: &[(&str, Vec<u8>)]) -> Result<TaskModule> {
+    let mut body = String::new();
+    let mut offset = 1024u64;
+    for (name, result) in tasks {
+        let escaped: String = result.iter().map(|b| format!("\\{b:02x}")).collect();
+        body.push_str(&format!(
+            r#"(data (i32.const {offset}) "{escaped}")
+               (func (export "wasmtaps_task_{name}") (param i32 i32) (result i64)
+                 (i64.const {packed}))
+            "#,
+            packed = (offset << 32) | result.len() as u64
+        ));
+        offset += result.len() as u64 + 16;
+    }
+    let wat = format!(
+        r#"(module
+             (memory (export "memory") 1)
+             (global $next (mut i32) (i32.const 8192))
+             (func (export "wasmtaps_alloc") (param $len i32) (result i32)
+               (local $p i32)
+               (local.set $p (global.get $next))
+               (global.set $next (i32.add (global.get $next) (local.get $len)))
+               (local.get $p))
+             {body})"#
+    );
+    Ok(runtime.load_wat("forger", &wat)?)
+}
+
+#[test]
+fn forged_references_are_never_resolved() -> Result<()> {
+    let redis = RedisServer::start(false)?;
+    let store_dir = tempfile::tempdir()?;
+    let secret = "planted-secret-contents-0123456789";
+    std::fs::write(store_dir.path().join("planted"), secret)?;
+    let fifo = store_dir.path().join("fifo");
+    ensure!(
+        Command::new("mkfifo").arg(&fifo).status()?.success(),
+        "mkfifo"
+    );
+    let store = format!("dir:{}", store_dir.path().display());
+    let _w = WorkerProcess::start_with_args(&redis.url(), "w", 2, "5", &["--store", &store])?;
+    let transformer = Transformer::new(
+        Arc::new(DirectoryStore::new(store_dir.path())?),
+        Filter::larger_than(16),
+    );
+    let run = Run::new(&redis.url(), |b| b.transformer(transformer.clone()))?;
+    let runtime = Runtime::new()?;
+    let keys = [
+        "/etc/passwd",
+        "../../etc/passwd",
+        "/dev/zero",
+        "planted",
+        "fifo",
+    ];
+    let mut tasks: Vec<(String, Vec<u8>)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (format!("forge{i}"), ok_envelope(&forged_reference(k))))
+        .collect();
+    // The same inside a list, where a list argument's references are resolved.
+    let mut list = vec![0x92];
+    list.extend(forged_reference("planted"));
+    list.extend(forged_reference("fifo"));
+    tasks.push(("forge_list".into(), ok_envelope(&list)));
+    let named: Vec<(&str, Vec<u8>)> = tasks.iter().map(|(n, r)| (n.as_str(), r.clone())).collect();
+    let forger = forger_module(&runtime, &named)?;
+    let limit = Some(Duration::from_secs(120));
+    for (name, _) in &tasks {
+        let parent = run.engine.submit(&forger.task(name)?, vec![], vec![]);
+        let child = run.submit("byte_len", vec![parent.clone().into()])?;
+        let error = parent
+            .exception(limit)?
+            .context("a forged reference fails its task")?;
+        assert_eq!(error.type_name(), "HostError", "{name}: {error}");
+        assert!(error.message().contains("reserved"), "{name}: {error}");
+        let error = child.exception(limit)?.context("the child never runs")?;
+        assert_eq!(error.type_name(), "DependencyError", "{name}: {error}");
+    }
+    // A client's own reference-shaped argument is a literal value, not a reference.
+    for key in ["planted", "fifo", "/etc/passwd"] {
+        let forged = Value::from_msgpack(forged_reference(key))?;
+        let child = run.submit("byte_len", vec![Arg::Value(forged.clone())])?;
+        let error = child
+            .exception(limit)?
+            .context("a literal ext value is no ByteBuf")?;
+        assert_eq!(error.type_name(), "ArgumentError", "{key}: {error}");
+        // And the caller's transformer does not resolve what it did not mint.
+        assert_eq!(transformer.resolve(&forged)?, forged);
+    }
+    let (records, _) = run.finish()?;
+    let text = serde_json::to_string(&records)?;
+    assert!(
+        !text.contains(secret),
+        "a planted object leaked into a record"
+    );
+    assert!(!text.contains("root:"), "a host file leaked into a record");
+    Ok(())
+}
+
+#[test]
+fn substituted_module_bytes_are_never_run() -> Result<()> {
+    let redis = RedisServer::start(false)?;
+    let run = Run::new(&redis.url(), |b| b)?;
+    let key = format!("wasmtaps:module:{}", run.module.hash());
+    // A module whose `add` answers 666, planted under the real module's hash.
+    let fake = forger_module(
+        &Runtime::new()?,
+        &[("add", ok_envelope(&[0xcd, 0x02, 0x9a]))],
+    )?;
+    let mut conn = redis.connection()?;
+    let plant = |conn: &mut redis::Connection, bytes: &[u8]| -> Result<()> {
+        redis::cmd("SET").arg(&key).arg(bytes).query::<()>(conn)?;
+        Ok(())
+    };
+    // Planted before the engine stores the module: the engine's bytes replace it.
+    plant(&mut conn, fake.wasm_bytes())?;
+    let limit = Some(Duration::from_secs(120));
+    let first = WorkerProcess::start(&redis.url(), "first", 1, "5")?;
+    assert_eq!(
+        run.submit("add", vec![arg(2), arg(3)])?
+            .result(limit)?
+            .decode::<i64>()?,
+        5
+    );
+    drop(first);
+    // Replaced after the engine stored it: a worker that fetches it refuses to run it.
+    plant(&mut conn, fake.wasm_bytes())?;
+    let _second = WorkerProcess::start(&redis.url(), "second", 1, "5")?;
+    let refused = run.submit("add", vec![arg(2), arg(3)])?;
+    let error = refused
+        .exception(limit)?
+        .context("substituted bytes never run")?;
+    assert_eq!(error.type_name(), "HostError", "{error}");
+    assert!(error.message().contains("hashes to"), "{error}");
+    // Nothing was cached under the claimed hash: with the real bytes back, it runs.
+    plant(&mut conn, run.module.wasm_bytes())?;
+    let after = run.submit("add", vec![arg(2), arg(3)])?;
+    assert_eq!(after.result(limit)?.decode::<i64>()?, 5);
+    drop((refused, after));
+    run.finish()?;
+    Ok(())
+}
+
+/// Every bulk string in a reply, depth first.
+fn bulk_strings(value: &redis::Value) -> Vec<Vec<u8>> {
+    match value {
+        redis::Value::BulkString(b) => vec![b.clone()],
+        redis::Value::Array(items) => items.iter().flat_map(bulk_strings).collect(),
+        _ => vec![],
+    }
+}
+
+/// Adds a raw entry to the job stream, as anyone who can reach Redis can.
+fn xadd(conn: &mut redis::Connection, stream: &str, fields: &[(&str, &[u8])]) -> Result<()> {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream).arg("*");
+    for (name, value) in fields {
+        cmd.arg(*name).arg(*value);
+    }
+    cmd.query::<String>(conn)?;
+    Ok(())
+}
+
+fn pending_jobs(conn: &mut redis::Connection) -> Result<i64> {
+    let pending: redis::Value = redis::cmd("XPENDING")
+        .arg("wasmtaps:jobs")
+        .arg("workers")
+        .query(conn)?;
+    match pending {
+        redis::Value::Array(p) => match p.first() {
+            Some(redis::Value::Int(n)) => Ok(*n),
+            other => bail!("XPENDING: {other:?}"),
+        },
+        other => bail!("XPENDING: {other:?}"),
+    }
+}
+
+#[test]
+fn junk_job_entries_are_dropped_not_reclaimed_for_ever() -> Result<()> {
+    let redis = RedisServer::start(false)?;
+    // The engine creates the group; the junk goes in before any worker reads.
+    let run = Run::new(&redis.url(), |b| b)?;
+    let mut conn = redis.connection()?;
+    xadd(&mut conn, "wasmtaps:jobs", &[("x", b"no m field")])?;
+    xadd(&mut conn, "wasmtaps:jobs", &[("m", b"\xc1 not msgpack")])?;
+    xadd(&mut conn, "wasmtaps:jobs", &[("m", b"\x80")])?;
+    let _w = WorkerProcess::start(&redis.url(), "w", 1, "0.3")?;
+    let fine = run.submit("add", vec![arg(2), arg(3)])?;
+    assert_eq!(
+        fine.result(Some(Duration::from_secs(120)))?
+            .decode::<i64>()?,
+        5
+    );
+    eventually("every junk entry to be acknowledged", || {
+        Ok(pending_jobs(&mut conn)? == 0)
+    })?;
+    drop(fine);
+    run.finish()?;
+    Ok(())
+}
+
+#[test]
+fn an_answer_that_cannot_be_written_is_not_acknowledged_and_the_engine_gives_up() -> Result<()> {
+    let redis = RedisServer::start(false)?;
+    let run = Run::new(&redis.url(), |b| {
+        b.max_deliveries(1).lost_after(Duration::from_secs(2))
+    })?;
+    let timeout = wasmtaps::LimitOverrides {
+        timeout: Some(Duration::from_secs(1)),
+        ..Default::default()
+    };
+    let future = run.engine.submit_with(
+        &run.module.task("add")?,
+        vec![arg(2), arg(3)],
+        vec![],
+        &timeout,
+    );
+    // The attacker turns the engine's result stream into a string, so no answer can be
+    // written to it.
+    let mut conn = redis.connection()?;
+    eventually("the job to be sent", || {
+        let jobs: i64 = redis::cmd("XLEN").arg("wasmtaps:jobs").query(&mut conn)?;
+        Ok(jobs == 1)
+    })?;
+    let entries: redis::Value = redis::cmd("XRANGE")
+        .arg("wasmtaps:jobs")
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)?;
+    let job = bulk_strings(&entries).pop().context("the job's message")?;
+    let needle = b"wasmtaps:results:";
+    let start = job
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .context("the job names its stream")?;
+    let stream = String::from_utf8(job[start..start + needle.len() + 32].to_vec())?;
+    redis::cmd("SET")
+        .arg(&stream)
+        .arg("x")
+        .query::<()>(&mut conn)?;
+    let _w = WorkerProcess::start(&redis.url(), "w", 1, "0.3")?;
+    let error = future
+        .exception(Some(Duration::from_secs(120)))?
+        .context("the task is lost")?;
+    assert_eq!(error.type_name(), "LostTask", "{error}");
+    // The worker did not acknowledge the job on a failed write; it dropped it only
+    // after its PoisonTask answer could not be written either.
+    eventually(
+        "the job to be dropped",
+        || Ok(pending_jobs(&mut conn)? == 0),
+    )?;
+    drop(future);
+    run.finish()?;
     Ok(())
 }

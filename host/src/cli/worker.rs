@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args as ClapArgs;
-use wasmtaps::{Runtime, Worker};
+use std::sync::Arc;
+
+use wasmtaps::{DirectoryStore, RedisStore, Runtime, Store, Worker};
 
 use super::parse;
 
@@ -29,6 +31,11 @@ pub(crate) struct WorkerArgs {
     /// Keep compiled modules in this directory between runs.
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+    /// Where values passed by reference live: `redis` (the same Redis, under the prefix)
+    /// or a directory every worker and the engine share (`dir:PATH` or `PATH`). Must be
+    /// the engine's `--store`. Without it, jobs with references fail.
+    #[arg(long)]
+    store: Option<String>,
 }
 
 pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -40,6 +47,15 @@ pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         .lease(args.lease)
         .prefix(&args.prefix)
         .runtime(runtime.build()?);
+    if let Some(store) = &args.store {
+        let store: Arc<dyn Store> = match store.as_str() {
+            "redis" => Arc::new(RedisStore::new(&args.redis, &args.prefix)?),
+            dir => Arc::new(DirectoryStore::new(
+                dir.strip_prefix("dir:").unwrap_or(dir),
+            )?),
+        };
+        builder = builder.store(store);
+    }
     if let Some(n) = args.workers {
         builder = builder.threads(n);
     }

@@ -12,6 +12,7 @@
 
 mod conn;
 mod executor;
+mod key;
 mod lease;
 mod protocol;
 mod store;
@@ -21,7 +22,8 @@ mod worker;
 pub(crate) use protocol::WireLimits;
 
 pub use executor::{RedisExecutor, RedisExecutorBuilder};
-pub use store::{DirectoryStore, RedisStore, Store, StoreSpec};
+pub use key::StoreKey;
+pub use store::{DirectoryStore, RedisStore, Store};
 pub use transform::{Filter, REFERENCE_EXT, Transformer};
 pub use worker::{ABORT_ON_TASK_ENV, Worker, WorkerBuilder};
 
@@ -59,6 +61,24 @@ pub enum DistributedError {
     /// A reference names an object that is not in the store.
     #[error("object {0} is not in the store")]
     Missing(String),
+    /// A store key is not one wasmtaps makes (a path, `..`, empty, too long, ..).
+    #[error("invalid store key {0}")]
+    BadKey(String),
+    /// A stored object is larger than the reader's limit.
+    #[error("object {key} is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The key.
+        key: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A key names something that is not a stored object (a link, a FIFO, a device,
+    /// a directory).
+    #[error("{0} is not a stored object (not a regular file)")]
+    NotAnObject(String),
+    /// A job passes a value by reference but this worker was started without a store.
+    #[error("a value is passed by reference but this worker has no store (start it with --store)")]
+    NoStore,
     /// A message or reference is malformed.
     #[error("malformed message: {0}")]
     Malformed(String),
