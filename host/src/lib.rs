@@ -56,7 +56,8 @@ mod value;
 pub use args::Args;
 pub use distributed::{
     ABORT_ON_TASK_ENV, DirectoryStore, DistributedError, Filter, REFERENCE_EXT, RedisExecutor,
-    RedisExecutorBuilder, RedisStore, Store, StoreKey, Transformer, Worker, WorkerBuilder,
+    RedisExecutorBuilder, RedisStore, SECRET_ENV, Secret, Store, StoreKey, Transformer, Worker,
+    WorkerBuilder,
 };
 pub use engine::{
     Arg, ArgOf, AsCompleted, CallArgs, Engine, EngineBuilder, EngineError, EngineStats, Executor,

@@ -16,6 +16,9 @@ use wasmtaps::{
     RedisExecutor, Runtime, TaskFuture, TaskInfo, TaskModule, Transformer, Value,
 };
 
+/// The secret the engine and the workers of these tests share.
+const SECRET: &str = "distributed-test-secret-0123456789";
+
 /// Waits for a condition that must become true; a generous bound only keeps a broken
 /// build from hanging CI (no test asserts on timing).
 fn eventually(what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
@@ -157,6 +160,7 @@ impl WorkerProcess {
             .args(["worker", "--redis", url, "--name", name, "--lease", lease])
             .args(["--workers", &threads.to_string()])
             .args(args)
+            .env(wasmtaps::SECRET_ENV, SECRET)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()?;
@@ -198,7 +202,8 @@ impl Run {
             "wasmtaps_example_tasks",
             wasmtaps_example_artifacts::TASKS_WASM_BYTES,
         )?;
-        let executor = Arc::new(configure(RedisExecutor::builder(url)).build()?);
+        let builder = RedisExecutor::builder(url).secret(wasmtaps::Secret::new(SECRET)?);
+        let executor = Arc::new(configure(builder).build()?);
         let records = RecordCollector::new();
         let engine = Engine::builder(runtime)
             .workers(16)
@@ -494,6 +499,7 @@ fn unreachable_redis_is_a_clear_error() -> Result<()> {
         .port();
     let out = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
         .args(["worker", "--redis", &format!("redis://127.0.0.1:{port}")])
+        .env(wasmtaps::SECRET_ENV, SECRET)
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -769,5 +775,118 @@ fn an_answer_that_cannot_be_written_is_not_acknowledged_and_the_engine_gives_up(
     )?;
     drop(future);
     run.finish()?;
+    Ok(())
+}
+
+#[test]
+fn a_worker_without_a_secret_refuses_to_start_unless_told_insecure() -> Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let worker = |args: &[&str]| -> Result<(Option<i32>, String)> {
+        let out = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+            .args(["worker", "--redis", &url])
+            .args(args)
+            .env_remove(wasmtaps::SECRET_ENV)
+            .output()?;
+        Ok((
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    };
+    let (code, stderr) = worker(&[])?;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--secret-file") && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+    // A secret file others can read is refused.
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("secret");
+    std::fs::write(&file, SECRET)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
+    let path = file.display().to_string();
+    let (code, stderr) = worker(&["--secret-file", &path])?;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+    // With --insecure it starts (and only then finds no Redis), saying so loudly.
+    let (code, stderr) = worker(&["--insecure"])?;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("WITHOUT AUTHENTICATION"), "{stderr}");
+    assert!(stderr.contains("cannot reach Redis at"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn forged_jobs_and_replies_are_ignored() -> Result<()> {
+    let redis = RedisServer::start(false)?;
+    let store_dir = tempfile::tempdir()?;
+    let transformer = Transformer::new(
+        Arc::new(DirectoryStore::new(store_dir.path())?),
+        Filter::larger_than(1 << 20),
+    );
+    let run = Run::new(&redis.url(), |b| b.transformer(transformer.clone()))?;
+    let mut conn = redis.connection()?;
+    let future = run.submit("add", vec![arg(2), arg(3)])?;
+    eventually("the job to be sent", || {
+        let jobs: i64 = redis::cmd("XLEN").arg("wasmtaps:jobs").query(&mut conn)?;
+        Ok(jobs == 1)
+    })?;
+    let entries: redis::Value = redis::cmd("XRANGE")
+        .arg("wasmtaps:jobs")
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)?;
+    let job = bulk_strings(&entries).pop().context("the job's message")?;
+    // The header is in the clear: tag (32 bytes), id length, id.
+    let id = String::from_utf8(job[33..33 + usize::from(job[32])].to_vec())?;
+    let needle = b"wasmtaps:results:";
+    let start = job
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .context("the job names its stream")?;
+    let stream = String::from_utf8(job[start..start + needle.len() + 32].to_vec())?;
+    // A forged reply claiming the answer 666 and a stored file the engine would evict.
+    let victim = store_dir.path().join(format!("result-{id}"));
+    std::fs::write(&victim, "not the engine's")?;
+    let body = rmpv::Value::Map(vec![
+        ("id".into(), id.as_str().into()),
+        ("value".into(), rmpv::Value::Binary(vec![0xcd, 0x02, 0x9a])),
+        ("error".into(), rmpv::Value::Nil),
+        (
+            "stored".into(),
+            rmpv::Value::Array(vec![format!("result-{id}").into()]),
+        ),
+    ]);
+    let mut forged = vec![0u8; 32];
+    forged.push(id.len() as u8);
+    forged.extend_from_slice(id.as_bytes());
+    rmpv::encode::write_value(&mut forged, &body)?;
+    xadd(&mut conn, &stream, &[("m", &forged)])?;
+    // A forged job: a real module and task, answering on a stream of the attacker's.
+    let mut forged_job = job.clone();
+    let attacker_stream = format!("wasmtaps:results:{}", "a".repeat(32));
+    forged_job[start..start + needle.len() + 32].copy_from_slice(attacker_stream.as_bytes());
+    xadd(&mut conn, "wasmtaps:jobs", &[("m", &forged_job)])?;
+    let executor = run.executor.clone();
+    eventually("the forged reply to be dropped", || {
+        Ok(executor.replies_dropped() >= 1)
+    })?;
+    let _w = WorkerProcess::start(&redis.url(), "w", 1, "5")?;
+    let limit = Some(Duration::from_secs(120));
+    assert_eq!(future.result(limit)?.decode::<i64>()?, 5);
+    eventually("the forged job to be dropped", || {
+        Ok(pending_jobs(&mut conn)? == 0)
+    })?;
+    let answered: i64 = redis::cmd("EXISTS")
+        .arg(&attacker_stream)
+        .query(&mut conn)?;
+    assert_eq!(answered, 0, "the forged job ran");
+    drop(future);
+    drop(run.finish()?);
+    drop(executor);
+    assert!(victim.exists(), "a forged reply's stored list was evicted");
     Ok(())
 }

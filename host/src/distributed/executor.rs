@@ -21,6 +21,7 @@ use crate::module::Task;
 use crate::value::Value;
 
 use super::DistributedError;
+use super::auth::{Auth, Purpose, Secret};
 use super::conn::{self, Conn};
 use super::key::StoreKey;
 use super::protocol::{self, FIELD, Job, Keys, Reply, WireLimits};
@@ -36,9 +37,24 @@ pub struct RedisExecutorBuilder {
     transformer: Option<Transformer>,
     result_threshold: Option<u64>,
     lost_after: Duration,
+    secret: Option<Secret>,
+    insecure: bool,
 }
 
 impl RedisExecutorBuilder {
+    /// The secret every job is signed with and every reply checked with (the workers').
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// Runs without a secret: replies are not checked, so anyone who can reach Redis
+    /// can forge results. [`build`](RedisExecutorBuilder::build) prints a warning.
+    pub fn insecure(mut self) -> Self {
+        self.insecure = true;
+        self
+    }
+
     /// How long the engine waits for a result beyond the task's own time (its timeout
     /// times its maximum deliveries) before failing it as `LostTask` (default 300 s): a
     /// job whose answer was lost or dropped never leaves the engine waiting for ever.
@@ -74,8 +90,11 @@ impl RedisExecutorBuilder {
     /// result reader threads.
     ///
     /// # Errors
-    /// [`DistributedError::Unreachable`] when Redis does not answer.
+    /// [`DistributedError::NoSecret`] without a [`secret`](RedisExecutorBuilder::secret)
+    /// or [`insecure`](RedisExecutorBuilder::insecure); [`DistributedError::Unreachable`]
+    /// when Redis does not answer.
     pub fn build(self) -> Result<RedisExecutor, DistributedError> {
+        let auth = Auth::choose(self.secret, self.insecure, "this engine")?;
         let client = conn::open(&self.url)?;
         let keys = Keys::new(&self.prefix);
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -84,6 +103,7 @@ impl RedisExecutorBuilder {
             client: client.clone(),
             keys: keys.clone(),
             results,
+            auth,
             pending: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
             duplicates: AtomicU64::new(0),
@@ -151,6 +171,7 @@ struct Shared {
     client: redis::Client,
     keys: Keys,
     results: String,
+    auth: Auth,
     pending: Mutex<HashMap<String, Sender<Reply>>>,
     stop: AtomicBool,
     duplicates: AtomicU64,
@@ -170,6 +191,8 @@ impl RedisExecutor {
             transformer: None,
             result_threshold: None,
             lost_after: Duration::from_secs(300),
+            secret: None,
+            insecure: false,
         }
     }
 
@@ -307,10 +330,15 @@ impl Executor for RedisExecutor {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), tx);
-        let sent = self
-            .jobs
-            .as_ref()
-            .is_some_and(|jobs| jobs.send(protocol::encode(&job)).is_ok());
+        let sent = self.jobs.as_ref().is_some_and(|jobs| {
+            let message = self.shared.auth.seal(
+                Purpose::Job,
+                &self.shared.keys.jobs(),
+                &id,
+                &protocol::encode(&job),
+            );
+            jobs.send(message).is_ok()
+        });
         let deadline = options
             .limits
             .timeout
@@ -480,8 +508,21 @@ fn read_loop(mut conn: Conn, shared: &Shared) {
                 shared.dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            let reply: Reply = match protocol::decode(&bytes) {
-                Ok(r) => r,
+            let (id, body) = match shared.auth.open(Purpose::Reply, &shared.results, &bytes) {
+                Ok(opened) => opened,
+                Err(e) => {
+                    eprintln!("wasmtaps: executor: dropping a result that {e}");
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            };
+            let reply: Reply = match protocol::decode::<Reply>(body) {
+                Ok(r) if r.id.as_bytes() == id => r,
+                Ok(_) => {
+                    eprintln!("wasmtaps: executor: dropping a result whose id was changed");
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 Err(e) => {
                     eprintln!("wasmtaps: executor: dropping a malformed result: {e}");
                     shared.dropped.fetch_add(1, Ordering::Relaxed);

@@ -10,6 +10,7 @@
 //! and the first result for a job wins. Large values travel by reference through a
 //! [`Transformer`].
 
+mod auth;
 mod conn;
 mod executor;
 mod key;
@@ -21,6 +22,7 @@ mod worker;
 
 pub(crate) use protocol::WireLimits;
 
+pub use auth::{SECRET_ENV, Secret};
 pub use executor::{RedisExecutor, RedisExecutorBuilder};
 pub use key::StoreKey;
 pub use store::{DirectoryStore, RedisStore, Store};
@@ -82,6 +84,17 @@ pub enum DistributedError {
     /// A message or reference is malformed.
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// Neither a secret nor an explicit opt-out was given.
+    #[error(
+        "no secret: give one with --secret-file PATH or the {} environment variable \
+         (the same on the engine and every worker), or pass --insecure to run \
+         without authentication",
+        auth::SECRET_ENV
+    )]
+    NoSecret,
+    /// The secret cannot be used.
+    #[error("unusable secret: {0}")]
+    BadSecret(String),
     /// A thread could not be started.
     #[error("cannot start a thread")]
     Thread(#[source] std::io::Error),

@@ -17,6 +17,7 @@ use crate::runtime::Runtime;
 use crate::value::Value;
 
 use super::DistributedError;
+use super::auth::{Auth, Purpose, Secret};
 use super::conn::{self, Conn};
 use super::key::StoreKey;
 use super::lease::{self, Leases};
@@ -43,9 +44,24 @@ pub struct WorkerBuilder {
     runtime: Option<Runtime>,
     store: Option<Arc<dyn Store>>,
     compile_allowance: Duration,
+    secret: Option<Secret>,
+    insecure: bool,
 }
 
 impl WorkerBuilder {
+    /// The secret every job is checked with and every reply signed with (the engine's).
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// Runs without a secret: jobs are not checked, so anyone who can reach Redis can
+    /// run modules on this worker. [`build`](WorkerBuilder::build) prints a warning.
+    pub fn insecure(mut self) -> Self {
+        self.insecure = true;
+        self
+    }
+
     /// How long past a task's own timeout the worker keeps renewing the lease on its job
     /// (default 60 s): time to fetch and compile the module. After that the lease lapses
     /// and another worker takes the job over, so a compile or task that never ends
@@ -99,9 +115,11 @@ impl WorkerBuilder {
     /// Connects to Redis and creates the consumer group if needed.
     ///
     /// # Errors
-    /// [`DistributedError::Unreachable`] when Redis does not answer, or the runtime
-    /// cannot be built.
+    /// [`DistributedError::NoSecret`] without a [`secret`](WorkerBuilder::secret) or
+    /// [`insecure`](WorkerBuilder::insecure); [`DistributedError::Unreachable`] when
+    /// Redis does not answer, or the runtime cannot be built.
     pub fn build(self) -> Result<Worker, DistributedError> {
+        let auth = Auth::choose(self.secret, self.insecure, "this worker")?;
         let client = conn::open(&self.url)?;
         let keys = Keys::new(&self.prefix);
         let mut conn = Conn::new(client.clone(), "worker");
@@ -133,6 +151,7 @@ impl WorkerBuilder {
                 abort_on: std::env::var(ABORT_ON_TASK_ENV).ok(),
                 store: self.store,
                 compile_allowance: self.compile_allowance,
+                auth,
                 dropped: AtomicU64::new(0),
             }),
         })
@@ -164,6 +183,7 @@ struct WorkerInner {
     abort_on: Option<String>,
     store: Option<Arc<dyn Store>>,
     compile_allowance: Duration,
+    auth: Auth,
     /// Job entries acknowledged without running: undecodable, malformed, unanswerable.
     dropped: AtomicU64,
 }
@@ -180,6 +200,8 @@ impl Worker {
             runtime: None,
             store: None,
             compile_allowance: Duration::from_secs(60),
+            secret: None,
+            insecure: false,
         }
     }
 
@@ -376,8 +398,12 @@ impl WorkerInner {
     /// The job in an entry, if it is one this worker may run and answer.
     fn check(&self, bytes: Option<&[u8]>) -> Result<Job, String> {
         let bytes = bytes.ok_or_else(|| format!("no `{FIELD}` field"))?;
-        let job: Job = protocol::decode(bytes)?;
-        if !protocol::is_valid_id(&job.id) {
+        let (id, body) = self
+            .auth
+            .open(Purpose::Job, &self.keys.jobs(), bytes)
+            .map_err(|e| e.to_string())?;
+        let job: Job = protocol::decode(body)?;
+        if !protocol::is_valid_id(&job.id) || job.id.as_bytes() != id {
             return Err("the job id is not a wasmtaps id".into());
         }
         let reply_to = job
@@ -458,7 +484,12 @@ impl WorkerInner {
     /// answer is lost stays pending and is delivered again after the lease). Whether the
     /// answer was written.
     fn answer(&self, conn: &mut Conn, entry: &str, job: &Job, reply: &Reply) -> bool {
-        let message = protocol::encode(reply);
+        let message = self.auth.seal(
+            Purpose::Reply,
+            &job.reply_to,
+            &job.id,
+            &protocol::encode(reply),
+        );
         let written = conn.run(&|| false, |c| {
             redis::cmd("XADD")
                 .arg(&job.reply_to)
