@@ -52,6 +52,7 @@ mod report;
 mod runtime;
 mod store;
 mod value;
+mod wire;
 
 pub use args::Args;
 pub use distributed::{

@@ -24,9 +24,10 @@ use super::DistributedError;
 use super::auth::{Auth, Purpose, Secret};
 use super::conn::{self, Conn};
 use super::key::StoreKey;
-use super::protocol::{self, FIELD, Job, Keys, Reply, WireLimits};
+use super::protocol::{self, FIELD, Job, Keys, Reply};
 use super::transform::{self, Transformer};
 use super::worker::{ensure_group_for, result_key};
+use crate::wire::WireLimits;
 
 /// Configures a [`RedisExecutor`].
 #[derive(Clone, Debug)]

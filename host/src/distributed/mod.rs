@@ -20,8 +20,6 @@ mod store;
 mod transform;
 mod worker;
 
-pub(crate) use protocol::WireLimits;
-
 pub use auth::{SECRET_ENV, Secret};
 pub use executor::{RedisExecutor, RedisExecutorBuilder};
 pub use key::StoreKey;

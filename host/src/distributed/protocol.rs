@@ -1,12 +1,10 @@
 //! Stream and key names, and the MessagePack messages on the streams.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::info::ExecutionInfo;
-use crate::limits::LimitOverrides;
+use crate::wire::WireLimits;
 
 use super::key::StoreKey;
 
@@ -46,48 +44,6 @@ impl Keys {
     /// An object of a [`RedisStore`](super::RedisStore).
     pub(crate) fn object(&self, key: &StoreKey) -> String {
         format!("{}:object:{key}", self.prefix)
-    }
-}
-
-/// Limits on the wire (durations as seconds).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub(crate) struct WireLimits {
-    memory_bytes: Option<u64>,
-    table_elements: Option<u64>,
-    fuel: Option<u64>,
-    timeout: Option<f64>,
-    max_argument_bytes: Option<u64>,
-    max_result_bytes: Option<u64>,
-    max_output_bytes: Option<u64>,
-}
-
-impl From<&LimitOverrides> for WireLimits {
-    fn from(l: &LimitOverrides) -> Self {
-        WireLimits {
-            memory_bytes: l.memory_bytes,
-            table_elements: l.table_elements,
-            fuel: l.fuel,
-            timeout: l.timeout.map(|t| t.as_secs_f64()),
-            max_argument_bytes: l.max_argument_bytes,
-            max_result_bytes: l.max_result_bytes,
-            max_output_bytes: l.max_output_bytes,
-        }
-    }
-}
-
-impl From<&WireLimits> for LimitOverrides {
-    fn from(l: &WireLimits) -> Self {
-        LimitOverrides {
-            memory_bytes: l.memory_bytes,
-            table_elements: l.table_elements,
-            fuel: l.fuel,
-            timeout: l
-                .timeout
-                .and_then(|t| Duration::try_from_secs_f64(t.max(0.0)).ok()),
-            max_argument_bytes: l.max_argument_bytes,
-            max_result_bytes: l.max_result_bytes,
-            max_output_bytes: l.max_output_bytes,
-        }
     }
 }
 
@@ -136,13 +92,7 @@ pub(crate) struct Reply {
     pub stored: Vec<String>,
 }
 
-pub(crate) fn encode<T: Serialize>(message: &T) -> Vec<u8> {
-    rmp_serde::to_vec_named(message).expect("protocol messages always encode")
-}
-
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
-}
+pub(crate) use crate::wire::{decode, encode};
 
 /// Whether `id` is shaped like the ids wasmtaps makes (a simple UUID: 32 lowercase hex
 /// digits), so it can name a key or a stream safely.
