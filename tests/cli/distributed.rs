@@ -890,3 +890,61 @@ fn forged_jobs_and_replies_are_ignored() -> Result<()> {
     assert!(victim.exists(), "a forged reply's stored list was evicted");
     Ok(())
 }
+
+#[test]
+fn an_acl_user_limited_to_the_wasmtaps_keys_runs_a_workflow() -> Result<()> {
+    let redis = RedisServer::start(false)?;
+    let mut admin = redis.connection()?;
+    // The ACL docs/security.md recommends.
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("wasmtaps")
+        .arg("on")
+        .arg(">acl-test-password")
+        .arg("~wasmtaps:*")
+        .arg("resetchannels")
+        .arg("-@all")
+        .arg("+@stream")
+        .arg("+get")
+        .arg("+set")
+        .arg("+del")
+        .arg("+exists")
+        .arg("+strlen")
+        .arg("+getrange")
+        .arg("+ping")
+        .arg("+multi")
+        .arg("+exec")
+        .query::<()>(&mut admin)?;
+    redis::cmd("SET")
+        .arg("other:secret")
+        .arg("x")
+        .query::<()>(&mut admin)?;
+    let url = format!(
+        "redis://wasmtaps:acl-test-password@127.0.0.1:{}",
+        redis.port
+    );
+    let mut limited = redis::Client::open(url.as_str())?.get_connection()?;
+    let refused = redis::cmd("GET")
+        .arg("other:secret")
+        .query::<String>(&mut limited);
+    assert!(
+        refused.is_err(),
+        "the ACL user reads a key outside wasmtaps:*"
+    );
+    let _w = WorkerProcess::start_with_args(&url, "w", 2, "5", &["--store", "redis"])?;
+    let store = Arc::new(wasmtaps::RedisStore::new(&url, "wasmtaps")?);
+    let transformer = Transformer::new(store, Filter::larger_than(1024));
+    let run = Run::new(&url, |b| b.transformer(transformer.clone()))?;
+    let made = run.submit("make_bytes", vec![arg(100_000u64)])?;
+    let len = run.submit("byte_len", vec![made.clone().into()])?;
+    let limit = Some(Duration::from_secs(120));
+    assert_eq!(len.result(limit)?.decode::<u64>()?, 100_000);
+    assert!(Transformer::reference_key(&made.result(limit)?).is_some());
+    drop((made, len));
+    let (records, _) = run.finish()?;
+    assert!(
+        records.iter().all(|r| r.success == Some(true)),
+        "{records:?}"
+    );
+    Ok(())
+}
