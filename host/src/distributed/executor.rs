@@ -473,6 +473,19 @@ fn send_loop(mut conn: Conn, jobs_key: &str, rx: &Receiver<Vec<u8>>) {
     }
 }
 
+/// Authenticates and decodes a reply message read from `results`: its tag first, then
+/// its body, whose id must be the authenticated one.
+pub(crate) fn open_reply(auth: &Auth, results: &str, message: &[u8]) -> Result<Reply, String> {
+    let (id, body) = auth
+        .open(Purpose::Reply, results, message)
+        .map_err(|e| e.to_string())?;
+    let reply: Reply = protocol::decode(body)?;
+    if reply.id.as_bytes() != id {
+        return Err("its id is not the authenticated one".into());
+    }
+    Ok(reply)
+}
+
 /// Completes pending jobs from the result stream until the executor stops.
 fn read_loop(mut conn: Conn, shared: &Shared) {
     let mut last = "0-0".to_owned();
@@ -509,23 +522,10 @@ fn read_loop(mut conn: Conn, shared: &Shared) {
                 shared.dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            let (id, body) = match shared.auth.open(Purpose::Reply, &shared.results, &bytes) {
-                Ok(opened) => opened,
+            let reply = match open_reply(&shared.auth, &shared.results, &bytes) {
+                Ok(reply) => reply,
                 Err(e) => {
-                    eprintln!("wasmtaps: executor: dropping a result that {e}");
-                    shared.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-            };
-            let reply: Reply = match protocol::decode::<Reply>(body) {
-                Ok(r) if r.id.as_bytes() == id => r,
-                Ok(_) => {
-                    eprintln!("wasmtaps: executor: dropping a result whose id was changed");
-                    shared.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                Err(e) => {
-                    eprintln!("wasmtaps: executor: dropping a malformed result: {e}");
+                    eprintln!("wasmtaps: executor: dropping a result: {e}");
                     shared.dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }

@@ -97,3 +97,61 @@ pub enum DistributedError {
     #[error("cannot start a thread")]
     Thread(#[source] std::io::Error),
 }
+
+/// For `crate::__fuzz`: `message` checked as a worker checks a job and as an engine checks
+/// a reply (with `secret`, or insecure without one). With `seal`, the message is first
+/// signed, so the decoders behind the tag see arbitrary authenticated bytes.
+pub(crate) fn check_messages(
+    secret: Option<&[u8]>,
+    seal: bool,
+    message: &[u8],
+) -> [Result<(), String>; 2] {
+    use auth::{Auth, Purpose};
+    let auth = match secret.map(|s| Secret::new(s.to_vec())).transpose() {
+        Ok(Some(secret)) => Auth::Secret(secret),
+        Ok(None) => Auth::Insecure,
+        Err(e) => return [Err(e.to_string()), Err(e.to_string())],
+    };
+    let keys = protocol::Keys::new("wasmtaps");
+    let results = keys.results(&"0".repeat(32));
+    let sealed = |purpose, stream: &str| match seal {
+        true => auth.seal(purpose, stream, "", message),
+        false => message.to_vec(),
+    };
+    let job =
+        worker::check_job(&auth, &keys, &sealed(Purpose::Job, &keys.jobs())).and_then(|job| {
+            for bytes in job
+                .positional
+                .into_iter()
+                .chain(job.keyword.into_iter().map(|(_, b)| b))
+            {
+                crate::wire::value(bytes)?;
+            }
+            Ok(())
+        });
+    let reply = executor::open_reply(&auth, &results, &sealed(Purpose::Reply, &results)).and_then(
+        |reply| {
+            if let Some(bytes) = reply.value {
+                let value = crate::wire::value(bytes)?;
+                let _ = transform::reference_keys(&value);
+            }
+            Ok(())
+        },
+    );
+    [job, reply]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_wire_fuzz_seeds_reach_past_the_decoders() {
+        let job = include_bytes!("../../../tests/fuzz/corpus/wire/job");
+        let reply = include_bytes!("../../../tests/fuzz/corpus/wire/reply");
+        assert_eq!(super::check_messages(None, false, job)[0], Ok(()));
+        assert_eq!(super::check_messages(None, false, reply)[1], Ok(()));
+        // The same bytes fail a secret's check, and pass once signed.
+        let secret = Some(&b"0123456789abcdef0123"[..]);
+        assert!(super::check_messages(secret, false, job)[0].is_err());
+        assert!(super::check_messages(secret, false, reply)[1].is_err());
+    }
+}

@@ -398,25 +398,7 @@ impl WorkerInner {
     /// The job in an entry, if it is one this worker may run and answer.
     fn check(&self, bytes: Option<&[u8]>) -> Result<Job, String> {
         let bytes = bytes.ok_or_else(|| format!("no `{FIELD}` field"))?;
-        let (id, body) = self
-            .auth
-            .open(Purpose::Job, &self.keys.jobs(), bytes)
-            .map_err(|e| e.to_string())?;
-        let job: Job = protocol::decode(body)?;
-        if !protocol::is_valid_id(&job.id) || job.id.as_bytes() != id {
-            return Err("the job id is not a wasmtaps id".into());
-        }
-        let reply_to = job
-            .reply_to
-            .strip_prefix(&self.keys.results(""))
-            .ok_or("the reply stream is not a result stream")?;
-        if !protocol::is_valid_id(reply_to) {
-            return Err("the reply stream is not a result stream".into());
-        }
-        if !protocol::is_valid_hash(&job.module_hash) {
-            return Err("the module hash is not a SHA-256".into());
-        }
-        Ok(job)
+        check_job(&self.auth, &self.keys, bytes)
     }
 
     fn handle(
@@ -716,6 +698,29 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Authenticates, decodes and validates a job message read from the job stream of
+/// `keys`: its tag first, then its body, then its id, reply stream and module hash.
+pub(crate) fn check_job(auth: &Auth, keys: &Keys, message: &[u8]) -> Result<Job, String> {
+    let (id, body) = auth
+        .open(Purpose::Job, &keys.jobs(), message)
+        .map_err(|e| e.to_string())?;
+    let job: Job = protocol::decode(body)?;
+    if !protocol::is_valid_id(&job.id) || job.id.as_bytes() != id {
+        return Err("the job id is not a wasmtaps id".into());
+    }
+    let reply_to = job
+        .reply_to
+        .strip_prefix(&keys.results(""))
+        .ok_or("the reply stream is not a result stream")?;
+    if !protocol::is_valid_id(reply_to) {
+        return Err("the reply stream is not a result stream".into());
+    }
+    if !protocol::is_valid_hash(&job.module_hash) {
+        return Err("the module hash is not a SHA-256".into());
+    }
+    Ok(job)
 }
 
 /// The store key of a job's result (the job id is validated before a job runs).
