@@ -54,11 +54,14 @@ fn main() -> anyhow::Result<()> {
     let ceiling = ceiling(&client, tasks)?;
     let xadd = redis_benchmark_xadd(port);
 
+    // Engine and workers share a secret, as a deployment would (its cost is measured).
+    let secret = uuid::Uuid::new_v4().simple().to_string();
     let workers: Vec<Killed> = (0..2)
         .map(|i| {
             Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
                 .args(["worker", "--redis", &url, "--workers", "1"])
                 .args(["--name", &format!("bench-{i}")])
+                .env(wasmtaps::SECRET_ENV, &secret)
                 .stderr(Stdio::null())
                 .spawn()
                 .map(Killed)
@@ -70,7 +73,11 @@ fn main() -> anyhow::Result<()> {
         wasmtaps_example_artifacts::TASKS_WASM_BYTES,
     )?;
     let noop = module.task("noop")?;
-    let executor = Arc::new(RedisExecutor::builder(&url).build()?);
+    let executor = Arc::new(
+        RedisExecutor::builder(&url)
+            .secret(wasmtaps::Secret::new(secret.as_str())?)
+            .build()?,
+    );
     let records = RecordCollector::new();
     let engine = Engine::builder(runtime)
         .workers(128)

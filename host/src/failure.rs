@@ -52,6 +52,9 @@ pub enum ErrorKind {
     /// The task was delivered to distributed workers the maximum number of times and
     /// never finished: it keeps killing its worker (`PoisonTask`).
     PoisonTask,
+    /// A distributed task's result never came back by the engine's deadline for it (its
+    /// worker's answer was lost, or its job was dropped) (`LostTask`).
+    LostTask,
 }
 
 /// How a guest broke ABI v1 (see `docs/abi.md`).
@@ -103,6 +106,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "Cancelled",
             ErrorKind::HostError => "HostError",
             ErrorKind::PoisonTask => "PoisonTask",
+            ErrorKind::LostTask => "LostTask",
         }
     }
 
@@ -158,7 +162,7 @@ const SPOOFED_TYPE_NAME: &str = "GuestError";
 /// Every kind the host itself produces, by which [`ErrorKind::from_type_name`] maps type
 /// names back to kinds and [`ErrorKind::from_guest_type`] refuses them to guests. A new
 /// host kind belongs here (the test `every_host_kind_is_listed` checks each variant).
-const HOST_KINDS: [ErrorKind; 20] = [
+const HOST_KINDS: [ErrorKind; 21] = [
     ErrorKind::Timeout,
     ErrorKind::OutOfFuel,
     ErrorKind::MemoryLimitExceeded,
@@ -179,6 +183,7 @@ const HOST_KINDS: [ErrorKind; 20] = [
     ErrorKind::Cancelled,
     ErrorKind::HostError,
     ErrorKind::PoisonTask,
+    ErrorKind::LostTask,
 ];
 
 /// Why a task failed.
@@ -377,7 +382,8 @@ mod tests {
             | ErrorKind::DependencyError
             | ErrorKind::Cancelled
             | ErrorKind::HostError
-            | ErrorKind::PoisonTask => HOST_KINDS.contains(kind),
+            | ErrorKind::PoisonTask
+            | ErrorKind::LostTask => HOST_KINDS.contains(kind),
         }
     }
 
@@ -404,6 +410,7 @@ mod tests {
             ErrorKind::Cancelled,
             ErrorKind::HostError,
             ErrorKind::PoisonTask,
+            ErrorKind::LostTask,
         ];
         for kind in &every {
             assert!(is_listed(kind), "{kind:?} is missing from HOST_KINDS");

@@ -33,3 +33,27 @@ pub fn custom_sections(wasm: &[u8]) -> Result<(Option<Vec<u8>>, u64), String> {
     let found = crate::survey::survey(wasm)?;
     Ok((found.manifest, found.largest_memory))
 }
+
+/// Checks `message` as a Redis worker checks a job and as an engine checks a reply:
+/// authenticated with `secret` (insecure when `None`), then decoded with bounded memory
+/// and validated. With `seal`, the message is signed first, so the decoders behind the
+/// tag see arbitrary bytes. Returns the job's and the reply's outcome.
+pub fn check_redis_messages(
+    secret: Option<&[u8]>,
+    seal: bool,
+    message: &[u8],
+) -> [Result<(), String>; 2] {
+    crate::distributed::check_messages(secret, seal, message)
+}
+
+/// Reads `bytes` as worker-process pipe frames (requests and replies) until they run out,
+/// with a frame limit of `max_bytes`; returns how many frames decoded.
+pub fn read_pipe_frames(bytes: &[u8], max_bytes: u64) -> usize {
+    let mut input = bytes;
+    let mut frames = 0;
+    while let Ok(Some(value)) = crate::wire::read_frame::<rmpv::Value>(&mut input, max_bytes) {
+        let _ = value;
+        frames += 1;
+    }
+    frames
+}

@@ -57,12 +57,14 @@ mod survey;
 mod terminal;
 mod value;
 mod wasi_misuse;
+mod wire;
 
 pub use args::Args;
 pub use cache::ModuleCacheStats;
 pub use distributed::{
     ABORT_ON_TASK_ENV, DirectoryStore, DistributedError, Filter, REFERENCE_EXT, RedisExecutor,
-    RedisExecutorBuilder, RedisStore, Store, StoreSpec, Transformer, Worker, WorkerBuilder,
+    RedisExecutorBuilder, RedisStore, SECRET_ENV, Secret, Store, StoreKey, Transformer, Worker,
+    WorkerBuilder,
 };
 pub use engine::{
     Arg, ArgOf, AsCompleted, CallArgs, Engine, EngineBuilder, EngineError, EngineStats, Executor,

@@ -16,6 +16,9 @@ use wasmtaps::{
     RedisExecutor, Runtime, TaskFuture, TaskInfo, TaskModule, Transformer, Value,
 };
 
+/// The secret the engine and the workers of these tests share.
+const SECRET: &str = "distributed-test-secret-0123456789";
+
 /// Waits for a condition that must become true; a generous bound only keeps a broken
 /// build from hanging CI (no test asserts on timing).
 fn eventually(what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
@@ -125,6 +128,16 @@ impl WorkerProcess {
         WorkerProcess::start_with(url, name, threads, lease, &[])
     }
 
+    fn start_with_args(
+        url: &str,
+        name: &str,
+        threads: usize,
+        lease: &str,
+        args: &[&str],
+    ) -> Result<WorkerProcess> {
+        WorkerProcess::spawn(url, name, threads, lease, &[], args)
+    }
+
     fn start_with(
         url: &str,
         name: &str,
@@ -132,9 +145,22 @@ impl WorkerProcess {
         lease: &str,
         env: &[(&str, &str)],
     ) -> Result<WorkerProcess> {
+        WorkerProcess::spawn(url, name, threads, lease, env, &[])
+    }
+
+    fn spawn(
+        url: &str,
+        name: &str,
+        threads: usize,
+        lease: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<WorkerProcess> {
         let child = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
             .args(["worker", "--redis", url, "--name", name, "--lease", lease])
             .args(["--workers", &threads.to_string()])
+            .args(args)
+            .env(wasmtaps::SECRET_ENV, SECRET)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()?;
@@ -176,7 +202,8 @@ impl Run {
             "wasmtaps_example_tasks",
             wasmtaps_example_artifacts::TASKS_WASM_BYTES,
         )?;
-        let executor = Arc::new(configure(RedisExecutor::builder(url)).build()?);
+        let builder = RedisExecutor::builder(url).secret(wasmtaps::Secret::new(SECRET)?);
+        let executor = Arc::new(configure(builder).build()?);
         let records = RecordCollector::new();
         let engine = Engine::builder(runtime)
             .workers(16)
@@ -383,9 +410,10 @@ fn poison_task_fails_after_max_deliveries_and_others_complete() -> Result<()> {
 #[test]
 fn large_values_travel_by_reference_and_are_resolved_on_the_worker() -> Result<()> {
     let redis = RedisServer::start(false)?;
-    let _a = WorkerProcess::start(&redis.url(), "a", 1, "5")?;
-    let _b = WorkerProcess::start(&redis.url(), "b", 1, "5")?;
     let store_dir = tempfile::tempdir()?;
+    let store = format!("dir:{}", store_dir.path().display());
+    let _a = WorkerProcess::start_with_args(&redis.url(), "a", 1, "5", &["--store", &store])?;
+    let _b = WorkerProcess::start_with_args(&redis.url(), "b", 1, "5", &["--store", &store])?;
     let transformer = Transformer::new(
         Arc::new(DirectoryStore::new(store_dir.path())?),
         Filter::larger_than(1024),
@@ -471,9 +499,452 @@ fn unreachable_redis_is_a_clear_error() -> Result<()> {
         .port();
     let out = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
         .args(["worker", "--redis", &format!("redis://127.0.0.1:{port}")])
+        .env(wasmtaps::SECRET_ENV, SECRET)
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot reach Redis at"), "{stderr}");
+    Ok(())
+}
+
+/// `{"ok": value}` as a guest returns it.
+fn ok_envelope(value: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x81, 0xa2, b'o', b'k'];
+    out.extend_from_slice(value);
+    out
+}
+
+/// A reference to `key` as the transformer writes one (MessagePack ext 8, type 0x57).
+fn forged_reference(key: &str) -> Vec<u8> {
+    let mut out = vec![0xc7, key.len() as u8, wasmtaps::REFERENCE_EXT as u8];
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+/// A hostile module: each task returns its fixed result bytes (a well-formed envelope).
+fn forger_module(runtime: &Runtime, tasks: &[(&str, Vec<u8>)]) -> Result<TaskModule> {
+    let mut body = String::new();
+    let mut offset = 1024u64;
+    for (name, result) in tasks {
+        let escaped: String = result.iter().map(|b| format!("\\{b:02x}")).collect();
+        body.push_str(&format!(
+            r#"(data (i32.const {offset}) "{escaped}")
+               (func (export "wasmtaps_task_{name}") (param i32 i32) (result i64)
+                 (i64.const {packed}))
+            "#,
+            packed = (offset << 32) | result.len() as u64
+        ));
+        offset += result.len() as u64 + 16;
+    }
+    let wat = format!(
+        r#"(module
+             (memory (export "memory") 1)
+             (global $next (mut i32) (i32.const 8192))
+             (func (export "wasmtaps_alloc") (param $len i32) (result i32)
+               (local $p i32)
+               (local.set $p (global.get $next))
+               (global.set $next (i32.add (global.get $next) (local.get $len)))
+               (local.get $p))
+             {body})"#
+    );
+    Ok(runtime.load_wat("forger", &wat)?)
+}
+
+#[test]
+fn forged_references_are_never_resolved() -> Result<()> {
+    let redis = RedisServer::start(false)?;
+    let store_dir = tempfile::tempdir()?;
+    let secret = "planted-secret-contents-0123456789";
+    std::fs::write(store_dir.path().join("planted"), secret)?;
+    let fifo = store_dir.path().join("fifo");
+    ensure!(
+        Command::new("mkfifo").arg(&fifo).status()?.success(),
+        "mkfifo"
+    );
+    let store = format!("dir:{}", store_dir.path().display());
+    let _w = WorkerProcess::start_with_args(&redis.url(), "w", 2, "5", &["--store", &store])?;
+    let transformer = Transformer::new(
+        Arc::new(DirectoryStore::new(store_dir.path())?),
+        Filter::larger_than(16),
+    );
+    let run = Run::new(&redis.url(), |b| b.transformer(transformer.clone()))?;
+    let runtime = Runtime::new()?;
+    let keys = [
+        "/etc/passwd",
+        "../../etc/passwd",
+        "/dev/zero",
+        "planted",
+        "fifo",
+    ];
+    let mut tasks: Vec<(String, Vec<u8>)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (format!("forge{i}"), ok_envelope(&forged_reference(k))))
+        .collect();
+    // The same inside a list, where a list argument's references are resolved.
+    let mut list = vec![0x92];
+    list.extend(forged_reference("planted"));
+    list.extend(forged_reference("fifo"));
+    tasks.push(("forge_list".into(), ok_envelope(&list)));
+    let named: Vec<(&str, Vec<u8>)> = tasks.iter().map(|(n, r)| (n.as_str(), r.clone())).collect();
+    let forger = forger_module(&runtime, &named)?;
+    let limit = Some(Duration::from_secs(120));
+    for (name, _) in &tasks {
+        let parent = run.engine.submit(&forger.task(name)?, vec![], vec![]);
+        let child = run.submit("byte_len", vec![parent.clone().into()])?;
+        let error = parent
+            .exception(limit)?
+            .context("a forged reference fails its task")?;
+        assert_eq!(error.type_name(), "HostError", "{name}: {error}");
+        assert!(error.message().contains("reserved"), "{name}: {error}");
+        let error = child.exception(limit)?.context("the child never runs")?;
+        assert_eq!(error.type_name(), "DependencyError", "{name}: {error}");
+    }
+    // A client's own reference-shaped argument is a literal value, not a reference.
+    for key in ["planted", "fifo", "/etc/passwd"] {
+        let forged = Value::from_msgpack(forged_reference(key))?;
+        let child = run.submit("byte_len", vec![Arg::Value(forged.clone())])?;
+        let error = child
+            .exception(limit)?
+            .context("a literal ext value is no ByteBuf")?;
+        assert_eq!(error.type_name(), "ArgumentError", "{key}: {error}");
+        // And the caller's transformer does not resolve what it did not mint.
+        assert_eq!(transformer.resolve(&forged)?, forged);
+    }
+    let (records, _) = run.finish()?;
+    let text = serde_json::to_string(&records)?;
+    assert!(
+        !text.contains(secret),
+        "a planted object leaked into a record"
+    );
+    assert!(!text.contains("root:"), "a host file leaked into a record");
+    Ok(())
+}
+
+#[test]
+fn substituted_module_bytes_are_never_run() -> Result<()> {
+    let redis = RedisServer::start(false)?;
+    let run = Run::new(&redis.url(), |b| b)?;
+    let key = format!("wasmtaps:module:{}", run.module.hash());
+    // A module whose `add` answers 666, planted under the real module's hash.
+    let fake = forger_module(
+        &Runtime::new()?,
+        &[("add", ok_envelope(&[0xcd, 0x02, 0x9a]))],
+    )?;
+    let mut conn = redis.connection()?;
+    let plant = |conn: &mut redis::Connection, bytes: &[u8]| -> Result<()> {
+        redis::cmd("SET").arg(&key).arg(bytes).query::<()>(conn)?;
+        Ok(())
+    };
+    // Planted before the engine stores the module: the engine's bytes replace it.
+    plant(&mut conn, fake.wasm_bytes())?;
+    let limit = Some(Duration::from_secs(120));
+    let first = WorkerProcess::start(&redis.url(), "first", 1, "5")?;
+    assert_eq!(
+        run.submit("add", vec![arg(2), arg(3)])?
+            .result(limit)?
+            .decode::<i64>()?,
+        5
+    );
+    drop(first);
+    // Replaced after the engine stored it: a worker that fetches it refuses to run it.
+    plant(&mut conn, fake.wasm_bytes())?;
+    let _second = WorkerProcess::start(&redis.url(), "second", 1, "5")?;
+    let refused = run.submit("add", vec![arg(2), arg(3)])?;
+    let error = refused
+        .exception(limit)?
+        .context("substituted bytes never run")?;
+    assert_eq!(error.type_name(), "HostError", "{error}");
+    assert!(error.message().contains("hashes to"), "{error}");
+    // Nothing was cached under the claimed hash: with the real bytes back, it runs.
+    plant(&mut conn, run.module.wasm_bytes())?;
+    let after = run.submit("add", vec![arg(2), arg(3)])?;
+    assert_eq!(after.result(limit)?.decode::<i64>()?, 5);
+    drop((refused, after));
+    run.finish()?;
+    Ok(())
+}
+
+/// Every bulk string in a reply, depth first.
+fn bulk_strings(value: &redis::Value) -> Vec<Vec<u8>> {
+    match value {
+        redis::Value::BulkString(b) => vec![b.clone()],
+        redis::Value::Array(items) => items.iter().flat_map(bulk_strings).collect(),
+        _ => vec![],
+    }
+}
+
+/// Adds a raw entry to the job stream, as anyone who can reach Redis can.
+fn xadd(conn: &mut redis::Connection, stream: &str, fields: &[(&str, &[u8])]) -> Result<()> {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream).arg("*");
+    for (name, value) in fields {
+        cmd.arg(*name).arg(*value);
+    }
+    cmd.query::<String>(conn)?;
+    Ok(())
+}
+
+fn pending_jobs(conn: &mut redis::Connection) -> Result<i64> {
+    let pending: redis::Value = redis::cmd("XPENDING")
+        .arg("wasmtaps:jobs")
+        .arg("workers")
+        .query(conn)?;
+    match pending {
+        redis::Value::Array(p) => match p.first() {
+            Some(redis::Value::Int(n)) => Ok(*n),
+            other => bail!("XPENDING: {other:?}"),
+        },
+        other => bail!("XPENDING: {other:?}"),
+    }
+}
+
+#[test]
+fn junk_job_entries_are_dropped_not_reclaimed_for_ever() -> Result<()> {
+    let redis = RedisServer::start(false)?;
+    // The engine creates the group; the junk goes in before any worker reads.
+    let run = Run::new(&redis.url(), |b| b)?;
+    let mut conn = redis.connection()?;
+    xadd(&mut conn, "wasmtaps:jobs", &[("x", b"no m field")])?;
+    xadd(&mut conn, "wasmtaps:jobs", &[("m", b"\xc1 not msgpack")])?;
+    xadd(&mut conn, "wasmtaps:jobs", &[("m", b"\x80")])?;
+    let _w = WorkerProcess::start(&redis.url(), "w", 1, "0.3")?;
+    let fine = run.submit("add", vec![arg(2), arg(3)])?;
+    assert_eq!(
+        fine.result(Some(Duration::from_secs(120)))?
+            .decode::<i64>()?,
+        5
+    );
+    eventually("every junk entry to be acknowledged", || {
+        Ok(pending_jobs(&mut conn)? == 0)
+    })?;
+    drop(fine);
+    run.finish()?;
+    Ok(())
+}
+
+#[test]
+fn an_answer_that_cannot_be_written_is_not_acknowledged_and_the_engine_gives_up() -> Result<()> {
+    let redis = RedisServer::start(false)?;
+    let run = Run::new(&redis.url(), |b| {
+        b.max_deliveries(1).lost_after(Duration::from_secs(2))
+    })?;
+    let timeout = wasmtaps::LimitOverrides {
+        timeout: Some(Duration::from_secs(1)),
+        ..Default::default()
+    };
+    let future = run.engine.submit_with(
+        &run.module.task("add")?,
+        vec![arg(2), arg(3)],
+        vec![],
+        &timeout,
+    );
+    // The attacker turns the engine's result stream into a string, so no answer can be
+    // written to it.
+    let mut conn = redis.connection()?;
+    eventually("the job to be sent", || {
+        let jobs: i64 = redis::cmd("XLEN").arg("wasmtaps:jobs").query(&mut conn)?;
+        Ok(jobs == 1)
+    })?;
+    let entries: redis::Value = redis::cmd("XRANGE")
+        .arg("wasmtaps:jobs")
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)?;
+    let job = bulk_strings(&entries).pop().context("the job's message")?;
+    let needle = b"wasmtaps:results:";
+    let start = job
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .context("the job names its stream")?;
+    let stream = String::from_utf8(job[start..start + needle.len() + 32].to_vec())?;
+    redis::cmd("SET")
+        .arg(&stream)
+        .arg("x")
+        .query::<()>(&mut conn)?;
+    let _w = WorkerProcess::start(&redis.url(), "w", 1, "0.3")?;
+    let error = future
+        .exception(Some(Duration::from_secs(120)))?
+        .context("the task is lost")?;
+    assert_eq!(error.type_name(), "LostTask", "{error}");
+    // The worker did not acknowledge the job on a failed write; it dropped it only
+    // after its PoisonTask answer could not be written either.
+    eventually(
+        "the job to be dropped",
+        || Ok(pending_jobs(&mut conn)? == 0),
+    )?;
+    drop(future);
+    run.finish()?;
+    Ok(())
+}
+
+#[test]
+fn a_worker_without_a_secret_refuses_to_start_unless_told_insecure() -> Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let worker = |args: &[&str]| -> Result<(Option<i32>, String)> {
+        let out = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+            .args(["worker", "--redis", &url])
+            .args(args)
+            .env_remove(wasmtaps::SECRET_ENV)
+            .output()?;
+        Ok((
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    };
+    let (code, stderr) = worker(&[])?;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--secret-file") && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+    // A secret file others can read is refused.
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("secret");
+    std::fs::write(&file, SECRET)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
+    let path = file.display().to_string();
+    let (code, stderr) = worker(&["--secret-file", &path])?;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+    // With --insecure it starts (and only then finds no Redis), saying so loudly.
+    let (code, stderr) = worker(&["--insecure"])?;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("WITHOUT AUTHENTICATION"), "{stderr}");
+    assert!(stderr.contains("cannot reach Redis at"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn forged_jobs_and_replies_are_ignored() -> Result<()> {
+    let redis = RedisServer::start(false)?;
+    let store_dir = tempfile::tempdir()?;
+    let transformer = Transformer::new(
+        Arc::new(DirectoryStore::new(store_dir.path())?),
+        Filter::larger_than(1 << 20),
+    );
+    let run = Run::new(&redis.url(), |b| b.transformer(transformer.clone()))?;
+    let mut conn = redis.connection()?;
+    let future = run.submit("add", vec![arg(2), arg(3)])?;
+    eventually("the job to be sent", || {
+        let jobs: i64 = redis::cmd("XLEN").arg("wasmtaps:jobs").query(&mut conn)?;
+        Ok(jobs == 1)
+    })?;
+    let entries: redis::Value = redis::cmd("XRANGE")
+        .arg("wasmtaps:jobs")
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)?;
+    let job = bulk_strings(&entries).pop().context("the job's message")?;
+    // The header is in the clear: tag (32 bytes), id length, id.
+    let id = String::from_utf8(job[33..33 + usize::from(job[32])].to_vec())?;
+    let needle = b"wasmtaps:results:";
+    let start = job
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .context("the job names its stream")?;
+    let stream = String::from_utf8(job[start..start + needle.len() + 32].to_vec())?;
+    // A forged reply claiming the answer 666 and a stored file the engine would evict.
+    let victim = store_dir.path().join(format!("result-{id}"));
+    std::fs::write(&victim, "not the engine's")?;
+    let body = rmpv::Value::Map(vec![
+        ("id".into(), id.as_str().into()),
+        ("value".into(), rmpv::Value::Binary(vec![0xcd, 0x02, 0x9a])),
+        ("error".into(), rmpv::Value::Nil),
+        (
+            "stored".into(),
+            rmpv::Value::Array(vec![format!("result-{id}").into()]),
+        ),
+    ]);
+    let mut forged = vec![0u8; 32];
+    forged.push(id.len() as u8);
+    forged.extend_from_slice(id.as_bytes());
+    rmpv::encode::write_value(&mut forged, &body)?;
+    xadd(&mut conn, &stream, &[("m", &forged)])?;
+    // A forged job: a real module and task, answering on a stream of the attacker's.
+    let mut forged_job = job.clone();
+    let attacker_stream = format!("wasmtaps:results:{}", "a".repeat(32));
+    forged_job[start..start + needle.len() + 32].copy_from_slice(attacker_stream.as_bytes());
+    xadd(&mut conn, "wasmtaps:jobs", &[("m", &forged_job)])?;
+    let executor = run.executor.clone();
+    eventually("the forged reply to be dropped", || {
+        Ok(executor.replies_dropped() >= 1)
+    })?;
+    let _w = WorkerProcess::start(&redis.url(), "w", 1, "5")?;
+    let limit = Some(Duration::from_secs(120));
+    assert_eq!(future.result(limit)?.decode::<i64>()?, 5);
+    eventually("the forged job to be dropped", || {
+        Ok(pending_jobs(&mut conn)? == 0)
+    })?;
+    let answered: i64 = redis::cmd("EXISTS")
+        .arg(&attacker_stream)
+        .query(&mut conn)?;
+    assert_eq!(answered, 0, "the forged job ran");
+    drop(future);
+    drop(run.finish()?);
+    drop(executor);
+    assert!(victim.exists(), "a forged reply's stored list was evicted");
+    Ok(())
+}
+
+#[test]
+fn an_acl_user_limited_to_the_wasmtaps_keys_runs_a_workflow() -> Result<()> {
+    let redis = RedisServer::start(false)?;
+    let mut admin = redis.connection()?;
+    // The ACL docs/security.md recommends.
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("wasmtaps")
+        .arg("on")
+        .arg(">acl-test-password")
+        .arg("~wasmtaps:*")
+        .arg("resetchannels")
+        .arg("-@all")
+        .arg("+@stream")
+        .arg("+get")
+        .arg("+set")
+        .arg("+del")
+        .arg("+exists")
+        .arg("+strlen")
+        .arg("+getrange")
+        .arg("+ping")
+        .arg("+multi")
+        .arg("+exec")
+        .query::<()>(&mut admin)?;
+    redis::cmd("SET")
+        .arg("other:secret")
+        .arg("x")
+        .query::<()>(&mut admin)?;
+    let url = format!(
+        "redis://wasmtaps:acl-test-password@127.0.0.1:{}",
+        redis.port
+    );
+    let mut limited = redis::Client::open(url.as_str())?.get_connection()?;
+    let refused = redis::cmd("GET")
+        .arg("other:secret")
+        .query::<String>(&mut limited);
+    assert!(
+        refused.is_err(),
+        "the ACL user reads a key outside wasmtaps:*"
+    );
+    let _w = WorkerProcess::start_with_args(&url, "w", 2, "5", &["--store", "redis"])?;
+    let store = Arc::new(wasmtaps::RedisStore::new(&url, "wasmtaps")?);
+    let transformer = Transformer::new(store, Filter::larger_than(1024));
+    let run = Run::new(&url, |b| b.transformer(transformer.clone()))?;
+    let made = run.submit("make_bytes", vec![arg(100_000u64)])?;
+    let len = run.submit("byte_len", vec![made.clone().into()])?;
+    let limit = Some(Duration::from_secs(120));
+    assert_eq!(len.result(limit)?.decode::<u64>()?, 100_000);
+    assert!(Transformer::reference_key(&made.result(limit)?).is_some());
+    drop((made, len));
+    let (records, _) = run.finish()?;
+    assert!(
+        records.iter().all(|r| r.success == Some(true)),
+        "{records:?}"
+    );
     Ok(())
 }

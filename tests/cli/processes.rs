@@ -173,3 +173,26 @@ fn a_dying_worker_process_fails_its_tasks_not_the_engine() -> Result<()> {
     assert_eq!(records.records().len(), 5, "failed tasks are recorded too");
     Ok(())
 }
+
+#[test]
+fn a_worker_process_declaring_a_huge_reply_fails_its_task_without_the_engine_allocating_it()
+-> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = runtime.load_file(wasmtaps_example_artifacts::TASKS_WASM)?;
+    let add = module.task("add")?;
+    // A "worker" that answers with a frame declaring 4 GiB - 1 bytes, then reads its
+    // input for ever.
+    let engine = Engine::builder(runtime)
+        .workers(1)
+        .worker_processes(WorkerCommand::new(
+            "sh",
+            ["-c", r"printf '\377\377\377\377'; exec cat >/dev/null"],
+        ))
+        .build()?;
+    let future = engine.submit(&add, vec![Arg::encode(&1)?, Arg::encode(&2)?], vec![]);
+    let error = future.exception(None)?.expect("the reply is refused");
+    assert_eq!(error.type_name(), "HostError", "{error}");
+    assert!(error.message().contains("worker process"), "{error}");
+    engine.shutdown(true, false);
+    Ok(())
+}

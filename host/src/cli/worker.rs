@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args as ClapArgs;
-use wasmtaps::{Runtime, Worker};
+use std::sync::Arc;
+
+use wasmtaps::{DirectoryStore, RedisStore, Runtime, Secret, Store, Worker};
 
 use super::parse;
 
@@ -29,11 +31,32 @@ pub(crate) struct WorkerArgs {
     /// Keep compiled modules in this directory between runs.
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+    /// Where values passed by reference live: `redis` (the same Redis, under the prefix)
+    /// or a directory every worker and the engine share (`dir:PATH` or `PATH`). Must be
+    /// the engine's `--store`. Without it, jobs with references fail.
+    #[arg(long)]
+    store: Option<String>,
+    /// A file (mode 600) holding the secret shared with the engine; every job is checked
+    /// and every result signed with it. Default: the WASMTAPS_SECRET environment variable.
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    /// Run without a secret: anyone who can reach Redis can run modules on this worker.
+    #[arg(long)]
+    insecure: bool,
     #[command(flatten)]
     budget: super::BudgetFlags,
 }
 
+/// The secret from `--secret-file`, else from `WASMTAPS_SECRET`.
+pub(crate) fn secret(file: Option<&std::path::Path>) -> anyhow::Result<Option<Secret>> {
+    Ok(match file {
+        Some(path) => Some(Secret::from_file(path)?),
+        None => Secret::from_env()?,
+    })
+}
+
 pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let secret = secret(args.secret_file.as_deref())?;
     let mut runtime = Runtime::builder().compile_budget(args.budget.budget());
     if let Some(dir) = &args.cache_dir {
         runtime = runtime.cache_dir(dir);
@@ -42,6 +65,20 @@ pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         .lease(args.lease)
         .prefix(&args.prefix)
         .runtime(runtime.build()?);
+    builder = match secret {
+        Some(secret) => builder.secret(secret),
+        None if args.insecure => builder.insecure(),
+        None => builder,
+    };
+    if let Some(store) = &args.store {
+        let store: Arc<dyn Store> = match store.as_str() {
+            "redis" => Arc::new(RedisStore::new(&args.redis, &args.prefix)?),
+            dir => Arc::new(DirectoryStore::new(
+                dir.strip_prefix("dir:").unwrap_or(dir),
+            )?),
+        };
+        builder = builder.store(store);
+    }
     if let Some(n) = args.workers {
         builder = builder.threads(n);
     }

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use serde_bytes::ByteBuf;
 
 use crate::args::Args;
@@ -14,14 +16,18 @@ use crate::engine::Executor;
 use crate::failure::{ErrorKind, TaskError};
 use crate::info::unix_now;
 use crate::invoke::{Invocation, InvokeOptions};
+use crate::limits::Limits;
 use crate::module::Task;
 use crate::value::Value;
 
 use super::DistributedError;
+use super::auth::{Auth, Purpose, Secret};
 use super::conn::{self, Conn};
-use super::protocol::{self, FIELD, Job, Keys, Reply, WireLimits};
-use super::transform::Transformer;
-use super::worker::ensure_group_for;
+use super::key::StoreKey;
+use super::protocol::{self, FIELD, Job, Keys, Reply};
+use super::transform::{self, Transformer};
+use super::worker::{ensure_group_for, result_key};
+use crate::wire::WireLimits;
 
 /// Configures a [`RedisExecutor`].
 #[derive(Clone, Debug)]
@@ -31,9 +37,35 @@ pub struct RedisExecutorBuilder {
     max_deliveries: u64,
     transformer: Option<Transformer>,
     result_threshold: Option<u64>,
+    lost_after: Duration,
+    secret: Option<Secret>,
+    insecure: bool,
 }
 
 impl RedisExecutorBuilder {
+    /// The secret every job is signed with and every reply checked with (the workers').
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// Runs without a secret: replies are not checked, so anyone who can reach Redis
+    /// can forge results. [`build`](RedisExecutorBuilder::build) prints a warning.
+    pub fn insecure(mut self) -> Self {
+        self.insecure = true;
+        self
+    }
+
+    /// How long the engine waits for a result beyond the task's own time (its timeout
+    /// times its maximum deliveries) before failing it as `LostTask` (default 300 s): a
+    /// job whose answer was lost or dropped never leaves the engine waiting for ever.
+    /// Task timeouts come from the task's limit overrides, else the default limits; a
+    /// task without a timeout is waited for as long as it takes.
+    pub fn lost_after(mut self, grace: Duration) -> Self {
+        self.lost_after = grace;
+        self
+    }
+
     /// The prefix of every Redis key (default `wasmtaps`); engine and workers must agree.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -59,8 +91,11 @@ impl RedisExecutorBuilder {
     /// result reader threads.
     ///
     /// # Errors
-    /// [`DistributedError::Unreachable`] when Redis does not answer.
+    /// [`DistributedError::NoSecret`] without a [`secret`](RedisExecutorBuilder::secret)
+    /// or [`insecure`](RedisExecutorBuilder::insecure); [`DistributedError::Unreachable`]
+    /// when Redis does not answer.
     pub fn build(self) -> Result<RedisExecutor, DistributedError> {
+        let auth = Auth::choose(self.secret, self.insecure, "this engine")?;
         let client = conn::open(&self.url)?;
         let keys = Keys::new(&self.prefix);
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -69,9 +104,11 @@ impl RedisExecutorBuilder {
             client: client.clone(),
             keys: keys.clone(),
             results,
+            auth,
             pending: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
             duplicates: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
             stored: Mutex::new(Vec::new()),
         });
         let mut setup = Conn::new(client.clone(), "executor");
@@ -99,6 +136,7 @@ impl RedisExecutorBuilder {
             setup: Mutex::new(setup),
             modules: Mutex::new(HashSet::new()),
             max_deliveries: self.max_deliveries,
+            lost_after: self.lost_after,
             transformer: self.transformer,
             result_threshold: self.result_threshold,
             threads: Mutex::new(vec![sender, reader]),
@@ -124,6 +162,7 @@ pub struct RedisExecutor {
     setup: Mutex<Conn>,
     modules: Mutex<HashSet<String>>,
     max_deliveries: u64,
+    lost_after: Duration,
     transformer: Option<Transformer>,
     result_threshold: Option<u64>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -133,11 +172,14 @@ struct Shared {
     client: redis::Client,
     keys: Keys,
     results: String,
+    auth: Auth,
     pending: Mutex<HashMap<String, Sender<Reply>>>,
     stop: AtomicBool,
     duplicates: AtomicU64,
+    /// Result entries that could not be decoded or trusted.
+    dropped: AtomicU64,
     /// Store keys written for this run, evicted when the executor is dropped.
-    stored: Mutex<Vec<String>>,
+    stored: Mutex<Vec<StoreKey>>,
 }
 
 impl RedisExecutor {
@@ -149,7 +191,15 @@ impl RedisExecutor {
             max_deliveries: 3,
             transformer: None,
             result_threshold: None,
+            lost_after: Duration::from_secs(300),
+            secret: None,
+            insecure: false,
         }
+    }
+
+    /// Result entries that could not be decoded or trusted, and were dropped.
+    pub fn replies_dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
     }
 
     /// Results that arrived for a job already completed, and were dropped.
@@ -174,10 +224,11 @@ impl RedisExecutor {
         let key = self.shared.keys.module(&hash);
         let mut conn = self.setup.lock().unwrap_or_else(|e| e.into_inner());
         conn.run(&|| false, |c| {
+            // Not `NX`: bytes someone planted under the hash are replaced (and workers
+            // check the hash of whatever they fetch).
             redis::cmd("SET")
                 .arg(&key)
                 .arg(module.wasm_bytes())
-                .arg("NX")
                 .query::<()>(c)
         })
         .map_err(|e| {
@@ -198,6 +249,7 @@ impl RedisExecutor {
         options: &InvokeOptions,
     ) -> Result<Job, TaskError> {
         let mut index = 0;
+        let mut references = Vec::new();
         let mut transform = |value: &Value| -> Result<ByteBuf, TaskError> {
             index += 1;
             let value = match &self.transformer {
@@ -209,13 +261,17 @@ impl RedisExecutor {
                             format!("cannot store an argument by reference: {e}"),
                         )
                     })?;
-                    if &out != value {
+                    if &out != value
+                        && let Ok(key) = StoreKey::new(key)
+                    {
                         self.shared
                             .stored
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .push(key);
                     }
+                    // Only references this run minted travel as references.
+                    references.extend(t.references_in(&out).into_iter().map(|k| k.to_string()));
                     out
                 }
                 None => value.clone(),
@@ -233,6 +289,8 @@ impl RedisExecutor {
             .map(|(name, v)| Ok((name.clone(), transform(v)?)))
             .collect::<Result<_, TaskError>>()?;
         let module = task.module();
+        references.sort();
+        references.dedup();
         Ok(Job {
             id: id.to_owned(),
             reply_to: self.shared.results.clone(),
@@ -243,7 +301,7 @@ impl RedisExecutor {
             keyword,
             limits: WireLimits::from(&options.limits),
             max_deliveries: self.max_deliveries,
-            store: self.transformer.as_ref().map(|t| t.store().spec()),
+            references,
             result_threshold: self.result_threshold,
         })
     }
@@ -273,29 +331,75 @@ impl Executor for RedisExecutor {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), tx);
-        let sent = self
-            .jobs
-            .as_ref()
-            .is_some_and(|jobs| jobs.send(protocol::encode(&job)).is_ok());
-        let reply = if sent { rx.recv().ok() } else { None };
-        let Some(reply) = reply else {
-            self.shared
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id);
-            let error = TaskError::new(ErrorKind::HostError, "the Redis executor was shut down");
-            return host_failure(error, start);
-        };
-        self.shared
-            .stored
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(reply.stored.iter().cloned());
-        let result = match (reply.value, reply.error) {
-            (Some(bytes), None) => Value::from_msgpack(bytes.into_vec()).map_err(|e| {
-                TaskError::new(ErrorKind::HostError, format!("malformed result: {e}"))
+        let sent = self.jobs.as_ref().is_some_and(|jobs| {
+            let message = self.shared.auth.seal(
+                Purpose::Job,
+                &self.shared.keys.jobs(),
+                &id,
+                &protocol::encode(&job),
+            );
+            jobs.send(message).is_ok()
+        });
+        let deadline = options
+            .limits
+            .timeout
+            .or(Limits::DEFAULT.timeout)
+            .and_then(|t| t.checked_mul(self.max_deliveries.try_into().unwrap_or(u32::MAX)))
+            .and_then(|t| t.checked_add(self.lost_after));
+        let reply = match (sent, deadline) {
+            (false, _) => Err(None),
+            (true, None) => rx.recv().map_err(|_| None),
+            (true, Some(wait)) => rx.recv_timeout(wait).map_err(|e| match e {
+                RecvTimeoutError::Timeout => Some(wait),
+                RecvTimeoutError::Disconnected => None,
             }),
+        };
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(waited) => {
+                self.shared
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                let error = match waited {
+                    Some(waited) => TaskError::new(
+                        ErrorKind::LostTask,
+                        format!(
+                            "no result came back for task `{}` within {waited:?} (its \
+                             timeout times its maximum deliveries, plus {:?}): its answer \
+                             was lost or its job dropped",
+                            task.name(),
+                            self.lost_after
+                        ),
+                    ),
+                    None => {
+                        TaskError::new(ErrorKind::HostError, "the Redis executor was shut down")
+                    }
+                };
+                return host_failure(error, start);
+            }
+        };
+        let stored = match self.adopt_stored(&id, &reply.stored) {
+            Ok(stored) => stored,
+            Err(error) => return host_failure(error, start),
+        };
+        let result = match (reply.value, reply.error) {
+            (Some(bytes), None) => Value::from_msgpack(bytes.into_vec())
+                .map_err(|e| TaskError::new(ErrorKind::HostError, format!("malformed result: {e}")))
+                .and_then(|value| {
+                    // A reference in a reply is one the worker stored for this job.
+                    match transform::reference_keys(&value)
+                        .iter()
+                        .find(|k| stored.as_ref() != Some(*k))
+                    {
+                        Some(k) => Err(TaskError::new(
+                            ErrorKind::HostError,
+                            format!("the worker's result refers to {k}, which it did not store"),
+                        )),
+                        None => Ok(value),
+                    }
+                }),
             (_, Some(e)) => Err(
                 TaskError::new(ErrorKind::from_type_name(&e.kind), e.message)
                     .with_traceback(e.traceback),
@@ -308,6 +412,33 @@ impl Executor for RedisExecutor {
             stdout: reply.stdout.into_vec(),
             stderr: reply.stderr.into_vec(),
             output_dropped: reply.output_dropped,
+        }
+    }
+}
+
+impl RedisExecutor {
+    /// Checks the keys a reply says the worker stored: at most the one result key of job
+    /// `id`, and only when this executor passes values by reference. The key is then
+    /// this run's, to resolve and to evict.
+    fn adopt_stored(&self, id: &str, stored: &[String]) -> Result<Option<StoreKey>, TaskError> {
+        let bad = |why: String| TaskError::new(ErrorKind::HostError, why);
+        match (stored, &self.transformer) {
+            ([], _) => Ok(None),
+            ([key], Some(t)) if *key == result_key(id) => {
+                let key = StoreKey::new(key.as_str()).map_err(|e| bad(e.to_string()))?;
+                t.adopt(key.clone());
+                self.shared
+                    .stored
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(key.clone());
+                Ok(Some(key))
+            }
+            _ => Err(bad(format!(
+                "the worker's reply lists store keys it may not have written ({} keys); \
+                 none is trusted",
+                stored.len()
+            ))),
         }
     }
 }
@@ -342,6 +473,19 @@ fn send_loop(mut conn: Conn, jobs_key: &str, rx: &Receiver<Vec<u8>>) {
     }
 }
 
+/// Authenticates and decodes a reply message read from `results`: its tag first, then
+/// its body, whose id must be the authenticated one.
+pub(crate) fn open_reply(auth: &Auth, results: &str, message: &[u8]) -> Result<Reply, String> {
+    let (id, body) = auth
+        .open(Purpose::Reply, results, message)
+        .map_err(|e| e.to_string())?;
+    let reply: Reply = protocol::decode(body)?;
+    if reply.id.as_bytes() != id {
+        return Err("its id is not the authenticated one".into());
+    }
+    Ok(reply)
+}
+
 /// Completes pending jobs from the result stream until the executor stops.
 fn read_loop(mut conn: Conn, shared: &Shared) {
     let mut last = "0-0".to_owned();
@@ -374,10 +518,15 @@ fn read_loop(mut conn: Conn, shared: &Shared) {
         let ids: Vec<String> = entries.iter().map(|(id, _)| id.clone()).collect();
         for (entry, bytes) in entries {
             last = entry;
-            let reply: Reply = match protocol::decode(&bytes) {
-                Ok(r) => r,
+            let Some(bytes) = bytes else {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let reply = match open_reply(&shared.auth, &shared.results, &bytes) {
+                Ok(reply) => reply,
                 Err(e) => {
-                    eprintln!("wasmtaps: executor: dropping a malformed result: {e}");
+                    eprintln!("wasmtaps: executor: dropping a result: {e}");
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
             };

@@ -4,24 +4,24 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::conn::Conn;
 use super::protocol::{GROUP, Keys};
 
 /// The jobs this worker process is running, by stream entry id, with the consumer
-/// (worker thread) holding each.
+/// (worker thread) holding each and when renewing stops (`None`: never).
 #[derive(Default)]
 pub(crate) struct Leases {
-    held: Mutex<HashMap<String, String>>,
+    held: Mutex<HashMap<String, (String, Option<Instant>)>>,
 }
 
 impl Leases {
-    pub(crate) fn hold(&self, entry: &str, consumer: &str) {
+    pub(crate) fn hold(&self, entry: &str, consumer: &str, until: Option<Instant>) {
         self.held
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(entry.to_owned(), consumer.to_owned());
+            .insert(entry.to_owned(), (consumer.to_owned(), until));
     }
 
     pub(crate) fn release(&self, entry: &str) {
@@ -31,12 +31,15 @@ impl Leases {
             .remove(entry);
     }
 
+    /// The leases to renew now: those whose renewal has not run out.
     fn snapshot(&self) -> Vec<(String, String)> {
+        let now = Instant::now();
         self.held
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .map(|(e, c)| (e.clone(), c.clone()))
+            .filter(|(_, (_, until))| until.is_none_or(|u| now < u))
+            .map(|(e, (c, _))| (e.clone(), c.clone()))
             .collect()
     }
 }

@@ -10,18 +10,20 @@
 //! and the first result for a job wins. Large values travel by reference through a
 //! [`Transformer`].
 
+mod auth;
 mod conn;
 mod executor;
+mod key;
 mod lease;
 mod protocol;
 mod store;
 mod transform;
 mod worker;
 
-pub(crate) use protocol::WireLimits;
-
+pub use auth::{SECRET_ENV, Secret};
 pub use executor::{RedisExecutor, RedisExecutorBuilder};
-pub use store::{DirectoryStore, RedisStore, Store, StoreSpec};
+pub use key::StoreKey;
+pub use store::{DirectoryStore, RedisStore, Store};
 pub use transform::{Filter, REFERENCE_EXT, Transformer};
 pub use worker::{ABORT_ON_TASK_ENV, Worker, WorkerBuilder};
 
@@ -59,10 +61,97 @@ pub enum DistributedError {
     /// A reference names an object that is not in the store.
     #[error("object {0} is not in the store")]
     Missing(String),
+    /// A store key is not one wasmtaps makes (a path, `..`, empty, too long, ..).
+    #[error("invalid store key {0}")]
+    BadKey(String),
+    /// A stored object is larger than the reader's limit.
+    #[error("object {key} is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The key.
+        key: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A key names something that is not a stored object (a link, a FIFO, a device,
+    /// a directory).
+    #[error("{0} is not a stored object (not a regular file)")]
+    NotAnObject(String),
+    /// A job passes a value by reference but this worker was started without a store.
+    #[error("a value is passed by reference but this worker has no store (start it with --store)")]
+    NoStore,
     /// A message or reference is malformed.
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// Neither a secret nor an explicit opt-out was given.
+    #[error(
+        "no secret: give one with --secret-file PATH or the {} environment variable \
+         (the same on the engine and every worker), or pass --insecure to run \
+         without authentication",
+        auth::SECRET_ENV
+    )]
+    NoSecret,
+    /// The secret cannot be used.
+    #[error("unusable secret: {0}")]
+    BadSecret(String),
     /// A thread could not be started.
     #[error("cannot start a thread")]
     Thread(#[source] std::io::Error),
+}
+
+/// For `crate::__fuzz`: `message` checked as a worker checks a job and as an engine checks
+/// a reply (with `secret`, or insecure without one). With `seal`, the message is first
+/// signed, so the decoders behind the tag see arbitrary authenticated bytes.
+pub(crate) fn check_messages(
+    secret: Option<&[u8]>,
+    seal: bool,
+    message: &[u8],
+) -> [Result<(), String>; 2] {
+    use auth::{Auth, Purpose};
+    let auth = match secret.map(|s| Secret::new(s.to_vec())).transpose() {
+        Ok(Some(secret)) => Auth::Secret(secret),
+        Ok(None) => Auth::Insecure,
+        Err(e) => return [Err(e.to_string()), Err(e.to_string())],
+    };
+    let keys = protocol::Keys::new("wasmtaps");
+    let results = keys.results(&"0".repeat(32));
+    let sealed = |purpose, stream: &str| match seal {
+        true => auth.seal(purpose, stream, "", message),
+        false => message.to_vec(),
+    };
+    let job =
+        worker::check_job(&auth, &keys, &sealed(Purpose::Job, &keys.jobs())).and_then(|job| {
+            for bytes in job
+                .positional
+                .into_iter()
+                .chain(job.keyword.into_iter().map(|(_, b)| b))
+            {
+                crate::wire::value(bytes)?;
+            }
+            Ok(())
+        });
+    let reply = executor::open_reply(&auth, &results, &sealed(Purpose::Reply, &results)).and_then(
+        |reply| {
+            if let Some(bytes) = reply.value {
+                let value = crate::wire::value(bytes)?;
+                let _ = transform::reference_keys(&value);
+            }
+            Ok(())
+        },
+    );
+    [job, reply]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_wire_fuzz_seeds_reach_past_the_decoders() {
+        let job = include_bytes!("../../../tests/fuzz/corpus/wire/job");
+        let reply = include_bytes!("../../../tests/fuzz/corpus/wire/reply");
+        assert_eq!(super::check_messages(None, false, job)[0], Ok(()));
+        assert_eq!(super::check_messages(None, false, reply)[1], Ok(()));
+        // The same bytes fail a secret's check, and pass once signed.
+        let secret = Some(&b"0123456789abcdef0123"[..]);
+        assert!(super::check_messages(secret, false, job)[0].is_err());
+        assert!(super::check_messages(secret, false, reply)[1].is_err());
+    }
 }

@@ -1,14 +1,12 @@
 //! Stream and key names, and the MessagePack messages on the streams.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::info::ExecutionInfo;
-use crate::limits::LimitOverrides;
+use crate::wire::WireLimits;
 
-use super::store::StoreSpec;
+use super::key::StoreKey;
 
 /// The consumer group every worker reads the job stream through.
 pub(crate) const GROUP: &str = "workers";
@@ -28,10 +26,6 @@ impl Keys {
         }
     }
 
-    pub(crate) fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     /// The job stream.
     pub(crate) fn jobs(&self) -> String {
         format!("{}:jobs", self.prefix)
@@ -48,50 +42,8 @@ impl Keys {
     }
 
     /// An object of a [`RedisStore`](super::RedisStore).
-    pub(crate) fn object(&self, key: &str) -> String {
+    pub(crate) fn object(&self, key: &StoreKey) -> String {
         format!("{}:object:{key}", self.prefix)
-    }
-}
-
-/// Limits on the wire (durations as seconds).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub(crate) struct WireLimits {
-    memory_bytes: Option<u64>,
-    table_elements: Option<u64>,
-    fuel: Option<u64>,
-    timeout: Option<f64>,
-    max_argument_bytes: Option<u64>,
-    max_result_bytes: Option<u64>,
-    max_output_bytes: Option<u64>,
-}
-
-impl From<&LimitOverrides> for WireLimits {
-    fn from(l: &LimitOverrides) -> Self {
-        WireLimits {
-            memory_bytes: l.memory_bytes,
-            table_elements: l.table_elements,
-            fuel: l.fuel,
-            timeout: l.timeout.map(|t| t.as_secs_f64()),
-            max_argument_bytes: l.max_argument_bytes,
-            max_result_bytes: l.max_result_bytes,
-            max_output_bytes: l.max_output_bytes,
-        }
-    }
-}
-
-impl From<&WireLimits> for LimitOverrides {
-    fn from(l: &WireLimits) -> Self {
-        LimitOverrides {
-            memory_bytes: l.memory_bytes,
-            table_elements: l.table_elements,
-            fuel: l.fuel,
-            timeout: l
-                .timeout
-                .and_then(|t| Duration::try_from_secs_f64(t.max(0.0)).ok()),
-            max_argument_bytes: l.max_argument_bytes,
-            max_result_bytes: l.max_result_bytes,
-            max_output_bytes: l.max_output_bytes,
-        }
     }
 }
 
@@ -110,8 +62,11 @@ pub(crate) struct Job {
     pub limits: WireLimits,
     /// After this many deliveries the task is failed as `PoisonTask`.
     pub max_deliveries: u64,
-    /// Where references point, and results above `result_threshold` bytes go.
-    pub store: Option<StoreSpec>,
+    /// The store keys the engine vouches for: an argument (or an item of a list
+    /// argument) shaped like a reference is resolved only when its key is listed here;
+    /// anything else stays a literal value. The store itself is the worker's own.
+    pub references: Vec<String>,
+    /// Results above this many bytes go to the worker's store, by reference.
     pub result_threshold: Option<u64>,
 }
 
@@ -137,32 +92,45 @@ pub(crate) struct Reply {
     pub stored: Vec<String>,
 }
 
-pub(crate) fn encode<T: Serialize>(message: &T) -> Vec<u8> {
-    rmp_serde::to_vec_named(message).expect("protocol messages always encode")
+pub(crate) use crate::wire::{decode, encode};
+
+/// Whether `id` is shaped like the ids wasmtaps makes (a simple UUID: 32 lowercase hex
+/// digits), so it can name a key or a stream safely.
+pub(crate) fn is_valid_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
+/// Whether `hash` is shaped like a SHA-256 in lowercase hex.
+pub(crate) fn is_valid_hash(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The entries of an `XREAD`/`XREADGROUP`/`XAUTOCLAIM` reply, as (id, message).
-pub(crate) fn entries(reply: &redis::Value) -> Vec<(String, Vec<u8>)> {
+/// A stream entry: its id, and its message (`None` when it has no [`FIELD`]).
+pub(crate) type Entry = (String, Option<Vec<u8>>);
+
+/// The entries of an `XREAD`/`XREADGROUP`/`XAUTOCLAIM` reply, as (id, message); the
+/// message is `None` for an entry without the [`FIELD`] (so it can be acknowledged and
+/// dropped rather than left pending for ever).
+pub(crate) fn entries(reply: &redis::Value) -> Vec<Entry> {
     use redis::Value as V;
     let mut out = Vec::new();
     let mut push_entry = |entry: &V| {
         if let V::Array(parts) = entry
-            && let [id, V::Array(fields)] = parts.as_slice()
+            && let [id, fields] = parts.as_slice()
         {
-            let id = text(id);
-            let mut i = 0;
-            while i + 1 < fields.len() {
-                if text(&fields[i]) == FIELD
-                    && let V::BulkString(bytes) = &fields[i + 1]
-                {
-                    out.push((id.clone(), bytes.clone()));
+            let mut message = None;
+            if let V::Array(fields) = fields {
+                let mut i = 0;
+                while i + 1 < fields.len() {
+                    if text(&fields[i]) == FIELD
+                        && let V::BulkString(bytes) = &fields[i + 1]
+                    {
+                        message = Some(bytes.clone());
+                    }
+                    i += 2;
                 }
-                i += 2;
             }
+            out.push((text(id), message));
         }
     };
     match reply {
@@ -189,7 +157,7 @@ pub(crate) fn entries(reply: &redis::Value) -> Vec<(String, Vec<u8>)> {
 }
 
 /// An `XAUTOCLAIM` reply's entries: [next, [entry, ...], [deleted ids]].
-pub(crate) fn autoclaim_entries(reply: &redis::Value) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
+pub(crate) fn autoclaim_entries(reply: &redis::Value) -> (Vec<Entry>, Vec<String>) {
     use redis::Value as V;
     let V::Array(parts) = reply else {
         return (Vec::new(), Vec::new());

@@ -1,12 +1,20 @@
 //! [`Transformer`] and [`Filter`]: TaPS's data-by-reference, where values larger than a
 //! threshold are stored and a small reference travels in their place.
+//!
+//! A reference is only ever minted by the host: a transformer resolves only keys it
+//! stored itself or adopted from a worker's authenticated reply, and a worker resolves
+//! only the keys its job lists out of band. A guest's bytes that happen to look like a
+//! reference stay what they are, a literal value.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
+use crate::limits::Limits;
 use crate::msgpack::Reader;
 use crate::value::Value;
 
 use super::DistributedError;
+use super::key::StoreKey;
 use super::store::Store;
 
 /// The MessagePack extension type of a reference; its payload is the store key.
@@ -38,19 +46,22 @@ impl Filter {
 /// Passes large values by reference: [`transform`](Transformer::transform) stores a value
 /// the filter accepts and returns a reference (a MessagePack extension of type
 /// [`REFERENCE_EXT`] holding the key); [`resolve`](Transformer::resolve) turns references
-/// back into values.
+/// this transformer minted back into values, reading at most
+/// [`max_object_bytes`](Transformer::max_object_bytes) per object.
+///
+/// Clones share the set of minted keys.
 ///
 /// # Examples
 /// ```
 /// use std::sync::Arc;
-/// use wasmtaps::{DirectoryStore, Filter, Transformer, Value};
+/// use wasmtaps::{DirectoryStore, Filter, StoreKey, Transformer, Value};
 /// let dir = std::env::temp_dir().join(format!("wasmtaps-doc-{}", std::process::id()));
 /// let transformer = Transformer::new(Arc::new(DirectoryStore::new(&dir)?), Filter::larger_than(16));
 /// let big = Value::encode(&vec![7u8; 100])?;
 /// let reference = transformer.transform("k1", &big)?;
 /// assert!(Transformer::reference_key(&reference).is_some());
 /// assert_eq!(transformer.resolve(&reference)?, big);
-/// transformer.store().evict("k1")?;
+/// transformer.store().evict(&StoreKey::new("k1")?)?;
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -58,12 +69,31 @@ impl Filter {
 pub struct Transformer {
     store: Arc<dyn Store>,
     filter: Filter,
+    max_object_bytes: u64,
+    minted: Arc<Mutex<HashSet<StoreKey>>>,
 }
 
 impl Transformer {
-    /// A transformer storing the values `filter` accepts in `store`.
+    /// A transformer storing the values `filter` accepts in `store`; objects larger than
+    /// the default argument limit (64 MiB) are not read back.
     pub fn new(store: Arc<dyn Store>, filter: Filter) -> Transformer {
-        Transformer { store, filter }
+        Transformer {
+            store,
+            filter,
+            max_object_bytes: Limits::DEFAULT.max_argument_bytes,
+            minted: Arc::default(),
+        }
+    }
+
+    /// Reads back at most `bytes` per object (default 64 MiB).
+    pub fn with_max_object_bytes(mut self, bytes: u64) -> Transformer {
+        self.max_object_bytes = bytes;
+        self
+    }
+
+    /// The most [`resolve`](Transformer::resolve) reads of one object.
+    pub fn max_object_bytes(&self) -> u64 {
+        self.max_object_bytes
     }
 
     /// The store.
@@ -77,46 +107,94 @@ impl Transformer {
     }
 
     /// Stores `value` under `key` and returns a reference to it when the filter accepts
-    /// it; otherwise returns `value` itself. A reference is never stored again.
+    /// it; otherwise returns `value` itself. A reference this transformer minted is never
+    /// stored again.
     ///
     /// # Errors
-    /// When the store cannot be written.
+    /// [`DistributedError::BadKey`] when `key` is not a valid [`StoreKey`], or the store
+    /// cannot be written.
     pub fn transform(&self, key: &str, value: &Value) -> Result<Value, DistributedError> {
-        if Transformer::reference_key(value).is_some() || !self.filter.accepts(value) {
+        let key = StoreKey::new(key)?;
+        if self.minted_key(value).is_some() || !self.filter.accepts(value) {
             return Ok(value.clone());
         }
-        self.store.put(key, value.as_msgpack())?;
-        Ok(reference(key))
+        self.store.put(&key, value.as_msgpack())?;
+        let reference = reference(&key);
+        self.adopt(key);
+        Ok(reference)
     }
 
-    /// The value with references resolved: a reference itself, or references that are
-    /// items of an array (how the engine passes a list of parents' results). References
-    /// deeper inside a value are left as they are.
+    /// The value with the references this transformer minted resolved: a reference
+    /// itself, or references that are items of an array (how the engine passes a list
+    /// of parents' results). References deeper inside a value, and anything that looks
+    /// like a reference but was not minted here, are left as they are.
     ///
     /// # Errors
-    /// When a referenced object is missing or is not one MessagePack value.
+    /// When a referenced object is missing, larger than
+    /// [`max_object_bytes`](Transformer::max_object_bytes), or not one MessagePack value.
     pub fn resolve(&self, value: &Value) -> Result<Value, DistributedError> {
-        resolve_with(value, &|key| self.fetch(key))
+        resolve_with(value, &|key| {
+            self.is_minted(key)
+                .then(|| fetch(self.store.as_ref(), key, self.max_object_bytes))
+        })
     }
 
-    fn fetch(&self, key: &str) -> Result<Value, DistributedError> {
-        let bytes = self.store.get(key)?;
-        Value::from_msgpack(bytes)
-            .map_err(|e| DistributedError::Malformed(format!("stored object {key}: {e}")))
-    }
-
-    /// The store key if `value` is a reference.
+    /// The store key if `value` is shaped like a reference (whoever made it).
     pub fn reference_key(value: &Value) -> Option<String> {
-        let mut bytes = value.as_msgpack();
-        let meta = rmp::decode::read_ext_meta(&mut bytes).ok()?;
-        (meta.typeid == REFERENCE_EXT && bytes.len() == meta.size as usize)
-            .then(|| String::from_utf8(bytes.to_vec()).ok())
-            .flatten()
+        reference_payload(value).map(str::to_owned)
+    }
+
+    /// Records `key` as minted by this run (a key an authenticated worker reply stored).
+    pub(crate) fn adopt(&self, key: StoreKey) {
+        self.minted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key);
+    }
+
+    pub(crate) fn is_minted(&self, key: &StoreKey) -> bool {
+        self.minted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+    }
+
+    fn minted_key(&self, value: &Value) -> Option<StoreKey> {
+        let key = StoreKey::new(reference_payload(value)?).ok()?;
+        self.is_minted(&key).then_some(key)
+    }
+
+    /// The minted keys `value` refers to where [`resolve`](Transformer::resolve) looks.
+    pub(crate) fn references_in(&self, value: &Value) -> Vec<StoreKey> {
+        reference_keys(value)
+            .into_iter()
+            .filter(|k| self.is_minted(k))
+            .collect()
     }
 }
 
+/// Reads one stored object, bounded, as one MessagePack value.
+pub(crate) fn fetch(
+    store: &dyn Store,
+    key: &StoreKey,
+    max_bytes: u64,
+) -> Result<Value, DistributedError> {
+    let bytes = store.get(key, max_bytes)?;
+    Value::from_msgpack(bytes)
+        .map_err(|e| DistributedError::Malformed(format!("stored object {key}: {e}")))
+}
+
+fn reference_payload(value: &Value) -> Option<&str> {
+    let mut bytes = value.as_msgpack();
+    let meta = rmp::decode::read_ext_meta(&mut bytes).ok()?;
+    (meta.typeid == REFERENCE_EXT && bytes.len() == meta.size as usize)
+        .then(|| std::str::from_utf8(bytes).ok())
+        .flatten()
+}
+
 /// A reference to `key`.
-fn reference(key: &str) -> Value {
+fn reference(key: &StoreKey) -> Value {
+    let key = key.as_str();
     let mut out = Vec::with_capacity(key.len() + 6);
     rmp::encode::write_ext_meta(&mut out, key.len() as u32, REFERENCE_EXT)
         .expect("writing to a Vec cannot fail");
@@ -124,12 +202,56 @@ fn reference(key: &str) -> Value {
     Value::from_msgpack(out).expect("a reference is one MessagePack value")
 }
 
+/// Every valid key shaped like a reference where resolution looks: the value itself, or
+/// the items of an array.
+pub(crate) fn reference_keys(value: &Value) -> Vec<StoreKey> {
+    let keys = std::cell::RefCell::new(Vec::new());
+    let _ = resolve_with(value, &|key| {
+        keys.borrow_mut().push(key.clone());
+        None
+    });
+    keys.into_inner()
+}
+
+/// Whether `value`, or an item of it when it is an array, is a MessagePack extension of
+/// type [`REFERENCE_EXT`] (whatever its payload): what only the host may produce.
+pub(crate) fn has_reference_shape(value: &Value) -> bool {
+    let is_ext = |mut bytes: &[u8]| {
+        rmp::decode::read_ext_meta(&mut bytes).is_ok_and(|m| m.typeid == REFERENCE_EXT)
+    };
+    let bytes = value.as_msgpack();
+    if is_ext(bytes) {
+        return true;
+    }
+    let mut reader = Reader::new(bytes);
+    let Ok(Some(len)) = reader.array_len() else {
+        return false;
+    };
+    for _ in 0..len {
+        let start = reader.pos();
+        if reader.skip_value().is_err() {
+            return false;
+        }
+        if is_ext(reader.span(start, reader.pos())) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Resolves the reference-shaped parts of `value`: `fetch` answers `None` for a key it
+/// does not vouch for (the bytes stay a literal value), or the object.
 pub(crate) fn resolve_with(
     value: &Value,
-    fetch: &dyn Fn(&str) -> Result<Value, DistributedError>,
+    fetch: &dyn Fn(&StoreKey) -> Option<Result<Value, DistributedError>>,
 ) -> Result<Value, DistributedError> {
-    if let Some(key) = Transformer::reference_key(value) {
-        return fetch(&key);
+    let vouched = |value: &Value| {
+        reference_payload(value)
+            .and_then(|k| StoreKey::new(k).ok())
+            .and_then(|k| fetch(&k))
+    };
+    if let Some(found) = vouched(value) {
+        return found;
     }
     let bytes = value.as_msgpack();
     // Only arrays, and only when an item is a reference (cheap check: the marker byte).
@@ -150,10 +272,10 @@ pub(crate) fn resolve_with(
         let item = reader.span(start, reader.pos());
         let item = Value::from_msgpack(item.to_vec())
             .map_err(|e| DistributedError::Malformed(e.to_string()))?;
-        match Transformer::reference_key(&item) {
-            Some(key) => {
+        match vouched(&item) {
+            Some(found) => {
                 any = true;
-                items.push(fetch(&key)?);
+                items.push(found?);
             }
             None => items.push(item),
         }

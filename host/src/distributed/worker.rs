@@ -1,7 +1,7 @@
 //! [`Worker`]: the loop behind `wasmtaps worker`, pulling jobs from the job stream.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,10 +17,12 @@ use crate::runtime::Runtime;
 use crate::value::Value;
 
 use super::DistributedError;
+use super::auth::{Auth, Purpose, Secret};
 use super::conn::{self, Conn};
+use super::key::StoreKey;
 use super::lease::{self, Leases};
-use super::protocol::{self, FIELD, GROUP, Job, Keys, Reply, WireError};
-use super::store::{DirectoryStore, RedisStore, Store, StoreSpec};
+use super::protocol::{self, Entry, FIELD, GROUP, Job, Keys, Reply, WireError};
+use super::store::Store;
 use super::transform::{self, Transformer};
 
 /// Test hook: a worker aborts its whole process when it starts a task of this name, as a
@@ -40,9 +42,45 @@ pub struct WorkerBuilder {
     lease: Duration,
     prefix: String,
     runtime: Option<Runtime>,
+    store: Option<Arc<dyn Store>>,
+    compile_allowance: Duration,
+    secret: Option<Secret>,
+    insecure: bool,
 }
 
 impl WorkerBuilder {
+    /// The secret every job is checked with and every reply signed with (the engine's).
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// Runs without a secret: jobs are not checked, so anyone who can reach Redis can
+    /// run modules on this worker. [`build`](WorkerBuilder::build) prints a warning.
+    pub fn insecure(mut self) -> Self {
+        self.insecure = true;
+        self
+    }
+
+    /// How long past a task's own timeout the worker keeps renewing the lease on its job
+    /// (default 60 s): time to fetch and compile the module. After that the lease lapses
+    /// and another worker takes the job over, so a compile or task that never ends
+    /// becomes a `PoisonTask` after the job's maximum deliveries instead of holding its
+    /// job for ever. Tasks without a timeout are renewed for as long as they run.
+    pub fn compile_allowance(mut self, allowance: Duration) -> Self {
+        self.compile_allowance = allowance;
+        self
+    }
+
+    /// Where this worker reads arguments passed by reference and writes results above a
+    /// job's threshold (default: none, and such jobs fail with a `HostError`). It must be
+    /// the store the engine's [`Transformer`] uses; it comes from the worker's own
+    /// configuration, never from a job.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// Worker threads, each running one task at a time (default: the number of cores).
     pub fn threads(mut self, count: usize) -> Self {
         self.threads = count.max(1);
@@ -77,9 +115,11 @@ impl WorkerBuilder {
     /// Connects to Redis and creates the consumer group if needed.
     ///
     /// # Errors
-    /// [`DistributedError::Unreachable`] when Redis does not answer, or the runtime
-    /// cannot be built.
+    /// [`DistributedError::NoSecret`] without a [`secret`](WorkerBuilder::secret) or
+    /// [`insecure`](WorkerBuilder::insecure); [`DistributedError::Unreachable`] when
+    /// Redis does not answer, or the runtime cannot be built.
     pub fn build(self) -> Result<Worker, DistributedError> {
+        let auth = Auth::choose(self.secret, self.insecure, "this worker")?;
         let client = conn::open(&self.url)?;
         let keys = Keys::new(&self.prefix);
         let mut conn = Conn::new(client.clone(), "worker");
@@ -109,7 +149,10 @@ impl WorkerBuilder {
                 modules: Mutex::new(HashMap::new()),
                 stop: Arc::new(AtomicBool::new(false)),
                 abort_on: std::env::var(ABORT_ON_TASK_ENV).ok(),
-                redis_store: Mutex::new(None),
+                store: self.store,
+                compile_allowance: self.compile_allowance,
+                auth,
+                dropped: AtomicU64::new(0),
             }),
         })
     }
@@ -138,7 +181,11 @@ struct WorkerInner {
     modules: Mutex<HashMap<String, TaskModule>>,
     stop: Arc<AtomicBool>,
     abort_on: Option<String>,
-    redis_store: Mutex<Option<Arc<RedisStore>>>,
+    store: Option<Arc<dyn Store>>,
+    compile_allowance: Duration,
+    auth: Auth,
+    /// Job entries acknowledged without running: undecodable, malformed, unanswerable.
+    dropped: AtomicU64,
 }
 
 impl Worker {
@@ -151,12 +198,22 @@ impl Worker {
             lease: Duration::from_secs(5),
             prefix: "wasmtaps".into(),
             runtime: None,
+            store: None,
+            compile_allowance: Duration::from_secs(60),
+            secret: None,
+            insecure: false,
         }
     }
 
     /// The consumer name prefix.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// Job entries this worker acknowledged without running them, because they could
+    /// not be decoded or trusted (see `docs/security.md`).
+    pub fn entries_dropped(&self) -> u64 {
+        self.inner.dropped.load(Ordering::Relaxed)
     }
 
     /// Asks the worker threads to exit after their current job.
@@ -244,7 +301,7 @@ impl WorkerInner {
                 last_claim = Some(Instant::now());
                 match self.autoclaim(&mut conn, consumer) {
                     Ok(Some((entry, bytes))) => {
-                        self.handle(&mut conn, consumer, &entry, &bytes, true);
+                        self.handle(&mut conn, consumer, &entry, bytes.as_deref(), true);
                         continue;
                     }
                     Ok(None) => {}
@@ -268,7 +325,7 @@ impl WorkerInner {
             match read {
                 Ok(reply) => {
                     for (entry, bytes) in protocol::entries(&reply) {
-                        self.handle(&mut conn, consumer, &entry, &bytes, false);
+                        self.handle(&mut conn, consumer, &entry, bytes.as_deref(), false);
                     }
                 }
                 Err(e) => self.report(&mut conn, &e.into()),
@@ -294,7 +351,7 @@ impl WorkerInner {
         &self,
         conn: &mut Conn,
         consumer: &str,
-    ) -> Result<Option<(String, Vec<u8>)>, DistributedError> {
+    ) -> Result<Option<Entry>, DistributedError> {
         let reply = conn.run(&|| self.stopping(), |c| {
             redis::cmd("XAUTOCLAIM")
                 .arg(self.keys.jobs())
@@ -330,14 +387,31 @@ impl WorkerInner {
         1
     }
 
-    fn handle(&self, conn: &mut Conn, consumer: &str, entry: &str, bytes: &[u8], reclaimed: bool) {
-        let job: Job = match protocol::decode(bytes) {
+    /// Acknowledges an entry that can never run (undecodable, malformed, or answering
+    /// somewhere it may not), so it is not claimed again for ever, and counts it.
+    fn drop_entry(&self, conn: &mut Conn, entry: &str, why: &str) {
+        eprintln!("wasmtaps: worker: dropping job entry {entry}: {why}");
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.ack(conn, entry);
+    }
+
+    /// The job in an entry, if it is one this worker may run and answer.
+    fn check(&self, bytes: Option<&[u8]>) -> Result<Job, String> {
+        let bytes = bytes.ok_or_else(|| format!("no `{FIELD}` field"))?;
+        check_job(&self.auth, &self.keys, bytes)
+    }
+
+    fn handle(
+        &self,
+        conn: &mut Conn,
+        consumer: &str,
+        entry: &str,
+        bytes: Option<&[u8]>,
+        reclaimed: bool,
+    ) {
+        let job = match self.check(bytes) {
             Ok(job) => job,
-            Err(e) => {
-                eprintln!("wasmtaps: worker: dropping malformed job {entry}: {e}");
-                self.ack(conn, entry);
-                return;
-            }
+            Err(why) => return self.drop_entry(conn, entry, &why),
         };
         if reclaimed {
             let deliveries = self.deliveries(conn, entry);
@@ -358,7 +432,11 @@ impl WorkerInner {
                     Invocation::failed_before_start(error, self.runtime.hostname(), now),
                     vec![],
                 );
-                self.answer(conn, entry, &job, &reply);
+                if !self.answer(conn, entry, &job, &reply) {
+                    // Its answer cannot be written either: stop trying (the engine
+                    // fails the task as LostTask at its own deadline).
+                    self.drop_entry(conn, entry, "its PoisonTask answer cannot be written");
+                }
                 return;
             }
         }
@@ -369,38 +447,51 @@ impl WorkerInner {
             );
             std::process::abort();
         }
-        self.leases.hold(entry, consumer);
+        // Renew the lease up to the task's own deadline plus time to fetch and compile
+        // its module; after that a hung compile or task loses the job to another worker.
+        let until = self
+            .runtime
+            .limits_for(&LimitOverrides::from(&job.limits))
+            .ok()
+            .and_then(|l| l.timeout)
+            .and_then(|t| Instant::now().checked_add(t + self.compile_allowance));
+        self.leases.hold(entry, consumer, until);
         let (invocation, stored) = self.execute(&job);
         let reply = reply_for(&job, invocation, stored);
         self.answer(conn, entry, &job, &reply);
         self.leases.release(entry);
     }
 
-    /// Writes the result, then acknowledges the job, in one transaction.
-    fn answer(&self, conn: &mut Conn, entry: &str, job: &Job, reply: &Reply) {
-        let message = protocol::encode(reply);
+    /// Writes the result and, only once it is written, acknowledges the job (a job whose
+    /// answer is lost stays pending and is delivered again after the lease). Whether the
+    /// answer was written.
+    fn answer(&self, conn: &mut Conn, entry: &str, job: &Job, reply: &Reply) -> bool {
+        let message = self.auth.seal(
+            Purpose::Reply,
+            &job.reply_to,
+            &job.id,
+            &protocol::encode(reply),
+        );
         let written = conn.run(&|| false, |c| {
-            redis::pipe()
-                .atomic()
-                .cmd("XADD")
+            redis::cmd("XADD")
                 .arg(&job.reply_to)
                 .arg("*")
                 .arg(FIELD)
                 .arg(&message)
-                .ignore()
-                .cmd("XACK")
-                .arg(self.keys.jobs())
-                .arg(GROUP)
-                .arg(entry)
-                .ignore()
-                .query::<()>(c)
+                .query::<redis::Value>(c)
         });
-        if let Err(e) = written {
-            // Not acknowledged: the job is delivered again after the lease.
-            eprintln!(
-                "wasmtaps: worker: cannot write the result of {}: {e}",
-                job.id
-            );
+        match written {
+            Ok(_) => {
+                self.ack(conn, entry);
+                true
+            }
+            Err(e) => {
+                eprintln!(
+                    "wasmtaps: worker: cannot write the result of {}: {e}",
+                    job.id
+                );
+                false
+            }
         }
     }
 
@@ -435,6 +526,16 @@ impl WorkerInner {
                 job.module_name, job.module_hash
             ))
         })?;
+        // Whoever can write to Redis can replace the bytes under a hash: only bytes that
+        // hash to the name the job gives are compiled, and cached under that hash.
+        let actual = sha256_hex(&bytes);
+        if actual != job.module_hash {
+            return Err(host(format!(
+                "the module stored as {} hashes to {actual}: refusing to run bytes that are \
+                 not the module the engine sent (was {key} replaced?)",
+                job.module_hash
+            )));
+        }
         let module = self
             .runtime
             .load_bytes(&job.module_name, &bytes)
@@ -444,24 +545,6 @@ impl WorkerInner {
             .unwrap_or_else(|e| e.into_inner())
             .insert(job.module_hash.clone(), module.clone());
         Ok(module)
-    }
-
-    fn store(&self, spec: &StoreSpec) -> Result<Arc<dyn Store>, DistributedError> {
-        let store: Arc<dyn Store> = match spec {
-            StoreSpec::Directory(dir) => Arc::new(DirectoryStore::new(dir)?),
-            StoreSpec::Redis => {
-                let mut store = self.redis_store.lock().unwrap_or_else(|e| e.into_inner());
-                store
-                    .get_or_insert_with(|| {
-                        Arc::new(RedisStore::with_client(
-                            self.client.clone(),
-                            self.keys.prefix(),
-                        ))
-                    })
-                    .clone()
-            }
-        };
-        Ok(store)
     }
 
     /// Runs the job: resolves references (input transform), invokes, and stores a large
@@ -481,22 +564,41 @@ impl WorkerInner {
                 );
             }
         };
-        let store = match job.store.as_ref().map(|s| self.store(s)).transpose() {
-            Ok(store) => store,
+        let limits = LimitOverrides::from(&job.limits);
+        let max_argument_bytes = match self.runtime.limits_for(&limits) {
+            Ok(l) => l.max_argument_bytes,
             Err(e) => {
-                let error = TaskError::new(ErrorKind::HostError, format!("store: {e}"));
+                let error = TaskError::new(ErrorKind::InvalidLimits, e.to_string());
                 return (
                     Invocation::failed_before_start(error, hostname, start),
                     vec![],
                 );
             }
         };
-        let fetch = |key: &str| -> Result<Value, DistributedError> {
-            let store = store
-                .as_ref()
-                .ok_or_else(|| DistributedError::Missing(key.to_owned()))?;
-            let bytes = store.get(key)?;
-            Value::from_msgpack(bytes).map_err(|e| DistributedError::Malformed(e.to_string()))
+        let references = match job
+            .references
+            .iter()
+            .map(|k| StoreKey::new(k.as_str()))
+            .collect::<Result<HashSet<_>, _>>()
+        {
+            Ok(keys) => keys,
+            Err(e) => {
+                let error = TaskError::new(ErrorKind::HostError, format!("job: {e}"));
+                return (
+                    Invocation::failed_before_start(error, hostname, start),
+                    vec![],
+                );
+            }
+        };
+        let store = self.store.as_ref();
+        let fetch = |key: &StoreKey| -> Option<Result<Value, DistributedError>> {
+            if !references.contains(key) {
+                return None;
+            }
+            Some(match store {
+                Some(store) => transform::fetch(store.as_ref(), key, max_argument_bytes),
+                None => Err(DistributedError::NoStore),
+            })
         };
         let resolve = |bytes: &ByteBuf| -> Result<Value, TaskError> {
             let value = Value::from_msgpack(bytes.to_vec())
@@ -533,18 +635,38 @@ impl WorkerInner {
             }
         }
         let options = InvokeOptions {
-            limits: LimitOverrides::from(&job.limits),
+            limits,
             ..InvokeOptions::default()
         };
         let mut invocation = self.runtime.invoke(&task, &args, &options);
         drop(args);
-        let mut stored = Vec::new();
-        if let (Ok(value), Some(store), Some(threshold)) =
-            (&invocation.result, &store, job.result_threshold)
+        // Only the host mints references: a guest result shaped like one is refused.
+        if let Ok(value) = &invocation.result
+            && transform::has_reference_shape(value)
         {
+            invocation.result = Err(TaskError::new(
+                ErrorKind::HostError,
+                format!(
+                    "the task returned a MessagePack extension of type {} where a store \
+                     reference would go; that type is reserved for references the host makes",
+                    super::REFERENCE_EXT
+                ),
+            ));
+        }
+        let mut stored = Vec::new();
+        if let (Ok(value), Some(threshold)) = (&invocation.result, job.result_threshold)
+            && super::Filter::larger_than(threshold).accepts(value)
+        {
+            let Some(store) = store else {
+                invocation.result = Err(TaskError::new(
+                    ErrorKind::HostError,
+                    DistributedError::NoStore.to_string(),
+                ));
+                return (invocation, stored);
+            };
             let transformer =
                 Transformer::new(store.clone(), super::Filter::larger_than(threshold));
-            let key = format!("result-{}", job.id);
+            let key = result_key(&job.id);
             match transformer.transform(&key, value) {
                 Ok(reference) => {
                     if Transformer::reference_key(&reference).is_some() {
@@ -568,6 +690,42 @@ impl WorkerInner {
         info.execution_end_time = end.max(info.execution_end_time);
         (invocation, stored)
     }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Authenticates, decodes and validates a job message read from the job stream of
+/// `keys`: its tag first, then its body, then its id, reply stream and module hash.
+pub(crate) fn check_job(auth: &Auth, keys: &Keys, message: &[u8]) -> Result<Job, String> {
+    let (id, body) = auth
+        .open(Purpose::Job, &keys.jobs(), message)
+        .map_err(|e| e.to_string())?;
+    let job: Job = protocol::decode(body)?;
+    if !protocol::is_valid_id(&job.id) || job.id.as_bytes() != id {
+        return Err("the job id is not a wasmtaps id".into());
+    }
+    let reply_to = job
+        .reply_to
+        .strip_prefix(&keys.results(""))
+        .ok_or("the reply stream is not a result stream")?;
+    if !protocol::is_valid_id(reply_to) {
+        return Err("the reply stream is not a result stream".into());
+    }
+    if !protocol::is_valid_hash(&job.module_hash) {
+        return Err("the module hash is not a SHA-256".into());
+    }
+    Ok(job)
+}
+
+/// The store key of a job's result (the job id is validated before a job runs).
+pub(crate) fn result_key(job_id: &str) -> String {
+    format!("result-{job_id}")
 }
 
 fn reply_for(job: &Job, invocation: Invocation, stored: Vec<String>) -> Reply {

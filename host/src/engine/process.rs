@@ -15,7 +15,7 @@
 //! [`serve_worker_process`] is the worker side; `wasmtaps worker-process` runs it.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
@@ -26,14 +26,13 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::args::Args;
-use crate::distributed::WireLimits;
 use crate::failure::{ErrorKind, TaskError};
 use crate::info::{ExceptionInfo, ExecutionInfo, unix_now};
 use crate::invoke::{Invocation, InvokeOptions, ReadOnlyDir};
-use crate::limits::LimitOverrides;
+use crate::limits::{LimitOverrides, Limits};
 use crate::module::TaskModule;
 use crate::runtime::Runtime;
-use crate::value::Value;
+use crate::wire::{self, WireLimits, read_frame, write_frame};
 
 use super::Shared;
 use super::executor::Message;
@@ -94,26 +93,13 @@ struct Reply {
     execution: ExecutionInfo,
 }
 
-fn write_frame(out: &mut impl Write, value: &impl Serialize) -> std::io::Result<()> {
-    let bytes = rmp_serde::to_vec_named(value).map_err(std::io::Error::other)?;
-    out.write_all(&(bytes.len() as u32).to_le_bytes())?;
-    out.write_all(&bytes)
-}
+/// The largest request a worker process reads: the engine is its parent, so this only
+/// keeps a corrupted length from being believed.
+const MAX_REQUEST_BYTES: u64 = u32::MAX as u64;
 
-/// Reads one frame; `Ok(None)` at a clean end of input.
-fn read_frame<T: for<'de> Deserialize<'de>>(input: &mut impl Read) -> std::io::Result<Option<T>> {
-    let mut len = [0u8; 4];
-    match input.read_exact(&mut len) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize];
-    input.read_exact(&mut bytes)?;
-    rmp_serde::from_slice(&bytes)
-        .map(Some)
-        .map_err(std::io::Error::other)
-}
+/// The largest reply the engine reads from a worker process: the largest result any
+/// limits allow, plus room for the failure and execution records.
+const MAX_REPLY_BYTES: u64 = Limits::MAXIMUM.max_result_bytes + (1 << 20);
 
 /// Serves worker-process requests on stdin, answering on stdout, until stdin closes.
 ///
@@ -128,7 +114,7 @@ pub fn serve_worker_process(runtime: Runtime) -> std::io::Result<()> {
     let mut metered: Option<Runtime> = None;
     let mut modules: HashMap<(Vec<u8>, bool), TaskModule> = HashMap::new();
     let mut wasm_by_hash: HashMap<Vec<u8>, Arc<[u8]>> = HashMap::new();
-    while let Some(request) = read_frame::<Request>(&mut input)? {
+    while let Some(request) = read_frame::<Request>(&mut input, MAX_REQUEST_BYTES)? {
         let reply = serve_one(
             &runtime,
             &mut metered,
@@ -205,14 +191,18 @@ fn serve_one(
         Ok(t) => t,
         Err(e) => return failed(ErrorKind::HostError, e.to_string()),
     };
-    let mut args = Args::from_values(
-        request
-            .positional
-            .into_iter()
-            .map(|b| Value::from_trusted(b.into_vec())),
-    );
-    for (name, value) in request.keyword {
-        args.push_kwarg(name, Value::from_trusted(value.into_vec()));
+    let mut args = Args::new();
+    for bytes in request.positional {
+        match wire::value(bytes) {
+            Ok(v) => args.push(v),
+            Err(e) => return failed(ErrorKind::ArgumentError, e),
+        }
+    }
+    for (name, bytes) in request.keyword {
+        match wire::value(bytes) {
+            Ok(v) => args.push_kwarg(name, v),
+            Err(e) => return failed(ErrorKind::ArgumentError, e),
+        }
     }
     let options = InvokeOptions {
         limits,
@@ -444,10 +434,15 @@ fn run_batch(
             fail(node, reason.clone());
             continue;
         }
-        match read_frame::<Reply>(&mut w.output) {
+        match read_frame::<Reply>(&mut w.output, MAX_REPLY_BYTES) {
             Ok(Some(reply)) => {
                 let outcome = match (reply.ok, reply.error) {
-                    (Some(bytes), None) => Ok(Value::from_trusted(bytes.into_vec())),
+                    (Some(bytes), None) => wire::value(bytes).map_err(|e| {
+                        TaskError::new(
+                            ErrorKind::HostError,
+                            format!("the worker process sent a malformed result: {e}"),
+                        )
+                    }),
                     (_, Some(info)) => Err(TaskError::from(&info)),
                     (None, None) => Err(TaskError::new(
                         ErrorKind::HostError,

@@ -45,6 +45,10 @@ pub(crate) struct EngineConfig {
     pub transform_threshold: Option<ByteSize>,
     /// Where values passed by reference go: "redis" or "dir:PATH".
     pub store: String,
+    /// The file holding the secret shared with the workers (redis executor).
+    pub secret_file: Option<PathBuf>,
+    /// Run the redis executor without a secret.
+    pub insecure: bool,
     /// Fail a task as PoisonTask after this many deliveries that killed their worker.
     pub max_deliveries: u64,
 }
@@ -59,6 +63,8 @@ impl Default for EngineConfig {
             redis: None,
             transform_threshold: None,
             store: "redis".into(),
+            secret_file: None,
+            insecure: false,
             max_deliveries: 3,
         }
     }

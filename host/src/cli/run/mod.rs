@@ -119,6 +119,14 @@ struct Common {
     /// Fail a task as PoisonTask after this many deliveries (redis executor).
     #[arg(long)]
     max_deliveries: Option<u64>,
+    /// A file (mode 600) holding the secret shared with the workers (redis executor;
+    /// default: the WASMTAPS_SECRET environment variable).
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    /// Run the redis executor without a secret: anyone who can reach Redis can forge
+    /// results.
+    #[arg(long)]
+    insecure: bool,
     /// The run directory (default runs/<app>_<executor>_<timestamp>).
     #[arg(long)]
     run_dir: Option<PathBuf>,
@@ -207,6 +215,8 @@ impl Flags {
             "max_deliveries",
             c.max_deliveries.map(|v| v as i64),
         );
+        self.set("engine", "secret_file", path(c.secret_file));
+        self.set("engine", "insecure", c.insecure.then_some(true));
         self.set("engine", "module", path(c.module));
         self.set("engine", "cache_dir", path(c.cache_dir));
         self.set("run", "run_dir", path(c.run_dir));
@@ -405,6 +415,11 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
     if config.engine.executor == "redis" {
         let url = config.engine.redis.as_deref().unwrap_or_default();
         let mut redis = RedisExecutor::builder(url).max_deliveries(config.engine.max_deliveries);
+        redis = match crate::cli::worker::secret(config.engine.secret_file.as_deref())? {
+            Some(secret) => redis.secret(secret),
+            None if config.engine.insecure => redis.insecure(),
+            None => redis,
+        };
         if let Some(threshold) = &config.engine.transform_threshold {
             let store: Arc<dyn Store> = match config.engine.store.strip_prefix("dir:") {
                 Some(path) => Arc::new(DirectoryStore::new(path)?),
