@@ -51,6 +51,9 @@ impl Drop for Killed {
     }
 }
 
+/// The secret the engine and the worker share.
+const SECRET: &str = "failure-kinds-test-secret-0123456789";
+
 /// A private `redis-server` on a free port and one `wasmtaps worker` pulling from it.
 fn redis_with_a_worker() -> Result<(String, Killed, Killed)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -78,7 +81,9 @@ fn redis_with_a_worker() -> Result<(String, Killed, Killed)> {
         ensure!(Instant::now() < give_up, "redis-server never answered");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Jobs and replies are authenticated with a secret shared by the engine and worker.
     let worker = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+        .env(wasmtaps::SECRET_ENV, SECRET)
         .args([
             "worker",
             "--redis",
@@ -107,7 +112,10 @@ fn kinds(on: &On) -> Result<Vec<(&'static str, ErrorKind)>> {
             ));
         }
         On::Redis(url) => {
-            engine = engine.executor(Arc::new(RedisExecutor::builder(url).build()?));
+            let executor = RedisExecutor::builder(url)
+                .secret(wasmtaps::Secret::new(SECRET)?)
+                .build()?;
+            engine = engine.executor(Arc::new(executor));
         }
     }
     let engine = engine.build()?;
