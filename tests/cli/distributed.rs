@@ -816,6 +816,30 @@ fn a_worker_without_a_secret_refuses_to_start_unless_told_insecure() -> Result<(
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("WITHOUT AUTHENTICATION"), "{stderr}");
     assert!(stderr.contains("cannot reach Redis at"), "{stderr}");
+    // The engine side likewise, from the library and from `wasmtaps run`.
+    let error = RedisExecutor::builder(url.as_str())
+        .build()
+        .expect_err("no secret");
+    assert!(
+        matches!(error, wasmtaps::DistributedError::NoSecret),
+        "{error}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+        .args([
+            "run",
+            "synthetic",
+            "--task-count",
+            "1",
+            "--executor",
+            "redis",
+        ])
+        .args(["--redis", &url, "--run-dir"])
+        .arg(dir.path().join("run"))
+        .env_remove(wasmtaps::SECRET_ENV)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("--secret-file"), "{stderr}");
     Ok(())
 }
 
