@@ -816,6 +816,30 @@ fn a_worker_without_a_secret_refuses_to_start_unless_told_insecure() -> Result<(
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("WITHOUT AUTHENTICATION"), "{stderr}");
     assert!(stderr.contains("cannot reach Redis at"), "{stderr}");
+    // The engine side likewise, from the library and from `wasmtaps run`.
+    let error = RedisExecutor::builder(url.as_str())
+        .build()
+        .expect_err("no secret");
+    assert!(
+        matches!(error, wasmtaps::DistributedError::NoSecret),
+        "{error}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+        .args([
+            "run",
+            "synthetic",
+            "--task-count",
+            "1",
+            "--executor",
+            "redis",
+        ])
+        .args(["--redis", &url, "--run-dir"])
+        .arg(dir.path().join("run"))
+        .env_remove(wasmtaps::SECRET_ENV)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("--secret-file"), "{stderr}");
     Ok(())
 }
 
@@ -946,5 +970,163 @@ fn an_acl_user_limited_to_the_wasmtaps_keys_runs_a_workflow() -> Result<()> {
         records.iter().all(|r| r.success == Some(true)),
         "{records:?}"
     );
+    Ok(())
+}
+
+/// A CA and a server certificate for 127.0.0.1, made with `openssl` in `dir`.
+fn make_certificates(dir: &Path) -> Result<()> {
+    let openssl = |args: &[&str]| -> Result<()> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .context("openssl is not installed: run `apt-get install -y openssl`")?;
+        ensure!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=wasmtaps test CA",
+    ])?;
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ])?;
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n")?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-out",
+        "server.pem",
+        "-extfile",
+        "san.ext",
+    ])
+}
+
+#[test]
+fn a_run_and_its_workers_talk_to_redis_over_tls() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    make_certificates(dir.path())?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut redis = Command::new("redis-server");
+    redis
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--tls-auth-clients",
+            "no",
+        ])
+        .arg("--tls-cert-file")
+        .arg(dir.path().join("server.pem"))
+        .arg("--tls-key-file")
+        .arg(dir.path().join("server.key"))
+        .arg("--tls-ca-cert-file")
+        .arg(dir.path().join("ca.pem"))
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null());
+    let mut redis = match redis.spawn() {
+        Ok(child) => WorkerProcess(child),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("redis-server is not installed: run scripts/install-redis")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    eventually("redis-server to listen", || {
+        if let Some(status) = redis.0.try_wait()? {
+            bail!("redis-server exited ({status}): is it built with TLS?");
+        }
+        Ok(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+    })?;
+    let url = format!("rediss://127.0.0.1:{port}");
+    let ca = dir.path().join("ca.pem").display().to_string();
+    let _w = WorkerProcess::start_with(&url, "tls", 2, "5", &[("SSL_CERT_FILE", &ca)])?;
+    let run_dir = dir.path().join("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+        .args([
+            "run",
+            "synthetic",
+            "--structure",
+            "diamond",
+            "--task-count",
+            "10",
+        ])
+        .args([
+            "--warmup-tasks",
+            "0",
+            "--executor",
+            "redis",
+            "--redis",
+            &url,
+        ])
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .env("SSL_CERT_FILE", &ca)
+        .env(wasmtaps::SECRET_ENV, SECRET)
+        .output()?;
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{printed}");
+    let records = std::fs::read_to_string(run_dir.join("tasks.jsonl"))?;
+    let records: Vec<TaskInfo> = records
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(records.len(), 12, "{printed}");
+    assert!(records.iter().all(|r| r.success == Some(true)), "{printed}");
+    // Plain text to the TLS port gets nowhere.
+    let plain = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+        .args(["worker", "--redis", &format!("redis://127.0.0.1:{port}")])
+        .env(wasmtaps::SECRET_ENV, SECRET)
+        .output()?;
+    assert_eq!(plain.status.code(), Some(2));
+    redis.0.kill()?;
     Ok(())
 }
