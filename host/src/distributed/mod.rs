@@ -8,7 +8,10 @@
 //! claims it once its lease has run out (`XAUTOCLAIM`). Modules travel by content hash,
 //! stored once. Results go to a stream per executor, written before the acknowledgement,
 //! and the first result for a job wins. Large values travel by reference through a
-//! [`Transformer`].
+//! [`Transformer`]; references are minted only by the host, and each worker's store
+//! comes from its own configuration. Every job and reply is signed with a shared
+//! [`Secret`] (HMAC-SHA256) and checked before it is decoded; see the "Deployment on
+//! Redis" section of `docs/security.md`.
 
 mod auth;
 mod conn;
