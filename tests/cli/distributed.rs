@@ -699,6 +699,28 @@ fn pending_jobs(conn: &mut redis::Connection) -> Result<i64> {
     }
 }
 
+/// The most times any pending job has been delivered.
+fn most_deliveries(conn: &mut redis::Connection) -> Result<i64> {
+    let rows: redis::Value = redis::cmd("XPENDING")
+        .arg("wasmtaps:jobs")
+        .arg("workers")
+        .arg("-")
+        .arg("+")
+        .arg(10)
+        .query(conn)?;
+    let mut most = 0;
+    if let redis::Value::Array(rows) = rows {
+        for row in rows {
+            if let redis::Value::Array(row) = row
+                && let Some(redis::Value::Int(n)) = row.get(3)
+            {
+                most = most.max(*n);
+            }
+        }
+    }
+    Ok(most)
+}
+
 #[test]
 fn junk_job_entries_are_dropped_not_reclaimed_for_ever() -> Result<()> {
     let redis = RedisServer::start(false)?;
@@ -727,7 +749,7 @@ fn junk_job_entries_are_dropped_not_reclaimed_for_ever() -> Result<()> {
 fn an_answer_that_cannot_be_written_is_not_acknowledged_and_the_engine_gives_up() -> Result<()> {
     let redis = RedisServer::start(false)?;
     let run = Run::new(&redis.url(), |b| {
-        b.max_deliveries(1).lost_after(Duration::from_secs(2))
+        b.max_deliveries(2).lost_after(Duration::from_secs(2))
     })?;
     let timeout = wasmtaps::LimitOverrides {
         timeout: Some(Duration::from_secs(1)),
@@ -763,12 +785,16 @@ fn an_answer_that_cannot_be_written_is_not_acknowledged_and_the_engine_gives_up(
         .arg("x")
         .query::<()>(&mut conn)?;
     let _w = WorkerProcess::start(&redis.url(), "w", 1, "0.3")?;
+    // The answer could not be written, so the job was not acknowledged: once its lease
+    // runs out it is delivered again.
+    eventually("the unanswered job to be delivered again", || {
+        Ok(most_deliveries(&mut conn)? >= 2)
+    })?;
     let error = future
         .exception(Some(Duration::from_secs(120)))?
         .context("the task is lost")?;
     assert_eq!(error.type_name(), "LostTask", "{error}");
-    // The worker did not acknowledge the job on a failed write; it dropped it only
-    // after its PoisonTask answer could not be written either.
+    // It dropped the job only after its PoisonTask answer could not be written either.
     eventually(
         "the job to be dropped",
         || Ok(pending_jobs(&mut conn)? == 0),
@@ -938,6 +964,7 @@ fn an_acl_user_limited_to_the_wasmtaps_keys_runs_a_workflow() -> Result<()> {
         .arg("+ping")
         .arg("+multi")
         .arg("+exec")
+        .arg("+eval")
         .query::<()>(&mut admin)?;
     redis::cmd("SET")
         .arg("other:secret")

@@ -33,6 +33,13 @@ pub const ABORT_ON_TASK_ENV: &str = "WASMTAPS_TEST_ABORT_ON_TASK";
 /// leases again.
 const BLOCK: Duration = Duration::from_millis(500);
 
+/// Writes an answer to the result stream (`KEYS[1]`) and, only if that worked,
+/// acknowledges its job in the job stream (`KEYS[2]`): `ARGV` = field, message, group,
+/// entry id. A failed `XADD` comes back as the script's error.
+const ANSWER_SCRIPT: &str = "local written = redis.pcall('XADD', KEYS[1], '*', ARGV[1], ARGV[2]) \
+    if type(written) == 'table' and written['err'] then return written end \
+    return redis.call('XACK', KEYS[2], ARGV[3], ARGV[4])";
+
 /// Configures a [`Worker`].
 #[derive(Clone)]
 pub struct WorkerBuilder {
@@ -472,19 +479,23 @@ impl WorkerInner {
             &job.id,
             &protocol::encode(reply),
         );
+        // One round trip: the script acknowledges the job only if the answer was written
+        // (inside MULTI, a failed XADD would not stop the XACK, and the result would be
+        // lost), so a job whose answer cannot be written stays pending.
         let written = conn.run(&|| false, |c| {
-            redis::cmd("XADD")
+            redis::cmd("EVAL")
+                .arg(ANSWER_SCRIPT)
+                .arg(2)
                 .arg(&job.reply_to)
-                .arg("*")
+                .arg(self.keys.jobs())
                 .arg(FIELD)
                 .arg(&message)
+                .arg(GROUP)
+                .arg(entry)
                 .query::<redis::Value>(c)
         });
         match written {
-            Ok(_) => {
-                self.ack(conn, entry);
-                true
-            }
+            Ok(_) => true,
             Err(e) => {
                 eprintln!(
                     "wasmtaps: worker: cannot write the result of {}: {e}",
