@@ -355,6 +355,22 @@ fn acts_on_terminal(bytes: &[u8]) -> Option<char> {
     })
 }
 
+/// `out` exited with `code` and its stdout holds nothing a terminal would act on.
+fn exits_with_terminal_safe_output(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        acts_on_terminal(&out.stdout),
+        None,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 #[test]
 fn guest_text_reaches_the_terminal_escaped() -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -363,18 +379,7 @@ fn guest_text_reaches_the_terminal_escaped() -> Result<()> {
 
     // call: every string is JSON, and still exactly what the guest said once parsed.
     let out = wasmtaps(&["call", module, "fail", "--cache-dir", "none"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        acts_on_terminal(&out.stdout),
-        None,
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    exits_with_terminal_safe_output(&out, 1);
     let doc = json(&out)?;
     let exception = &doc["info"]["exception"];
     assert_eq!(exception["type"], format!("Evil{HOSTILE_TEXT}"));
@@ -383,18 +388,7 @@ fn guest_text_reaches_the_terminal_escaped() -> Result<()> {
     assert_eq!(doc["stdout"], HOSTILE_TEXT);
     assert_eq!(doc["stderr"], HOSTILE_TEXT);
     let out = wasmtaps(&["call", module, "value", "--cache-dir", "none"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        acts_on_terminal(&out.stdout),
-        None,
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    exits_with_terminal_safe_output(&out, 0);
     assert_eq!(json(&out)?["value"][HOSTILE_TEXT], HOSTILE_TEXT);
 
     // inspect: task names come from the module's exports.
