@@ -2,17 +2,20 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use wasmtaps::Engine;
 
 use super::rundir::RunLog;
 
-/// Reports progress from a background thread until dropped.
+/// Reports progress from a background thread until dropped. Dropping it wakes the thread
+/// at once (it waits on a channel, not in a sleep), so a run does not pay for a tick at
+/// its end.
 pub(crate) struct Progress {
-    stop: Arc<AtomicBool>,
+    stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -24,15 +27,14 @@ impl Progress {
             "lines" => false,
             "none" => {
                 return Progress {
-                    stop: Arc::new(AtomicBool::new(true)),
+                    stop: None,
                     thread: None,
                 };
             }
             _ => std::io::stderr().is_terminal(),
         };
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let engine = engine.clone();
-        let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             let started = Instant::now();
             let tick = if bar {
@@ -41,8 +43,8 @@ impl Progress {
                 Duration::from_secs(2)
             };
             let mut last_line = Instant::now();
+            let mut stopping = false;
             loop {
-                let stopping = flag.load(Ordering::Relaxed);
                 let stats = engine.stats();
                 let elapsed = started.elapsed().as_secs_f64().max(1e-9);
                 let rate = stats.completed as f64 / elapsed;
@@ -80,15 +82,18 @@ impl Progress {
                 if stopping {
                     break;
                 }
-                std::thread::sleep(if bar {
+                let wait = if bar {
                     tick
                 } else {
                     Duration::from_millis(100)
-                });
+                };
+                // Woken at once when the `Progress` is dropped (the sender goes away):
+                // one last report, then done.
+                stopping = !matches!(stopped.recv_timeout(wait), Err(RecvTimeoutError::Timeout));
             }
         });
         Progress {
-            stop,
+            stop: Some(stop),
             thread: Some(thread),
         }
     }
@@ -96,7 +101,7 @@ impl Progress {
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
