@@ -4,35 +4,13 @@ use std::time::Duration;
 
 use wasmtaps::ReadOnlyDir;
 
-/// Parses `1048576`, `64KiB`, `256MiB`, `4GiB`, `1.5G` or `10MB` into bytes.
+/// Parses `1048576`, `64KiB`, `256MiB`, `4GiB`, `1.5G` or `10MB` into bytes (KB, MB, GB
+/// are powers of 1000; KiB, MiB, GiB of 1024), exactly to the byte: `parse-size` keeps
+/// 64-bit precision where a float would not past 2^53.
 pub(crate) fn bytes(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size (examples: 1048576, 64KiB, 256MiB, 4GiB)"))?;
-    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "kib" => 1024.0,
-        "m" | "mb" => 1e6,
-        "mib" => 1024.0 * 1024.0,
-        "g" | "gb" => 1e9,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!(
-                "`{other}` is not a size unit (use B, KiB, MiB, GiB, KB, MB or GB)"
-            ));
-        }
-    };
-    let value = number * scale;
-    if !value.is_finite() || value < 0.0 || value > u64::MAX as f64 {
-        return Err(format!("`{text}` is out of range"));
-    }
-    Ok(value.round() as u64)
+    parse_size::parse_size(text.trim()).map_err(|e| {
+        format!("`{text}` is not a size ({e}; examples: 1048576, 64KiB, 256MiB, 4GiB, 10MB)")
+    })
 }
 
 /// The longest duration given in seconds that is accepted (365 days): longer ones are
@@ -100,6 +78,9 @@ mod tests {
         }
         assert_eq!(seconds("31536000"), Ok(Duration::from_secs(31_536_000)));
         assert!(bytes("1e30GiB").is_err());
+        // Exact past 2^53, where an f64 would round.
+        assert_eq!(bytes("9007199254740993"), Ok(9_007_199_254_740_993));
+        assert_eq!(bytes("1.5G"), Ok(1_500_000_000));
         assert!(bytes("-5").is_err());
     }
 }
