@@ -53,29 +53,20 @@ pub(crate) fn default_dir(app: &str, executor: &str) -> PathBuf {
     dir
 }
 
-/// A UTC timestamp: `2026-11-28 02:25:07.123` for logs, `20261128-022507` for names.
+/// A UTC timestamp: `2026-11-28 02:25:07.123` for logs, `20261128-022507` for names
+/// (from humantime's RFC 3339 form, `2026-11-28T02:25:07.123Z`).
 pub(crate) fn timestamp(at: std::time::SystemTime, for_log: bool) -> String {
-    let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
     if for_log {
-        format!(
-            "{y:04}-{mo:02}-{d:02} {h:02}:{m:02}:{s:02}.{:03}",
-            since.subsec_millis()
-        )
+        humantime::format_rfc3339_millis(at)
+            .to_string()
+            .trim_end_matches('Z')
+            .replacen('T', " ", 1)
     } else {
-        format!("{y:04}{mo:02}{d:02}-{h:02}{m:02}{s:02}")
+        humantime::format_rfc3339_seconds(at)
+            .to_string()
+            .trim_end_matches('Z')
+            .replace(['-', ':'], "")
+            .replacen('T', "-", 1)
     }
 }
 
