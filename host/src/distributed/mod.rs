@@ -85,6 +85,9 @@ pub enum DistributedError {
     /// A message or reference is malformed.
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// The worker's default runtime could not be built.
+    #[error("cannot build the worker's runtime")]
+    Runtime(#[source] crate::runtime::RuntimeError),
     /// Neither a secret nor an explicit opt-out was given.
     #[error(
         "no secret: give one with --secret-file PATH or the {} environment variable \

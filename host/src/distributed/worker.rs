@@ -133,9 +133,7 @@ impl WorkerBuilder {
         ensure_group(&mut conn, &keys, &|| false)?;
         let runtime = match self.runtime {
             Some(r) => r,
-            None => Runtime::new().map_err(|e| {
-                DistributedError::Malformed(format!("cannot build the runtime: {e}"))
-            })?,
+            None => Runtime::new().map_err(DistributedError::Runtime)?,
         };
         let name = self.name.unwrap_or_else(|| {
             format!(
