@@ -699,6 +699,20 @@ fn pending_jobs(conn: &mut redis::Connection) -> Result<i64> {
     }
 }
 
+/// Waits for the engine's one job to reach the job stream, and returns its message.
+fn the_only_job(conn: &mut redis::Connection) -> Result<Vec<u8>> {
+    eventually("the job to be sent", || {
+        let jobs: i64 = redis::cmd("XLEN").arg("wasmtaps:jobs").query(conn)?;
+        Ok(jobs == 1)
+    })?;
+    let entries: redis::Value = redis::cmd("XRANGE")
+        .arg("wasmtaps:jobs")
+        .arg("-")
+        .arg("+")
+        .query(conn)?;
+    bulk_strings(&entries).pop().context("the job's message")
+}
+
 /// The most times any pending job has been delivered.
 fn most_deliveries(conn: &mut redis::Connection) -> Result<i64> {
     let rows: redis::Value = redis::cmd("XPENDING")
@@ -764,16 +778,7 @@ fn an_answer_that_cannot_be_written_is_not_acknowledged_and_the_engine_gives_up(
     // The attacker turns the engine's result stream into a string, so no answer can be
     // written to it.
     let mut conn = redis.connection()?;
-    eventually("the job to be sent", || {
-        let jobs: i64 = redis::cmd("XLEN").arg("wasmtaps:jobs").query(&mut conn)?;
-        Ok(jobs == 1)
-    })?;
-    let entries: redis::Value = redis::cmd("XRANGE")
-        .arg("wasmtaps:jobs")
-        .arg("-")
-        .arg("+")
-        .query(&mut conn)?;
-    let job = bulk_strings(&entries).pop().context("the job's message")?;
+    let job = the_only_job(&mut conn)?;
     let needle = b"wasmtaps:results:";
     let start = job
         .windows(needle.len())
@@ -880,16 +885,7 @@ fn forged_jobs_and_replies_are_ignored() -> Result<()> {
     let run = Run::new(&redis.url(), |b| b.transformer(transformer.clone()))?;
     let mut conn = redis.connection()?;
     let future = run.submit("add", vec![arg(2), arg(3)])?;
-    eventually("the job to be sent", || {
-        let jobs: i64 = redis::cmd("XLEN").arg("wasmtaps:jobs").query(&mut conn)?;
-        Ok(jobs == 1)
-    })?;
-    let entries: redis::Value = redis::cmd("XRANGE")
-        .arg("wasmtaps:jobs")
-        .arg("-")
-        .arg("+")
-        .query(&mut conn)?;
-    let job = bulk_strings(&entries).pop().context("the job's message")?;
+    let job = the_only_job(&mut conn)?;
     // The header is in the clear: tag (32 bytes), id length, id.
     let id = String::from_utf8(job[33..33 + usize::from(job[32])].to_vec())?;
     let needle = b"wasmtaps:results:";
