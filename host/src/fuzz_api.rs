@@ -43,7 +43,7 @@ pub fn check_redis_messages(
     seal: bool,
     message: &[u8],
 ) -> [Result<(), String>; 2] {
-    crate::distributed::check_messages(secret, seal, message)
+    crate::remote::check_messages(secret, seal, message)
 }
 
 /// Reads `bytes` as worker-process pipe frames (requests and replies) until they run out,
@@ -51,7 +51,9 @@ pub fn check_redis_messages(
 pub fn read_pipe_frames(bytes: &[u8], max_bytes: u64) -> usize {
     let mut input = bytes;
     let mut frames = 0;
-    while let Ok(Some(value)) = crate::wire::read_frame::<rmpv::Value>(&mut input, max_bytes) {
+    while let Ok(Some(value)) =
+        crate::remote::wire::read_frame::<rmpv::Value>(&mut input, max_bytes)
+    {
         let _ = value;
         frames += 1;
     }

@@ -37,7 +37,6 @@
 pub mod __fuzz;
 mod args;
 mod cache;
-mod distributed;
 mod engine;
 mod envelope;
 mod failure;
@@ -50,6 +49,7 @@ mod module;
 mod mounts;
 mod msgpack;
 mod poll;
+mod remote;
 mod report;
 mod runtime;
 mod store;
@@ -57,19 +57,13 @@ mod survey;
 mod terminal;
 mod value;
 mod wasi_misuse;
-mod wire;
 
 pub use args::Args;
 pub use cache::ModuleCacheStats;
-pub use distributed::{
-    ABORT_ON_TASK_ENV, DirectoryStore, DistributedError, Filter, REFERENCE_EXT, RedisExecutor,
-    RedisExecutorBuilder, RedisStore, SECRET_ENV, Secret, Store, StoreKey, Transformer, Worker,
-    WorkerBuilder,
-};
 pub use engine::{
     Arg, ArgOf, AsCompleted, CallArgs, Engine, EngineBuilder, EngineError, EngineStats, Executor,
-    FutureError, LocalExecutor, MapResults, RecordCollector, RecordSink, ReturnWhen, TaskFuture,
-    TypedFuture, TypedTask, WorkerCommand, as_completed, serve_worker_process, wait,
+    FutureError, LocalExecutor, MapResults, ReadyTask, RecordCollector, RecordSink, ReturnWhen,
+    TaskFuture, TypedFuture, TypedTask, as_completed, wait,
 };
 pub use failure::{AbiViolation, ErrorKind, TaskError};
 pub use info::{ExceptionInfo, ExecutionInfo, TaskInfo, TaskResult, unix_now};
@@ -77,6 +71,11 @@ pub use invoke::{Invocation, InvokeOptions, ReadOnlyDir};
 pub use limits::{LimitError, LimitOverrides, Limits};
 pub use manifest::{ABI_VERSION, MANIFEST_SECTION, TASK_EXPORT_PREFIX, TaskSpec};
 pub use module::{LoadError, Task, TaskModule};
+pub use remote::{
+    DirectoryStore, DistributedError, Filter, ProcessExecutor, REFERENCE_EXT, RedisExecutor,
+    RedisExecutorBuilder, RedisStore, SECRET_ENV, Secret, Store, StoreKey, Transformer, Worker,
+    WorkerBuilder, WorkerCommand, serve_worker_process,
+};
 pub use report::{
     MAX_BARS, Phase, PhaseStats, ReadStats, ReportError, RunSummary, SkippedLine, read_records,
     render_html,

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// The resources one task invocation may use.
 ///
 /// A [`Runtime`](crate::Runtime) holds default limits for every invocation and maximums
@@ -140,7 +142,12 @@ impl Default for Limits {
 }
 
 /// Changes to the default [`Limits`] for one invocation; `None` keeps the default.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// The one form limits take outside a runtime: in the engine's defaults and per-task
+/// overrides, in config files, and on the wire to worker processes and Redis workers
+/// (serialized with the timeout as seconds).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LimitOverrides {
     /// See [`Limits::memory_bytes`].
     pub memory_bytes: Option<u64>,
@@ -149,6 +156,7 @@ pub struct LimitOverrides {
     /// See [`Limits::fuel`].
     pub fuel: Option<u64>,
     /// See [`Limits::timeout`].
+    #[serde(default, with = "seconds")]
     pub timeout: Option<Duration>,
     /// See [`Limits::max_argument_bytes`].
     pub max_argument_bytes: Option<u64>,
@@ -156,6 +164,49 @@ pub struct LimitOverrides {
     pub max_result_bytes: Option<u64>,
     /// See [`Limits::max_output_bytes`].
     pub max_output_bytes: Option<u64>,
+}
+
+impl LimitOverrides {
+    /// These overrides, with each field left unset here taken from `defaults`.
+    pub fn or(&self, defaults: &LimitOverrides) -> LimitOverrides {
+        LimitOverrides {
+            memory_bytes: self.memory_bytes.or(defaults.memory_bytes),
+            table_elements: self.table_elements.or(defaults.table_elements),
+            fuel: self.fuel.or(defaults.fuel),
+            timeout: self.timeout.or(defaults.timeout),
+            max_argument_bytes: self.max_argument_bytes.or(defaults.max_argument_bytes),
+            max_result_bytes: self.max_result_bytes.or(defaults.max_result_bytes),
+            max_output_bytes: self.max_output_bytes.or(defaults.max_output_bytes),
+        }
+    }
+}
+
+/// A timeout as (non-negative, finite) seconds: what TaPS's configs and the wire use.
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(t: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_some(&t.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<f64>::deserialize(d)?
+            .map(|secs| {
+                Duration::try_from_secs_f64(secs).map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "timeout of {secs} s is not a non-negative, finite number of seconds"
+                    ))
+                })
+            })
+            .transpose()
+    }
 }
 
 impl From<&Limits> for LimitOverrides {
@@ -183,4 +234,47 @@ pub struct LimitError {
     pub requested: String,
     /// What the runtime allows.
     pub maximum: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_fall_back_field_by_field() {
+        let over = LimitOverrides {
+            fuel: Some(5),
+            ..LimitOverrides::default()
+        };
+        let defaults = LimitOverrides {
+            fuel: Some(9),
+            memory_bytes: Some(1 << 20),
+            ..LimitOverrides::default()
+        };
+        let merged = over.or(&defaults);
+        assert_eq!(merged.fuel, Some(5));
+        assert_eq!(merged.memory_bytes, Some(1 << 20));
+        assert_eq!(merged.timeout, None);
+    }
+
+    #[test]
+    fn overrides_round_trip_with_the_timeout_in_seconds() {
+        let limits = LimitOverrides::from(&Limits::DEFAULT);
+        let bytes = rmp_serde::to_vec_named(&limits).expect("encodes");
+        let back: LimitOverrides = rmp_serde::from_slice(&bytes).expect("decodes");
+        assert_eq!(back, limits);
+        let json: LimitOverrides =
+            serde_json::from_str(r#"{"timeout": 1.5, "fuel": 10}"#).expect("decodes");
+        assert_eq!(json.timeout, Some(Duration::from_millis(1500)));
+        for bad in [
+            r#"{"timeout": -1}"#,
+            r#"{"timeout": 1e300}"#,
+            r#"{"memory": 1}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<LimitOverrides>(bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
 }

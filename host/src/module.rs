@@ -378,7 +378,8 @@ impl Runtime {
         Ok(surveyed)
     }
 
-    fn cached(&self, hash: &[u8; 32]) -> Option<TaskModule> {
+    /// The module with this SHA-256, if it is loaded (in the runtime's module cache).
+    pub(crate) fn cached(&self, hash: &[u8; 32]) -> Option<TaskModule> {
         self.inner.modules.get(hash)
     }
 

@@ -58,6 +58,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) modules: ModuleCache,
     pub(crate) hostname: Arc<str>,
     ticker_stop: Arc<AtomicBool>,
+    /// How it was built, for [`Runtime::with_fuel_metering`].
+    builder: RuntimeBuilder,
 }
 
 impl Drop for RuntimeInner {
@@ -213,6 +215,7 @@ impl RuntimeBuilder {
     /// cache directory that cannot be created or trusted is not an error: the runtime
     /// compiles without it and logs why.
     pub fn build(self) -> Result<Runtime, RuntimeError> {
+        let builder = self.clone();
         self.defaults
             .with_overrides(&LimitOverrides::default(), &self.maximum)?;
         let mut pool = PoolingAllocationConfig::new();
@@ -289,6 +292,7 @@ impl RuntimeBuilder {
                 modules: ModuleCache::new(self.loaded_modules_max_bytes),
                 hostname: gethostname::gethostname().to_string_lossy().into(),
                 ticker_stop,
+                builder,
             }),
         })
     }
@@ -348,6 +352,20 @@ impl Runtime {
             });
         }
         Ok(limits)
+    }
+
+    /// Whether this runtime meters fuel (so that limits may set it).
+    pub fn fuel_metering(&self) -> bool {
+        self.inner.fuel_metering
+    }
+
+    /// A runtime configured like this one, with fuel metering on (this one if it is
+    /// already). Compiled modules are not shared: fuel metering changes the code.
+    pub(crate) fn with_fuel_metering(&self) -> Result<Runtime, RuntimeError> {
+        if self.inner.fuel_metering {
+            return Ok(self.clone());
+        }
+        self.inner.builder.clone().fuel_metering(true).build()
     }
 
     /// How large a module, and a function in it, this runtime compiles.

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use wasmtaps::{
-    ABORT_ON_TASK_ENV, Arg, DirectoryStore, Engine, Filter, RecordCollector, RecordSink,
-    RedisExecutor, Runtime, TaskFuture, TaskInfo, TaskModule, Transformer, Value,
+    Arg, DirectoryStore, Engine, Filter, RecordCollector, RecordSink, RedisExecutor, Runtime,
+    TaskFuture, TaskInfo, TaskModule, Transformer, Value,
 };
 
 /// The secret the engine and the workers of these tests share.
@@ -376,7 +376,7 @@ fn poison_task_fails_after_max_deliveries_and_others_complete() -> Result<()> {
     let supervisor = {
         let (url, stop, deaths) = (url.clone(), stop.clone(), deaths.clone());
         std::thread::spawn(move || -> Result<()> {
-            let env = [(ABORT_ON_TASK_ENV, "greet")];
+            let env = [("WASMTAPS_TEST_ABORT_ON_TASK", "greet")];
             let mut worker = WorkerProcess::start_with(&url, "w", 1, "0.3", &env)?;
             while !stop.load(Ordering::SeqCst) {
                 if worker.0.try_wait()?.is_some() {

@@ -106,10 +106,11 @@ fn kinds(on: &On) -> Result<Vec<(&'static str, ErrorKind)>> {
     match on {
         On::Threads => {}
         On::WorkerProcesses => {
-            engine = engine.worker_processes(WorkerCommand::new(
+            let command = WorkerCommand::new(
                 env!("CARGO_BIN_EXE_wasmtaps"),
                 ["worker-process", "--cache-dir", "none"],
-            ));
+            );
+            engine = engine.executor(Arc::new(wasmtaps::ProcessExecutor::new(command, 2)?));
         }
         On::Redis(url) => {
             let executor = RedisExecutor::builder(url)

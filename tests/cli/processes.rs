@@ -1,7 +1,9 @@
 //! The engine with worker processes (`wasmtaps worker-process`) instead of threads.
 
 use anyhow::Result;
-use wasmtaps::{Arg, Engine, RecordCollector, RecordSink, Runtime, WorkerCommand};
+use std::sync::Arc;
+
+use wasmtaps::{Arg, Engine, ProcessExecutor, RecordCollector, RecordSink, Runtime, WorkerCommand};
 
 fn worker_command() -> WorkerCommand {
     WorkerCommand::new(
@@ -19,8 +21,7 @@ fn a_workflow_runs_in_worker_processes_with_its_records() -> Result<()> {
     let fail = module.task("parse_int")?;
     let records = RecordCollector::new();
     let engine = Engine::builder(runtime)
-        .workers(2)
-        .worker_processes(worker_command())
+        .executor(Arc::new(ProcessExecutor::new(worker_command(), 2)?))
         .record_sink(RecordSink::Memory(records.clone()))
         .build()?;
     // A diamond: one root, three children on it, a sum over them (a list of futures).
@@ -86,8 +87,7 @@ fn limits_and_deadlines_apply_in_worker_processes() -> Result<()> {
     let runtime = Runtime::new()?;
     let module = runtime.load_file(wasmtaps_example_artifacts::TASKS_WASM)?;
     let engine = Engine::builder(runtime)
-        .workers(1)
-        .worker_processes(worker_command())
+        .executor(Arc::new(ProcessExecutor::new(worker_command(), 1)?))
         .build()?;
     let limits = wasmtaps::LimitOverrides {
         timeout: Some(std::time::Duration::from_millis(50)),
@@ -126,14 +126,11 @@ fn limits_and_deadlines_apply_in_worker_processes() -> Result<()> {
 
 #[test]
 fn a_worker_command_that_cannot_start_fails_the_build() {
-    let runtime = Runtime::new().expect("runtime");
-    let err = Engine::builder(runtime)
-        .worker_processes(WorkerCommand::new(
-            "/nonexistent/wasmtaps",
-            ["worker-process"],
-        ))
-        .build()
-        .expect_err("no such program");
+    let err = ProcessExecutor::new(
+        WorkerCommand::new("/nonexistent/wasmtaps", ["worker-process"]),
+        2,
+    )
+    .expect_err("no such program");
     assert!(!err.to_string().is_empty());
 }
 
@@ -145,11 +142,10 @@ fn a_dying_worker_process_fails_its_tasks_not_the_engine() -> Result<()> {
     // A "worker" that reads a little of the first request and exits.
     let records = RecordCollector::new();
     let engine = Engine::builder(runtime)
-        .workers(1)
-        .worker_processes(WorkerCommand::new(
-            "sh",
-            ["-c", "head -c 8 >/dev/null; exit 3"],
-        ))
+        .executor(Arc::new(ProcessExecutor::new(
+            WorkerCommand::new("sh", ["-c", "head -c 8 >/dev/null; exit 3"]),
+            1,
+        )?))
         .record_sink(RecordSink::Memory(records.clone()))
         .build()?;
     let futures: Vec<_> = (0..5)
@@ -183,11 +179,13 @@ fn a_worker_process_declaring_a_huge_reply_fails_its_task_without_the_engine_all
     // A "worker" that answers with a frame declaring 4 GiB - 1 bytes, then reads its
     // input for ever.
     let engine = Engine::builder(runtime)
-        .workers(1)
-        .worker_processes(WorkerCommand::new(
-            "sh",
-            ["-c", r"printf '\377\377\377\377'; exec cat >/dev/null"],
-        ))
+        .executor(Arc::new(ProcessExecutor::new(
+            WorkerCommand::new(
+                "sh",
+                ["-c", r"printf '\377\377\377\377'; exec cat >/dev/null"],
+            ),
+            1,
+        )?))
         .build()?;
     let future = engine.submit(&add, vec![Arg::encode(&1)?, Arg::encode(&2)?], vec![]);
     let error = future.exception(None)?.expect("the reply is refused");

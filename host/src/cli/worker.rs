@@ -11,6 +11,10 @@ use wasmtaps::{DirectoryStore, RedisStore, Runtime, Secret, Store, Worker};
 
 use super::parse;
 
+/// Test hook: the worker aborts its whole process when it starts a task of this name, as
+/// a task that crashes its worker would (the poison-task test sets it).
+const ABORT_ON_TASK_ENV: &str = "WASMTAPS_TEST_ABORT_ON_TASK";
+
 #[derive(ClapArgs)]
 pub(crate) struct WorkerArgs {
     /// The Redis URL, e.g. redis://10.0.0.5:6379 (the same for the engine and every worker).
@@ -81,6 +85,9 @@ pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(n) = args.workers {
         builder = builder.threads(n);
+    }
+    if let Ok(task) = std::env::var(ABORT_ON_TASK_ENV) {
+        builder = builder.abort_on_task(task);
     }
     if let Some(name) = args.name {
         builder = builder.name(name);

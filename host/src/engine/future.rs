@@ -99,7 +99,7 @@ pub(crate) struct Job {
     pub(crate) keyword: Vec<(String, Option<Value>)>,
     /// List arguments with futures among their items.
     pub(crate) lists: Vec<PendingList>,
-    pub(crate) options: Arc<crate::invoke::InvokeOptions>,
+    pub(crate) options: Arc<super::ready::ResolvedOptions>,
     /// Parents not yet finished, plus one while the submission is being registered.
     pub(crate) missing: usize,
 }
@@ -129,6 +129,22 @@ pub(crate) struct Node {
 impl Node {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves a task that has not started (waiting or queued) to `Running`, so that
+    /// nothing else starts or completes it, and drops its job; `false` if it already
+    /// started or ended. Whoever claims a task must then finish it
+    /// ([`graph::finish`](super::graph::finish)).
+    pub(crate) fn claim(&self) -> bool {
+        let mut state = self.lock();
+        match state.stage {
+            Stage::Waiting | Stage::Queued => {
+                state.stage = Stage::Running;
+                state.job = None;
+                true
+            }
+            Stage::Running | Stage::Done => false,
+        }
     }
 
     /// Registers `waker` to be woken when the task ends. Returns `false` (and keeps
@@ -261,19 +277,9 @@ impl TaskFuture {
     /// Returns `true` if the task is now cancelled (also when it already was), `false`
     /// if it is running or has ended otherwise.
     pub fn cancel(&self) -> bool {
-        {
-            let mut state = self.node.lock();
-            match state.stage {
-                Stage::Done => {
-                    return matches!(&state.outcome, Some(Err(e)) if e.is_cancelled());
-                }
-                Stage::Running => return false,
-                Stage::Waiting | Stage::Queued => {
-                    // Claim it so that no worker starts it.
-                    state.stage = Stage::Running;
-                    state.job = None;
-                }
-            }
+        if !self.node.claim() {
+            // Running, or ended: cancelled only if it ended so.
+            return self.cancelled();
         }
         super::graph::finish(
             self.node.clone(),
@@ -281,7 +287,6 @@ impl TaskFuture {
                 ErrorKind::Cancelled,
                 "the task was cancelled before it started",
             )),
-            None,
             None,
         );
         true

@@ -9,9 +9,12 @@ use crate::info::{ExecutionInfo, unix_now};
 use crate::module::Task;
 use crate::value::Value;
 
+use crate::args::Args;
+
 use super::Shared;
 use super::arg::{Arg, encode_list, encode_static};
 use super::future::{Job, Node, PendingList, Slot, Stage, State, TaskFuture};
+use super::ready::{ReadyTask, ResolvedOptions};
 
 /// Creates the node for a submission, links it to its parents, and queues it if it is
 /// ready. Never blocks on running tasks.
@@ -20,7 +23,7 @@ pub(crate) fn submit(
     task: &Task,
     positional: Vec<Arg>,
     keyword: Vec<(String, Arg)>,
-    options: Arc<crate::invoke::InvokeOptions>,
+    options: Arc<ResolvedOptions>,
 ) -> TaskFuture {
     let mut parents: Vec<(TaskFuture, Slot)> = Vec::new();
     let mut lists: Vec<PendingList> = Vec::new();
@@ -105,20 +108,10 @@ pub(crate) fn submit(
             }
             Some(Err(error)) => {
                 drop(parent_state);
-                let claimed = {
-                    let mut state = node.lock();
-                    let waiting = state.stage == Stage::Waiting;
-                    if waiting {
-                        state.stage = Stage::Running;
-                        state.job = None;
-                    }
-                    waiting
-                };
-                if claimed {
+                if node.claim() {
                     finish(
                         node.clone(),
                         Err(dependency_error(&parent.node.id, &error)),
-                        None,
                         None,
                     );
                 }
@@ -129,7 +122,7 @@ pub(crate) fn submit(
     }
     // Release the registration guard.
     if release(&node) {
-        shared.enqueue(node.clone());
+        shared.start(vec![node.clone()]);
     }
     TaskFuture { node }
 }
@@ -140,8 +133,8 @@ pub(crate) fn submit_failed(shared: &Arc<Shared>, task: &Task, error: TaskError)
 }
 
 fn fail_new(node: Arc<Node>, error: TaskError) -> TaskFuture {
-    claim(&node);
-    finish(node.clone(), Err(error), None, None);
+    node.claim();
+    finish(node.clone(), Err(error), None);
     TaskFuture { node }
 }
 
@@ -225,18 +218,17 @@ fn dependency_error(parent_id: &str, error: &TaskError) -> TaskError {
     )
 }
 
-/// Completes a task that is `Running` (claimed by a worker or by a cancel): stores the
-/// outcome, wakes waiters, sends the record, then resolves its children. A child that
-/// becomes ready goes to `local` if that is empty (the worker runs it next, with no
-/// queue hop), otherwise to the run queue. Children of a failed task are completed with
-/// a dependency error, iteratively, so long chains do not recurse.
+/// Completes a task that is `Running` (claimed by an executor or by a cancel): stores
+/// the outcome, wakes waiters, sends the record, then resolves its children. Children
+/// that become ready go to the executor in one batch; children of a failed task are
+/// completed with a dependency error, iteratively, so long chains do not recurse.
 pub(crate) fn finish(
     node: Arc<Node>,
     outcome: Result<Value, TaskError>,
     execution: Option<ExecutionInfo>,
-    mut local: Option<&mut Option<Arc<Node>>>,
 ) {
     let shared = node.shared.clone();
+    let mut ready = Vec::new();
     let mut work = vec![(node, outcome, execution)];
     while let Some((node, outcome, execution)) = work.pop() {
         let (children, wakers) = {
@@ -269,19 +261,17 @@ pub(crate) fn finish(
                         continue;
                     }
                     if shared.cancelling.load(Ordering::Relaxed) {
-                        if claim(&child) {
+                        if child.claim() {
                             work.push((child, Err(shutdown_cancelled()), None));
                         }
-                    } else if let Some(slot @ None) = local.as_deref_mut() {
-                        *slot = Some(child);
                     } else {
-                        shared.enqueue(child);
+                        ready.push(child);
                     }
                 }
             }
             Err(error) => {
                 for (child, _) in children {
-                    if claim(&child) {
+                    if child.claim() {
                         let error = dependency_error(&node.id, &error);
                         work.push((child, Err(error), None));
                     }
@@ -292,19 +282,30 @@ pub(crate) fn finish(
         // holds back submitters instead of queueing records without bound.
         shared.record(node);
     }
+    if !ready.is_empty() {
+        shared.start(ready);
+    }
 }
 
-/// Marks a not-yet-started task as claimed; `false` if it already started or ended.
-pub(crate) fn claim(node: &Node) -> bool {
-    let mut state = node.lock();
-    match state.stage {
-        Stage::Waiting | Stage::Queued => {
-            state.stage = Stage::Running;
-            state.job = None;
-            true
+/// The ready task of a queued node, its arguments assembled; `None` if it was cancelled
+/// meanwhile. The node stays `Queued` until the executor claims it.
+pub(crate) fn ready_task(node: Arc<Node>) -> Option<ReadyTask> {
+    let job = {
+        let mut state = node.lock();
+        if state.stage != Stage::Queued {
+            return None;
         }
-        Stage::Running | Stage::Done => false,
+        state.job.take()?
+    };
+    let mut args = Args::from_values(
+        job.positional
+            .into_iter()
+            .map(|v| v.expect("a ready task has all its arguments")),
+    );
+    for (name, value) in job.keyword {
+        args.push_kwarg(name, value.expect("a ready task has all its arguments"));
     }
+    Some(ReadyTask::new(node, job.task, args, job.options))
 }
 
 pub(crate) fn shutdown_cancelled() -> TaskError {

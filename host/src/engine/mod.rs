@@ -3,10 +3,10 @@
 
 mod arg;
 mod collective;
-mod executor;
 mod future;
 mod graph;
-mod process;
+mod local;
+mod ready;
 mod record;
 mod typed;
 
@@ -17,24 +17,25 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::invoke::InvokeOptions;
+use crate::failure::{ErrorKind, TaskError};
 use crate::limits::LimitOverrides;
 use crate::module::Task;
 use crate::runtime::Runtime;
 
 pub use arg::Arg;
 pub use collective::{AsCompleted, MapResults, ReturnWhen, as_completed, wait};
-pub use executor::{Executor, LocalExecutor};
 pub use future::{FutureError, TaskFuture};
-pub use process::{WorkerCommand, serve_worker_process};
+pub use local::LocalExecutor;
+pub use ready::{Executor, ReadyTask};
 pub use record::{RecordCollector, RecordSink};
 pub use typed::{ArgOf, CallArgs, TypedFuture, TypedTask};
 
-use executor::Message;
 use future::Node;
+use ready::ResolvedOptions;
 use record::RecordMessage;
 
-/// Runs tasks on a pool of worker threads, each invocation in a fresh wasm instance.
+/// Runs tasks, each invocation in a fresh wasm instance: on a pool of threads of this
+/// process by default, or on any [`Executor`] (worker processes, Redis workers).
 ///
 /// [`submit`](Engine::submit) returns a [`TaskFuture`] at once. Futures passed as
 /// arguments make the new task a child: it waits without occupying a worker, receives
@@ -74,7 +75,6 @@ pub struct Engine {
 
 struct EngineInner {
     shared: Arc<Shared>,
-    workers: Mutex<Vec<JoinHandle<()>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     worker_count: usize,
 }
@@ -83,9 +83,10 @@ struct EngineInner {
 pub(crate) struct Shared {
     pub(crate) runtime: Runtime,
     executor: Arc<dyn Executor>,
-    queue: Sender<Message>,
     records: Option<Sender<RecordMessage>>,
-    defaults: Arc<InvokeOptions>,
+    /// The engine's default limits, and the same resolved against the runtime.
+    default_limits: LimitOverrides,
+    defaults: Arc<ResolvedOptions>,
     /// Submitted tasks not yet ended and recorded.
     outstanding: AtomicUsize,
     /// Counts for [`Engine::stats`].
@@ -103,15 +104,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn enqueue(&self, node: Arc<Node>) {
-        if let Err(e) = self.queue.send(Message::Run(node)) {
-            // Only after the workers have exited, which needs every task to have ended.
-            let Message::Run(node) = e.0 else {
-                unreachable!()
-            };
-            if graph::claim(&node) {
-                graph::finish(node, Err(graph::shutdown_cancelled()), None, None);
-            }
+    /// Hands tasks that just became ready to the executor, in one batch.
+    pub(crate) fn start(&self, nodes: Vec<Arc<Node>>) {
+        let tasks: Vec<_> = nodes.into_iter().filter_map(graph::ready_task).collect();
+        if !tasks.is_empty() {
+            self.executor.start(tasks);
         }
     }
 
@@ -180,7 +177,6 @@ pub struct EngineBuilder {
     limits: LimitOverrides,
     records: RecordSink,
     max_outstanding: usize,
-    processes: Option<WorkerCommand>,
     executor: Option<Arc<dyn Executor>>,
 }
 
@@ -216,20 +212,11 @@ pub enum EngineError {
 }
 
 impl EngineBuilder {
-    /// Worker threads, each running one invocation at a time (default: the number of
-    /// cores).
+    /// Threads of the default [`LocalExecutor`], each running one invocation at a time
+    /// (default: the number of cores). With another [`executor`](EngineBuilder::executor)
+    /// this is only reported by [`Engine::worker_count`].
     pub fn workers(mut self, count: usize) -> Self {
         self.workers = count.max(1);
-        self
-    }
-
-    /// Runs tasks in `workers` child processes started with `command` (for example
-    /// `wasmtaps worker-process`) instead of threads of this process. Fresh instances
-    /// scale across processes but not across threads of one process (see
-    /// `BENCHMARKS.md`); each process compiles a module on first use, or loads it from the
-    /// runtime's cache directory. Futures, dependencies and records work the same.
-    pub fn worker_processes(mut self, command: WorkerCommand) -> Self {
-        self.processes = Some(command);
         self
     }
 
@@ -261,10 +248,11 @@ impl EngineBuilder {
         self
     }
 
-    /// Where tasks run (default: [`LocalExecutor`] with the engine's runtime). The
-    /// engine still resolves dependencies, records every task and applies its default
-    /// limits; the executor only runs tasks whose arguments are ready, one per engine
-    /// worker at a time.
+    /// Where tasks run (default: a [`LocalExecutor`] with the engine's runtime and
+    /// [`workers`](EngineBuilder::workers) threads). The engine still resolves
+    /// dependencies, resolves every task's limits against its runtime and records every
+    /// task; the executor runs tasks whose arguments are ready, and is
+    /// [shut down](Executor::shutdown) with the engine.
     pub fn executor(mut self, executor: Arc<dyn Executor>) -> Self {
         self.executor = Some(executor);
         self
@@ -276,7 +264,7 @@ impl EngineBuilder {
     /// When the record file cannot be opened, a thread cannot start, or the default
     /// limits exceed the runtime's maximums.
     pub fn build(self) -> Result<Engine, EngineError> {
-        self.runtime.limits_for(&self.limits)?;
+        let defaults = Arc::new(ResolvedOptions::new(self.runtime.limits_for(&self.limits)?));
         let (records, writer) = match record::start(&self.records) {
             Ok(Some((tx, handle))) => (Some(tx), Some(handle)),
             Ok(None) => (None, None),
@@ -287,19 +275,19 @@ impl EngineBuilder {
                 return Err(EngineError::RecordFile { path, source });
             }
         };
-        let (queue, rx) = crossbeam_channel::unbounded();
-        let executor = self
-            .executor
-            .unwrap_or_else(|| Arc::new(LocalExecutor::new(self.runtime.clone())));
+        let executor: Arc<dyn Executor> = match self.executor {
+            Some(executor) => executor,
+            None => Arc::new(
+                LocalExecutor::new(self.runtime.clone(), self.workers)
+                    .map_err(EngineError::Thread)?,
+            ),
+        };
         let shared = Arc::new(Shared {
             runtime: self.runtime,
             executor,
-            queue,
             records,
-            defaults: Arc::new(InvokeOptions {
-                limits: self.limits,
-                ..InvokeOptions::default()
-            }),
+            default_limits: self.limits,
+            defaults,
             outstanding: AtomicUsize::new(0),
             submitted: AtomicU64::new(0),
             completed: AtomicU64::new(0),
@@ -311,31 +299,13 @@ impl EngineBuilder {
             cancelling: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         });
-        let workers = match &self.processes {
-            Some(command) => process::spawn_dispatchers(&shared, &rx, self.workers, command),
-            None => executor::spawn_workers(&shared, &rx, self.workers),
-        }
-        .map_err(EngineError::Thread)?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 shared,
-                workers: Mutex::new(workers),
                 writer: Mutex::new(writer),
                 worker_count: self.workers,
             }),
         })
-    }
-}
-
-fn merge(over: &LimitOverrides, default: &LimitOverrides) -> LimitOverrides {
-    LimitOverrides {
-        memory_bytes: over.memory_bytes.or(default.memory_bytes),
-        table_elements: over.table_elements.or(default.table_elements),
-        fuel: over.fuel.or(default.fuel),
-        timeout: over.timeout.or(default.timeout),
-        max_argument_bytes: over.max_argument_bytes.or(default.max_argument_bytes),
-        max_result_bytes: over.max_result_bytes.or(default.max_result_bytes),
-        max_output_bytes: over.max_output_bytes.or(default.max_output_bytes),
     }
 }
 
@@ -348,7 +318,6 @@ impl Engine {
             limits: LimitOverrides::default(),
             records: RecordSink::None,
             max_outstanding: 1 << 16,
-            processes: None,
             executor: None,
         }
     }
@@ -380,11 +349,20 @@ impl Engine {
         limits: &LimitOverrides,
     ) -> TaskFuture {
         let shared = &self.inner.shared;
-        let options = Arc::new(InvokeOptions {
-            limits: merge(limits, &shared.defaults.limits),
-            ..InvokeOptions::default()
-        });
-        graph::submit(shared, task, positional, keyword, options)
+        match shared
+            .runtime
+            .limits_for(&limits.or(&shared.default_limits))
+        {
+            Ok(resolved) => {
+                let options = Arc::new(ResolvedOptions::new(resolved));
+                graph::submit(shared, task, positional, keyword, options)
+            }
+            Err(e) => graph::submit_failed(
+                shared,
+                task,
+                TaskError::new(ErrorKind::InvalidLimits, e.to_string()),
+            ),
+        }
     }
 
     /// The runtime the engine runs tasks with.
@@ -392,7 +370,8 @@ impl Engine {
         &self.inner.shared.runtime
     }
 
-    /// How many workers run tasks (threads, or processes with worker processes).
+    /// How many workers run tasks: the default executor's threads, or the number given
+    /// to [`EngineBuilder::workers`] for another executor.
     pub fn worker_count(&self) -> usize {
         self.inner.worker_count
     }
@@ -447,13 +426,7 @@ impl EngineInner {
         let shared = &self.shared;
         shared.closed.store(true, Ordering::SeqCst);
         shared.wait_idle();
-        let workers = std::mem::take(&mut *self.workers.lock().unwrap_or_else(|e| e.into_inner()));
-        for _ in &workers {
-            let _ = shared.queue.send(Message::Stop);
-        }
-        for worker in workers {
-            let _ = worker.join();
-        }
+        shared.executor.shutdown();
         let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let (Some(records), Some(writer)) = (&shared.records, writer) {
             let _ = records.send(RecordMessage::Stop);

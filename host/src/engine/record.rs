@@ -103,7 +103,7 @@ fn writer(mut output: Output, rx: &Receiver<RecordMessage>) {
                             if serde_json::to_writer(&mut line, &info).is_ok() {
                                 line.push(b'\n');
                                 if let Err(e) = file.write_all(&line) {
-                                    eprintln!("wasmtaps: cannot write a task record: {e}");
+                                    tracing::error!("cannot write a task record: {e}");
                                 }
                             }
                         }
@@ -122,7 +122,7 @@ fn writer(mut output: Output, rx: &Receiver<RecordMessage>) {
         if let Output::File(file) = &mut output
             && let Err(e) = file.flush()
         {
-            eprintln!("wasmtaps: cannot write task records: {e}");
+            tracing::error!("cannot write task records: {e}");
         }
         for ack in acks.drain(..) {
             let _ = ack.send(());

@@ -407,7 +407,14 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
             "--max-function-locals".to_owned(),
             budget.max_function_locals.to_string(),
         ]);
-        builder = builder.worker_processes(wasmtaps::WorkerCommand::new(program, args));
+        let processes = match config.engine.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let command = wasmtaps::WorkerCommand::new(program, args);
+        let executor = wasmtaps::ProcessExecutor::new(command, processes)
+            .context("cannot start the worker processes")?;
+        builder = builder.executor(Arc::new(executor)).workers(processes);
     }
     if config.engine.workers > 0 {
         builder = builder.workers(config.engine.workers);
@@ -428,10 +435,6 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
             redis = redis.transformer(Transformer::new(store, Filter::larger_than(threshold.0)));
         }
         builder = builder.executor(Arc::new(redis.build()?));
-        if config.engine.workers == 0 {
-            // Tasks in flight, not threads doing work: the workers do that.
-            builder = builder.workers(64);
-        }
     }
     let records = (config.run.record_file != "none").then(|| dir.join(&config.run.record_file));
     if let Some(path) = &records {

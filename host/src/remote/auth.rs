@@ -135,8 +135,8 @@ impl Auth {
         match (secret, insecure) {
             (Some(secret), _) => Ok(Auth::Secret(secret)),
             (None, true) => {
-                eprintln!(
-                    "wasmtaps: WARNING: {who} runs WITHOUT AUTHENTICATION (--insecure): anyone \
+                tracing::warn!(
+                    "{who} runs WITHOUT AUTHENTICATION (--insecure): anyone \
                      who can reach Redis can run code on the workers and forge results"
                 );
                 Ok(Auth::Insecure)

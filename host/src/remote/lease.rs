@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::conn::Conn;
-use super::protocol::{GROUP, Keys};
+use super::streams::{GROUP, Keys};
 
 /// The jobs this worker process is running, by stream entry id, with the consumer
 /// (worker thread) holding each and when renewing stops (`None`: never).
@@ -68,7 +68,7 @@ pub(crate) fn renew_loop(
                     .query::<redis::Value>(c)
             });
             if let Err(e) = result {
-                eprintln!("wasmtaps: worker: cannot renew the lease on {entry}: {e}");
+                tracing::warn!("worker: cannot renew the lease on {entry}: {e}");
             }
         }
     }

@@ -1,8 +1,12 @@
-//! Running tasks on worker processes, on this machine or others, through Redis Streams.
+//! Everything that crosses a process boundary: tasks run in worker processes on this
+//! machine ([`ProcessExecutor`], served by [`serve_worker_process`]) or on workers
+//! anywhere through Redis Streams ([`RedisExecutor`], served by [`Worker`]). Both
+//! executors implement the engine's [`Executor`](crate::Executor); both carry the same
+//! [`wire`] messages, and both workers run them with the same [`serve::JobRunner`].
+//! `remote/` uses `engine/`, never the reverse.
 //!
-//! The engine side is [`RedisExecutor`], an [`Executor`](crate::Executor) for
-//! [`EngineBuilder::executor`](crate::EngineBuilder::executor); the other side is
-//! [`Worker`], the loop behind `wasmtaps worker`. Jobs go to one stream read by a
+//! Redis: the engine side is [`RedisExecutor`]; the other side is [`Worker`], the loop
+//! behind `wasmtaps worker`. Jobs go to one stream read by a
 //! consumer group, so each job is delivered to one worker and stays pending until that
 //! worker acknowledges it; a worker that dies leaves its job pending, and another worker
 //! claims it once its lease has run out (`XAUTOCLAIM`). Modules travel by content hash,
@@ -15,20 +19,26 @@
 
 mod auth;
 mod conn;
-mod executor;
 mod key;
 mod lease;
-mod protocol;
+mod process;
+mod process_server;
+mod redis_executor;
+mod redis_worker;
+mod serve;
 mod store;
+mod streams;
 mod transform;
-mod worker;
+pub(crate) mod wire;
 
 pub use auth::{SECRET_ENV, Secret};
-pub use executor::{RedisExecutor, RedisExecutorBuilder};
 pub use key::StoreKey;
+pub use process::{ProcessExecutor, WorkerCommand};
+pub use process_server::serve_worker_process;
+pub use redis_executor::{RedisExecutor, RedisExecutorBuilder};
+pub use redis_worker::{Worker, WorkerBuilder};
 pub use store::{DirectoryStore, RedisStore, Store};
 pub use transform::{Filter, REFERENCE_EXT, Transformer};
-pub use worker::{ABORT_ON_TASK_ENV, Worker, WorkerBuilder};
 
 /// A distributed executor, worker or store could not do its work.
 #[derive(Debug, thiserror::Error)]
@@ -118,30 +128,19 @@ pub(crate) fn check_messages(
         Ok(None) => Auth::Insecure,
         Err(e) => return [Err(e.to_string()), Err(e.to_string())],
     };
-    let keys = protocol::Keys::new("wasmtaps");
+    let keys = streams::Keys::new("wasmtaps");
     let results = keys.results(&"0".repeat(32));
     let sealed = |purpose, stream: &str| match seal {
         true => auth.seal(purpose, stream, "", message),
         false => message.to_vec(),
     };
-    let job =
-        worker::check_job(&auth, &keys, &sealed(Purpose::Job, &keys.jobs())).and_then(|job| {
-            for bytes in job
-                .positional
-                .into_iter()
-                .chain(job.keyword.into_iter().map(|(_, b)| b))
-            {
-                crate::wire::value(bytes)?;
-            }
-            Ok(())
-        });
-    let reply = executor::open_reply(&auth, &results, &sealed(Purpose::Reply, &results)).and_then(
+    // Values are checked as the messages decode.
+    let job = redis_worker::check_job(&auth, &keys, &sealed(Purpose::Job, &keys.jobs())).map(drop);
+    let reply = redis_executor::open_reply(&auth, &results, &sealed(Purpose::Reply, &results)).map(
         |reply| {
-            if let Some(bytes) = reply.value {
-                let value = crate::wire::value(bytes)?;
+            if let Some(value) = reply.value {
                 let _ = transform::reference_keys(&value);
             }
-            Ok(())
         },
     );
     [job, reply]

@@ -5,18 +5,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use std::time::Duration;
-
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use serde_bytes::ByteBuf;
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::args::Args;
-use crate::engine::Executor;
+use crate::engine::{Executor, ReadyTask};
 use crate::failure::{ErrorKind, TaskError};
 use crate::info::unix_now;
-use crate::invoke::{Invocation, InvokeOptions};
-use crate::limits::Limits;
+use crate::invoke::Invocation;
 use crate::module::Task;
 use crate::value::Value;
 
@@ -24,10 +21,11 @@ use super::DistributedError;
 use super::auth::{Auth, Purpose, Secret};
 use super::conn::{self, Conn};
 use super::key::StoreKey;
-use super::protocol::{self, FIELD, Job, Keys, Reply};
+use super::redis_worker::ensure_group;
+use super::serve::result_key;
+use super::streams::{self, FIELD, Keys};
 use super::transform::{self, Transformer};
-use super::worker::{ensure_group_for, result_key};
-use crate::wire::WireLimits;
+use super::wire::{self, Job, Reply};
 
 /// Configures a [`RedisExecutor`].
 #[derive(Clone, Debug)]
@@ -110,9 +108,10 @@ impl RedisExecutorBuilder {
             duplicates: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             stored: Mutex::new(Vec::new()),
+            transformer: self.transformer,
         });
         let mut setup = Conn::new(client.clone(), "executor");
-        ensure_group_for(&mut setup, &keys, &|| false)?;
+        ensure_group(&mut setup, &keys, &|| false)?;
         let (jobs, rx) = crossbeam_channel::unbounded();
         let sender = {
             let conn = Conn::new(client.clone(), "executor sender");
@@ -137,7 +136,6 @@ impl RedisExecutorBuilder {
             modules: Mutex::new(HashSet::new()),
             max_deliveries: self.max_deliveries,
             lost_after: self.lost_after,
-            transformer: self.transformer,
             result_threshold: self.result_threshold,
             threads: Mutex::new(vec![sender, reader]),
         })
@@ -146,10 +144,9 @@ impl RedisExecutorBuilder {
 
 /// Runs tasks on `wasmtaps worker` processes through Redis Streams.
 ///
-/// Use it as an engine's [`executor`](crate::EngineBuilder::executor), with as many
-/// engine workers as tasks to keep in flight: each engine worker blocks in
-/// [`execute`](Executor::execute) while a sender thread pipelines jobs to Redis and a
-/// reader thread completes them from this executor's result stream. Records, futures and
+/// Use it as an engine's [`executor`](crate::EngineBuilder::executor): every ready task
+/// becomes a job at once; a sender thread pipelines jobs to Redis and a reader thread
+/// completes them from this executor's result stream. Records, futures and
 /// dependencies work as with local execution; `ExecutionInfo.hostname` is the worker's.
 /// The first result for a job wins; later duplicates (from a job retried after a lease
 /// ran out) are counted in [`duplicates_dropped`](RedisExecutor::duplicates_dropped).
@@ -158,14 +155,20 @@ impl RedisExecutorBuilder {
 /// by reference, and deletes its result stream.
 pub struct RedisExecutor {
     shared: Arc<Shared>,
-    jobs: Option<Sender<Vec<u8>>>,
+    jobs: Option<Sender<Vec<Vec<u8>>>>,
     setup: Mutex<Conn>,
     modules: Mutex<HashSet<String>>,
     max_deliveries: u64,
     lost_after: Duration,
-    transformer: Option<Transformer>,
     result_threshold: Option<u64>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A job sent and not yet answered.
+struct Pending {
+    task: ReadyTask,
+    /// When to give up on it (`LostTask`), and how long that is after sending.
+    deadline: Option<(Instant, Duration)>,
 }
 
 struct Shared {
@@ -173,13 +176,14 @@ struct Shared {
     keys: Keys,
     results: String,
     auth: Auth,
-    pending: Mutex<HashMap<String, Sender<Reply>>>,
+    pending: Mutex<HashMap<String, Pending>>,
     stop: AtomicBool,
     duplicates: AtomicU64,
     /// Result entries that could not be decoded or trusted.
     dropped: AtomicU64,
     /// Store keys written for this run, evicted when the executor is dropped.
     stored: Mutex<Vec<StoreKey>>,
+    transformer: Option<Transformer>,
 }
 
 impl RedisExecutor {
@@ -210,7 +214,7 @@ impl RedisExecutor {
     /// The transformer, if values are passed by reference; use it to
     /// [`resolve`](Transformer::resolve) a result that came back as a reference.
     pub fn transformer(&self) -> Option<&Transformer> {
-        self.transformer.as_ref()
+        self.shared.transformer.as_ref()
     }
 
     /// Stores the module's binary under its hash, once per executor.
@@ -241,182 +245,183 @@ impl RedisExecutor {
         Ok(())
     }
 
-    fn job(
-        &self,
-        id: &str,
-        task: &Task,
-        args: &Args,
-        options: &InvokeOptions,
-    ) -> Result<Job, TaskError> {
+    fn job(&self, id: &str, task: &ReadyTask) -> Result<Job, TaskError> {
         let mut index = 0;
         let mut references = Vec::new();
-        let mut transform = |value: &Value| -> Result<ByteBuf, TaskError> {
+        let mut transform = |value: &Value| -> Result<Value, TaskError> {
             index += 1;
-            let value = match &self.transformer {
-                Some(t) => {
-                    let key = format!("arg-{id}-{index}");
-                    let out = t.transform(&key, value).map_err(|e| {
-                        TaskError::new(
-                            ErrorKind::HostError,
-                            format!("cannot store an argument by reference: {e}"),
-                        )
-                    })?;
-                    if &out != value
-                        && let Ok(key) = StoreKey::new(key)
-                    {
-                        self.shared
-                            .stored
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(key);
-                    }
-                    // Only references this run minted travel as references.
-                    references.extend(t.references_in(&out).into_iter().map(|k| k.to_string()));
-                    out
-                }
-                None => value.clone(),
+            let Some(t) = &self.shared.transformer else {
+                return Ok(value.clone());
             };
-            Ok(ByteBuf::from(value.as_msgpack().to_vec()))
+            let key = format!("arg-{id}-{index}");
+            let out = t.transform(&key, value).map_err(|e| {
+                TaskError::new(
+                    ErrorKind::HostError,
+                    format!("cannot store an argument by reference: {e}"),
+                )
+            })?;
+            if &out != value
+                && let Ok(key) = StoreKey::new(key)
+            {
+                self.shared
+                    .stored
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(key);
+            }
+            // Only references this run minted travel as references.
+            references.extend(t.references_in(&out).into_iter().map(|k| k.to_string()));
+            Ok(out)
         };
-        let positional = args
-            .positional()
-            .iter()
-            .map(&mut transform)
-            .collect::<Result<_, _>>()?;
-        let keyword = args
-            .keyword()
-            .iter()
-            .map(|(name, v)| Ok((name.clone(), transform(v)?)))
-            .collect::<Result<_, TaskError>>()?;
-        let module = task.module();
+        let mut args = Args::new();
+        for value in task.args().positional() {
+            args.push(transform(value)?);
+        }
+        for (name, value) in task.args().keyword() {
+            args.push_kwarg(name.clone(), transform(value)?);
+        }
+        let module = task.task().module();
         references.sort();
         references.dedup();
         Ok(Job {
             id: id.to_owned(),
-            reply_to: self.shared.results.clone(),
             module_hash: module.hash(),
             module_name: module.name().to_owned(),
-            task: task.name().to_owned(),
-            positional,
-            keyword,
-            limits: WireLimits::from(&options.limits),
-            max_deliveries: self.max_deliveries,
+            wasm: None,
+            task: task.task().name().to_owned(),
+            args,
+            limits: task.invoke_options().limits.clone(),
+            dirs: Vec::new(),
             references,
             result_threshold: self.result_threshold,
+            reply_to: self.shared.results.clone(),
+            max_deliveries: self.max_deliveries,
         })
     }
 }
 
 impl Executor for RedisExecutor {
-    fn execute(&self, task: &Task, args: &Args, options: &InvokeOptions) -> Invocation {
-        let start = unix_now();
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let job = match self
-            .ensure_module(task)
-            .and_then(|()| self.job(&id, task, args, options))
-        {
-            Ok(job) => job,
-            Err(error) => return host_failure(error, start),
-        };
-        if !options.read_only_dirs.is_empty() {
-            let error = TaskError::new(
-                ErrorKind::HostError,
-                "read-only directories are not supported by the Redis executor",
-            );
-            return host_failure(error, start);
-        }
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), tx);
-        let sent = self.jobs.as_ref().is_some_and(|jobs| {
-            let message = self.shared.auth.seal(
+    fn start(&self, tasks: Vec<ReadyTask>) {
+        let mut messages = Vec::with_capacity(tasks.len());
+        let mut ids = Vec::with_capacity(tasks.len());
+        for mut task in tasks {
+            if !task.claim() {
+                continue;
+            }
+            let start = unix_now();
+            if !task.invoke_options().read_only_dirs.is_empty() {
+                let error = TaskError::new(
+                    ErrorKind::HostError,
+                    "read-only directories are not supported by the Redis executor",
+                );
+                task.complete(host_failure(error, start));
+                continue;
+            }
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let job = match self
+                .ensure_module(task.task())
+                .and_then(|()| self.job(&id, &task))
+            {
+                Ok(job) => job,
+                Err(error) => {
+                    task.complete(host_failure(error, start));
+                    continue;
+                }
+            };
+            messages.push(self.shared.auth.seal(
                 Purpose::Job,
                 &self.shared.keys.jobs(),
                 &id,
-                &protocol::encode(&job),
-            );
-            jobs.send(message).is_ok()
-        });
-        let deadline = options
-            .limits
-            .timeout
-            .or(Limits::DEFAULT.timeout)
-            .and_then(|t| t.checked_mul(self.max_deliveries.try_into().unwrap_or(u32::MAX)))
-            .and_then(|t| t.checked_add(self.lost_after));
-        let reply = match (sent, deadline) {
-            (false, _) => Err(None),
-            (true, None) => rx.recv().map_err(|_| None),
-            (true, Some(wait)) => rx.recv_timeout(wait).map_err(|e| match e {
-                RecvTimeoutError::Timeout => Some(wait),
-                RecvTimeoutError::Disconnected => None,
-            }),
-        };
-        let reply = match reply {
-            Ok(reply) => reply,
-            Err(waited) => {
-                self.shared
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&id);
-                let error = match waited {
-                    Some(waited) => TaskError::new(
-                        ErrorKind::LostTask,
-                        format!(
-                            "no result came back for task `{}` within {waited:?} (its \
-                             timeout times its maximum deliveries, plus {:?}): its answer \
-                             was lost or its job dropped",
-                            task.name(),
-                            self.lost_after
-                        ),
-                    ),
-                    None => {
-                        TaskError::new(ErrorKind::HostError, "the Redis executor was shut down")
-                    }
-                };
-                return host_failure(error, start);
+                &wire::encode(&job),
+            ));
+            let deadline = task
+                .limits()
+                .timeout
+                .and_then(|t| t.checked_mul(self.max_deliveries.try_into().unwrap_or(u32::MAX)))
+                .and_then(|t| t.checked_add(self.lost_after))
+                .and_then(|wait| Some((Instant::now().checked_add(wait)?, wait)));
+            self.shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.clone(), Pending { task, deadline });
+            ids.push(id);
+        }
+        if messages.is_empty() {
+            return;
+        }
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(messages).is_ok());
+        if !sent {
+            let mut pending = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let lost: Vec<_> = ids.iter().filter_map(|id| pending.remove(id)).collect();
+            drop(pending);
+            for p in lost {
+                p.task.fail(TaskError::new(
+                    ErrorKind::HostError,
+                    "the Redis executor was shut down",
+                ));
             }
-        };
-        let stored = match self.adopt_stored(&id, &reply.stored) {
-            Ok(stored) => stored,
-            Err(error) => return host_failure(error, start),
-        };
-        let result = match (reply.value, reply.error) {
-            (Some(bytes), None) => Value::from_msgpack(bytes.into_vec())
-                .map_err(|e| TaskError::new(ErrorKind::HostError, format!("malformed result: {e}")))
-                .and_then(|value| {
-                    // A reference in a reply is one the worker stored for this job.
-                    match transform::reference_keys(&value)
-                        .iter()
-                        .find(|k| stored.as_ref() != Some(*k))
-                    {
-                        Some(k) => Err(TaskError::new(
-                            ErrorKind::HostError,
-                            format!("the worker's result refers to {k}, which it did not store"),
-                        )),
-                        None => Ok(value),
-                    }
-                }),
-            (_, Some(e)) => Err(
-                TaskError::new(ErrorKind::from_type_name(&e.kind), e.message)
-                    .with_traceback(e.traceback),
-            ),
-            (None, None) => Err(TaskError::new(ErrorKind::HostError, "empty result")),
-        };
-        Invocation {
-            result,
-            execution: reply.execution,
-            stdout: reply.stdout.into_vec(),
-            stderr: reply.stderr.into_vec(),
-            output_dropped: reply.output_dropped,
         }
     }
 }
 
-impl RedisExecutor {
+impl Shared {
+    /// The invocation a trusted reply reports; a reference in its result must be one the
+    /// worker stored for this job.
+    fn invocation(&self, reply: Reply) -> Invocation {
+        let start = unix_now();
+        let stored = match self.adopt_stored(&reply.id, &reply.stored) {
+            Ok(stored) => stored,
+            Err(error) => return host_failure(error, start),
+        };
+        let mut invocation = reply.into_invocation();
+        if let Ok(value) = &invocation.result
+            && let Some(k) = transform::reference_keys(value)
+                .into_iter()
+                .find(|k| stored.as_ref() != Some(k))
+        {
+            invocation.result = Err(TaskError::new(
+                ErrorKind::HostError,
+                format!("the worker's result refers to {k}, which it did not store"),
+            ));
+        }
+        invocation
+    }
+
+    /// Fails the jobs whose answers are overdue as `LostTask`.
+    fn fail_lost(&self) {
+        let now = Instant::now();
+        let lost: Vec<Pending> = {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let overdue: Vec<String> = pending
+                .iter()
+                .filter(|(_, p)| p.deadline.is_some_and(|(at, _)| at <= now))
+                .map(|(id, _)| id.clone())
+                .collect();
+            overdue.iter().filter_map(|id| pending.remove(id)).collect()
+        };
+        for p in lost {
+            let waited = p.deadline.map(|(_, wait)| wait).unwrap_or_default();
+            let error = TaskError::new(
+                ErrorKind::LostTask,
+                format!(
+                    "no result came back for task `{}` within {waited:?} (its timeout \
+                     times its maximum deliveries, plus the executor's grace): its answer \
+                     was lost or its job dropped",
+                    p.task.task().name(),
+                ),
+            );
+            p.task.fail(error);
+        }
+    }
+
     /// Checks the keys a reply says the worker stored: at most the one result key of job
     /// `id`, and only when this executor passes values by reference. The key is then
     /// this run's, to resolve and to evict.
@@ -427,8 +432,7 @@ impl RedisExecutor {
             ([key], Some(t)) if *key == result_key(id) => {
                 let key = StoreKey::new(key.as_str()).map_err(|e| bad(e.to_string()))?;
                 t.adopt(key.clone());
-                self.shared
-                    .stored
+                self.stored
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(key.clone());
@@ -444,15 +448,15 @@ impl RedisExecutor {
 }
 
 /// Sends jobs in pipelined batches until the channel closes.
-fn send_loop(mut conn: Conn, jobs_key: &str, rx: &Receiver<Vec<u8>>) {
+fn send_loop(mut conn: Conn, jobs_key: &str, rx: &Receiver<Vec<Vec<u8>>>) {
     const BATCH: usize = 256;
     let mut batch = Vec::with_capacity(BATCH);
     while let Ok(first) = rx.recv() {
-        batch.push(first);
+        batch.extend(first);
         while batch.len() < BATCH
             && let Ok(more) = rx.try_recv()
         {
-            batch.push(more);
+            batch.extend(more);
         }
         let sent = conn.run(&|| false, |c| {
             let mut pipe = redis::pipe();
@@ -467,7 +471,7 @@ fn send_loop(mut conn: Conn, jobs_key: &str, rx: &Receiver<Vec<u8>>) {
             pipe.query::<()>(c)
         });
         if let Err(e) = sent {
-            eprintln!("wasmtaps: executor: cannot send {} jobs: {e}", batch.len());
+            tracing::error!("executor: cannot send {} jobs: {e}", batch.len());
         }
         batch.clear();
     }
@@ -479,7 +483,7 @@ pub(crate) fn open_reply(auth: &Auth, results: &str, message: &[u8]) -> Result<R
     let (id, body) = auth
         .open(Purpose::Reply, results, message)
         .map_err(|e| e.to_string())?;
-    let reply: Reply = protocol::decode(body)?;
+    let reply: Reply = wire::decode(body)?;
     if reply.id.as_bytes() != id {
         return Err("its id is not the authenticated one".into());
     }
@@ -490,7 +494,12 @@ pub(crate) fn open_reply(auth: &Auth, results: &str, message: &[u8]) -> Result<R
 fn read_loop(mut conn: Conn, shared: &Shared) {
     let mut last = "0-0".to_owned();
     let stopping = || shared.stop.load(Ordering::Relaxed);
+    let mut lost_checked = Instant::now();
     while !stopping() {
+        if lost_checked.elapsed() >= Duration::from_secs(1) {
+            lost_checked = Instant::now();
+            shared.fail_lost();
+        }
         let read = conn.run(&stopping, |c| {
             redis::cmd("XREAD")
                 .arg("COUNT")
@@ -503,10 +512,10 @@ fn read_loop(mut conn: Conn, shared: &Shared) {
                 .query::<redis::Value>(c)
         });
         let entries = match read {
-            Ok(reply) => protocol::entries(&reply),
+            Ok(reply) => streams::entries(&reply),
             Err(e) => {
                 if !stopping() {
-                    eprintln!("wasmtaps: executor: cannot read results: {e}");
+                    tracing::warn!("executor: cannot read results: {e}");
                     std::thread::sleep(std::time::Duration::from_millis(200));
                 }
                 continue;
@@ -525,20 +534,18 @@ fn read_loop(mut conn: Conn, shared: &Shared) {
             let reply = match open_reply(&shared.auth, &shared.results, &bytes) {
                 Ok(reply) => reply,
                 Err(e) => {
-                    eprintln!("wasmtaps: executor: dropping a result: {e}");
+                    tracing::warn!("executor: dropping a result: {e}");
                     shared.dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
             };
-            let waiter = shared
+            let waiting = shared
                 .pending
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&reply.id);
-            match waiter {
-                Some(tx) => {
-                    let _ = tx.send(reply);
-                }
+            match waiting {
+                Some(pending) => pending.task.complete(shared.invocation(reply)),
                 None => {
                     shared.duplicates.fetch_add(1, Ordering::Relaxed);
                 }
@@ -563,7 +570,7 @@ impl Drop for RedisExecutor {
         }
         let stored =
             std::mem::take(&mut *self.shared.stored.lock().unwrap_or_else(|e| e.into_inner()));
-        if let Some(transformer) = &self.transformer {
+        if let Some(transformer) = &self.shared.transformer {
             for key in stored {
                 let _ = transformer.store().evict(&key);
             }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use super::DistributedError;
 use super::conn::{self, Conn};
 use super::key::StoreKey;
-use super::protocol::Keys;
+use super::streams::Keys;
 
 /// A key-value store for values passed by reference (TaPS's ProxyStore connectors).
 ///

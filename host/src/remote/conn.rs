@@ -83,14 +83,14 @@ impl Conn {
             match attempt {
                 Ok(value) => {
                     if self.reported {
-                        eprintln!("wasmtaps: {}: Redis is back", self.what);
+                        tracing::warn!("{}: Redis is back", self.what);
                         self.reported = false;
                     }
                     return Ok(value);
                 }
                 Err(e) if is_transient(&e) && !give_up() => {
                     if !self.reported {
-                        eprintln!("wasmtaps: {}: Redis unreachable ({e}); retrying", self.what);
+                        tracing::warn!("{}: Redis unreachable ({e}); retrying", self.what);
                         self.reported = true;
                     }
                     self.conn = None;

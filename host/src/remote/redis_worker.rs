@@ -1,33 +1,22 @@
 //! [`Worker`]: the loop behind `wasmtaps worker`, pulling jobs from the job stream.
 
-use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_bytes::ByteBuf;
-
-use crate::args::Args;
 use crate::failure::{ErrorKind, TaskError};
 use crate::info::unix_now;
-use crate::invoke::{Invocation, InvokeOptions};
-use crate::limits::LimitOverrides;
-use crate::module::TaskModule;
+use crate::invoke::Invocation;
 use crate::runtime::Runtime;
-use crate::value::Value;
 
 use super::DistributedError;
 use super::auth::{Auth, Purpose, Secret};
 use super::conn::{self, Conn};
-use super::key::StoreKey;
 use super::lease::{self, Leases};
-use super::protocol::{self, Entry, FIELD, GROUP, Job, Keys, Reply, WireError};
+use super::serve::JobRunner;
 use super::store::Store;
-use super::transform::{self, Transformer};
-
-/// Test hook: a worker aborts its whole process when it starts a task of this name, as a
-/// task that crashes its worker would (used by the poison-task test).
-pub const ABORT_ON_TASK_ENV: &str = "WASMTAPS_TEST_ABORT_ON_TASK";
+use super::streams::{self, Entry, FIELD, GROUP, Keys};
+use super::wire::{self, Job, Reply};
 
 /// How long a worker thread blocks waiting for a new job before looking for expired
 /// leases again.
@@ -53,9 +42,18 @@ pub struct WorkerBuilder {
     compile_allowance: Duration,
     secret: Option<Secret>,
     insecure: bool,
+    abort_on_task: Option<String>,
 }
 
 impl WorkerBuilder {
+    /// For tests of crash recovery: the worker aborts its whole process when it starts a
+    /// task of this name, as a task that crashes its worker would.
+    #[doc(hidden)]
+    pub fn abort_on_task(mut self, name: impl Into<String>) -> Self {
+        self.abort_on_task = Some(name.into());
+        self
+    }
+
     /// The secret every job is checked with and every reply signed with (the engine's).
     pub fn secret(mut self, secret: Secret) -> Self {
         self.secret = Some(secret);
@@ -146,15 +144,13 @@ impl WorkerBuilder {
             inner: Arc::new(WorkerInner {
                 client,
                 keys,
-                runtime,
+                runner: JobRunner::new(runtime, self.store),
                 name,
                 threads: self.threads,
                 lease: self.lease,
                 leases: Arc::new(Leases::default()),
-                modules: Mutex::new(HashMap::new()),
                 stop: Arc::new(AtomicBool::new(false)),
-                abort_on: std::env::var(ABORT_ON_TASK_ENV).ok(),
-                store: self.store,
+                abort_on: self.abort_on_task,
                 compile_allowance: self.compile_allowance,
                 auth,
                 dropped: AtomicU64::new(0),
@@ -178,15 +174,13 @@ pub struct Worker {
 struct WorkerInner {
     client: redis::Client,
     keys: Keys,
-    runtime: Runtime,
+    runner: JobRunner,
     name: String,
     threads: usize,
     lease: Duration,
     leases: Arc<Leases>,
-    modules: Mutex<HashMap<String, TaskModule>>,
     stop: Arc<AtomicBool>,
     abort_on: Option<String>,
-    store: Option<Arc<dyn Store>>,
     compile_allowance: Duration,
     auth: Auth,
     /// Job entries acknowledged without running: undecodable, malformed, unanswerable.
@@ -207,6 +201,7 @@ impl Worker {
             compile_allowance: Duration::from_secs(60),
             secret: None,
             insecure: false,
+            abort_on_task: None,
         }
     }
 
@@ -263,7 +258,7 @@ impl Worker {
     }
 }
 
-fn ensure_group(
+pub(crate) fn ensure_group(
     conn: &mut Conn,
     keys: &Keys,
     give_up: &dyn Fn() -> bool,
@@ -281,14 +276,6 @@ fn ensure_group(
         Err(e) if e.code() != Some("BUSYGROUP") => Err(e.into()),
         _ => Ok(()),
     }
-}
-
-pub(crate) fn ensure_group_for(
-    conn: &mut Conn,
-    keys: &Keys,
-    give_up: &dyn Fn() -> bool,
-) -> Result<(), DistributedError> {
-    ensure_group(conn, keys, give_up)
 }
 
 impl WorkerInner {
@@ -329,7 +316,7 @@ impl WorkerInner {
             });
             match read {
                 Ok(reply) => {
-                    for (entry, bytes) in protocol::entries(&reply) {
+                    for (entry, bytes) in streams::entries(&reply) {
                         self.handle(&mut conn, consumer, &entry, bytes.as_deref(), false);
                     }
                 }
@@ -347,7 +334,7 @@ impl WorkerInner {
             return;
         }
         if !self.stopping() {
-            eprintln!("wasmtaps: worker: {e}");
+            tracing::warn!("worker: {e}");
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -368,7 +355,7 @@ impl WorkerInner {
                 .arg(1)
                 .query::<redis::Value>(c)
         })?;
-        let (claimed, _deleted) = protocol::autoclaim_entries(&reply);
+        let (claimed, _deleted) = streams::autoclaim_entries(&reply);
         Ok(claimed.into_iter().next())
     }
 
@@ -395,7 +382,7 @@ impl WorkerInner {
     /// Acknowledges an entry that can never run (undecodable, malformed, or answering
     /// somewhere it may not), so it is not claimed again for ever, and counts it.
     fn drop_entry(&self, conn: &mut Conn, entry: &str, why: &str) {
-        eprintln!("wasmtaps: worker: dropping job entry {entry}: {why}");
+        tracing::warn!("worker: dropping job entry {entry}: {why}");
         self.dropped.fetch_add(1, Ordering::Relaxed);
         self.ack(conn, entry);
     }
@@ -432,9 +419,9 @@ impl WorkerInner {
                     ),
                 );
                 let now = unix_now();
-                let reply = reply_for(
-                    &job,
-                    Invocation::failed_before_start(error, self.runtime.hostname(), now),
+                let reply = Reply::new(
+                    &job.id,
+                    Invocation::failed_before_start(error, self.runner.runtime().hostname(), now),
                     vec![],
                 );
                 if !self.answer(conn, entry, &job, &reply) {
@@ -446,23 +433,21 @@ impl WorkerInner {
             }
         }
         if self.abort_on.as_deref() == Some(job.task.as_str()) {
-            eprintln!(
-                "wasmtaps: worker: {ABORT_ON_TASK_ENV}={}: aborting (test hook)",
-                job.task
-            );
+            tracing::error!("worker: aborting at task `{}` (test hook)", job.task);
             std::process::abort();
         }
-        // Renew the lease up to the task's own deadline plus time to fetch and compile
-        // its module; after that a hung compile or task loses the job to another worker.
-        let until = self
-            .runtime
-            .limits_for(&LimitOverrides::from(&job.limits))
-            .ok()
-            .and_then(|l| l.timeout)
-            .and_then(|t| Instant::now().checked_add(t + self.compile_allowance));
+        // Renew the lease up to the task's own deadline (the engine resolved it) plus
+        // time to fetch and compile its module; after that a hung compile or task loses
+        // the job to another worker.
+        let until = job
+            .limits
+            .timeout
+            .and_then(|t| Instant::now().checked_add(t.saturating_add(self.compile_allowance)));
         self.leases.hold(entry, consumer, until);
-        let (invocation, stored) = self.execute(&job);
-        let reply = reply_for(&job, invocation, stored);
+        let (invocation, stored) = self
+            .runner
+            .run(&job, Vec::new(), || self.fetch_module(&job));
+        let reply = Reply::new(&job.id, invocation, stored);
         self.answer(conn, entry, &job, &reply);
         self.leases.release(entry);
     }
@@ -471,12 +456,9 @@ impl WorkerInner {
     /// answer is lost stays pending and is delivered again after the lease). Whether the
     /// answer was written.
     fn answer(&self, conn: &mut Conn, entry: &str, job: &Job, reply: &Reply) -> bool {
-        let message = self.auth.seal(
-            Purpose::Reply,
-            &job.reply_to,
-            &job.id,
-            &protocol::encode(reply),
-        );
+        let message = self
+            .auth
+            .seal(Purpose::Reply, &job.reply_to, &job.id, &wire::encode(reply));
         // One round trip: the script acknowledges the job only if the answer was written
         // (inside MULTI, a failed XADD would not stop the XACK, and the result would be
         // lost), so a job whose answer cannot be written stays pending.
@@ -495,10 +477,7 @@ impl WorkerInner {
         match written {
             Ok(_) => true,
             Err(e) => {
-                eprintln!(
-                    "wasmtaps: worker: cannot write the result of {}: {e}",
-                    job.id
-                );
+                tracing::warn!("worker: cannot write the result of {}: {e}", job.id);
                 false
             }
         }
@@ -514,199 +493,21 @@ impl WorkerInner {
         });
     }
 
-    fn module(&self, job: &Job) -> Result<TaskModule, TaskError> {
-        if let Some(m) = self
-            .modules
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&job.module_hash)
-        {
-            return Ok(m.clone());
-        }
+    /// The module's bytes from Redis (the runner checks them against the hash).
+    fn fetch_module(&self, job: &Job) -> Result<Vec<u8>, TaskError> {
         let host = |m: String| TaskError::new(ErrorKind::HostError, m);
         let mut conn = Conn::new(self.client.clone(), "worker");
         let key = self.keys.module(&job.module_hash);
         let bytes: Option<Vec<u8>> = conn
             .run(&|| false, |c| redis::cmd("GET").arg(&key).query(c))
             .map_err(|e| host(format!("cannot fetch module {}: {e}", job.module_hash)))?;
-        let bytes = bytes.ok_or_else(|| {
+        bytes.ok_or_else(|| {
             host(format!(
                 "module {} ({}) is not in Redis",
                 job.module_name, job.module_hash
             ))
-        })?;
-        // Whoever can write to Redis can replace the bytes under a hash: only bytes that
-        // hash to the name the job gives are compiled, and cached under that hash.
-        let actual = sha256_hex(&bytes);
-        if actual != job.module_hash {
-            return Err(host(format!(
-                "the module stored as {} hashes to {actual}: refusing to run bytes that are \
-                 not the module the engine sent (was {key} replaced?)",
-                job.module_hash
-            )));
-        }
-        let module = self
-            .runtime
-            .load_bytes(&job.module_name, &bytes)
-            .map_err(|e| host(format!("cannot load module {}: {e}", job.module_name)))?;
-        self.modules
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(job.module_hash.clone(), module.clone());
-        Ok(module)
+        })
     }
-
-    /// Runs the job: resolves references (input transform), invokes, and stores a large
-    /// result (result transform); both transforms are inside the timed phases.
-    fn execute(&self, job: &Job) -> (Invocation, Vec<String>) {
-        let start = unix_now();
-        let hostname = self.runtime.hostname();
-        let task = match self.module(job).and_then(|m| {
-            m.task(&job.task)
-                .map_err(|e| TaskError::new(ErrorKind::HostError, e.to_string()))
-        }) {
-            Ok(task) => task,
-            Err(error) => {
-                return (
-                    Invocation::failed_before_start(error, hostname, start),
-                    vec![],
-                );
-            }
-        };
-        let limits = LimitOverrides::from(&job.limits);
-        let max_argument_bytes = match self.runtime.limits_for(&limits) {
-            Ok(l) => l.max_argument_bytes,
-            Err(e) => {
-                let error = TaskError::new(ErrorKind::InvalidLimits, e.to_string());
-                return (
-                    Invocation::failed_before_start(error, hostname, start),
-                    vec![],
-                );
-            }
-        };
-        let references = match job
-            .references
-            .iter()
-            .map(|k| StoreKey::new(k.as_str()))
-            .collect::<Result<HashSet<_>, _>>()
-        {
-            Ok(keys) => keys,
-            Err(e) => {
-                let error = TaskError::new(ErrorKind::HostError, format!("job: {e}"));
-                return (
-                    Invocation::failed_before_start(error, hostname, start),
-                    vec![],
-                );
-            }
-        };
-        let store = self.store.as_ref();
-        let fetch = |key: &StoreKey| -> Option<Result<Value, DistributedError>> {
-            if !references.contains(key) {
-                return None;
-            }
-            Some(match store {
-                Some(store) => transform::fetch(store.as_ref(), key, max_argument_bytes),
-                None => Err(DistributedError::NoStore),
-            })
-        };
-        let resolve = |bytes: &ByteBuf| -> Result<Value, TaskError> {
-            let value = Value::from_msgpack(bytes.to_vec())
-                .map_err(|e| TaskError::new(ErrorKind::ArgumentError, e.to_string()))?;
-            transform::resolve_with(&value, &fetch).map_err(|e| {
-                TaskError::new(
-                    ErrorKind::HostError,
-                    format!("cannot resolve an argument passed by reference: {e}"),
-                )
-            })
-        };
-        let input_start = unix_now();
-        let mut args = Args::new();
-        for bytes in &job.positional {
-            match resolve(bytes) {
-                Ok(v) => args.push(v),
-                Err(error) => {
-                    return (
-                        Invocation::failed_before_start(error, hostname, start),
-                        vec![],
-                    );
-                }
-            }
-        }
-        for (name, bytes) in &job.keyword {
-            match resolve(bytes) {
-                Ok(v) => args.push_kwarg(name.clone(), v),
-                Err(error) => {
-                    return (
-                        Invocation::failed_before_start(error, hostname, start),
-                        vec![],
-                    );
-                }
-            }
-        }
-        let options = InvokeOptions {
-            limits,
-            ..InvokeOptions::default()
-        };
-        let mut invocation = self.runtime.invoke(&task, &args, &options);
-        drop(args);
-        // Only the host mints references: a guest result shaped like one is refused.
-        if let Ok(value) = &invocation.result
-            && transform::has_reference_shape(value)
-        {
-            invocation.result = Err(TaskError::new(
-                ErrorKind::HostError,
-                format!(
-                    "the task returned a MessagePack extension of type {} where a store \
-                     reference would go; that type is reserved for references the host makes",
-                    super::REFERENCE_EXT
-                ),
-            ));
-        }
-        let mut stored = Vec::new();
-        if let (Ok(value), Some(threshold)) = (&invocation.result, job.result_threshold)
-            && super::Filter::larger_than(threshold).accepts(value)
-        {
-            let Some(store) = store else {
-                invocation.result = Err(TaskError::new(
-                    ErrorKind::HostError,
-                    DistributedError::NoStore.to_string(),
-                ));
-                return (invocation, stored);
-            };
-            let transformer =
-                Transformer::new(store.clone(), super::Filter::larger_than(threshold));
-            let key = result_key(&job.id);
-            match transformer.transform(&key, value) {
-                Ok(reference) => {
-                    if Transformer::reference_key(&reference).is_some() {
-                        stored.push(key);
-                    }
-                    invocation.result = Ok(reference);
-                }
-                Err(e) => {
-                    invocation.result = Err(TaskError::new(
-                        ErrorKind::HostError,
-                        format!("cannot store the result by reference: {e}"),
-                    ));
-                }
-            }
-        }
-        let end = unix_now();
-        let info = &mut invocation.execution;
-        info.execution_start_time = start;
-        info.input_transform_start_time = input_start;
-        info.result_transform_end_time = end.max(info.result_transform_end_time);
-        info.execution_end_time = end.max(info.execution_end_time);
-        (invocation, stored)
-    }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Authenticates, decodes and validates a job message read from the job stream of
@@ -715,48 +516,24 @@ pub(crate) fn check_job(auth: &Auth, keys: &Keys, message: &[u8]) -> Result<Job,
     let (id, body) = auth
         .open(Purpose::Job, &keys.jobs(), message)
         .map_err(|e| e.to_string())?;
-    let job: Job = protocol::decode(body)?;
-    if !protocol::is_valid_id(&job.id) || job.id.as_bytes() != id {
+    let job: Job = wire::decode(body)?;
+    if !streams::is_valid_id(&job.id) || job.id.as_bytes() != id {
         return Err("the job id is not a wasmtaps id".into());
     }
     let reply_to = job
         .reply_to
         .strip_prefix(&keys.results(""))
         .ok_or("the reply stream is not a result stream")?;
-    if !protocol::is_valid_id(reply_to) {
+    if !streams::is_valid_id(reply_to) {
         return Err("the reply stream is not a result stream".into());
     }
-    if !protocol::is_valid_hash(&job.module_hash) {
+    if !streams::is_valid_hash(&job.module_hash) {
         return Err("the module hash is not a SHA-256".into());
     }
-    Ok(job)
-}
-
-/// The store key of a job's result (the job id is validated before a job runs).
-pub(crate) fn result_key(job_id: &str) -> String {
-    format!("result-{job_id}")
-}
-
-fn reply_for(job: &Job, invocation: Invocation, stored: Vec<String>) -> Reply {
-    let (value, error) = match invocation.result {
-        Ok(v) => (Some(ByteBuf::from(v.as_msgpack().to_vec())), None),
-        Err(e) => (
-            None,
-            Some(WireError {
-                kind: e.type_name().to_owned(),
-                message: e.message().to_owned(),
-                traceback: e.traceback().map(str::to_owned),
-            }),
-        ),
-    };
-    Reply {
-        id: job.id.clone(),
-        value,
-        error,
-        execution: invocation.execution,
-        stdout: ByteBuf::from(invocation.stdout),
-        stderr: ByteBuf::from(invocation.stderr),
-        output_dropped: invocation.output_dropped,
-        stored,
+    // A worker's files are its own: a job never names a directory to mount, nor carries
+    // module bytes (those are fetched by hash).
+    if !job.dirs.is_empty() || job.wasm.is_some() {
+        return Err("the job names directories or carries module bytes".into());
     }
+    Ok(job)
 }

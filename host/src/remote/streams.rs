@@ -1,10 +1,5 @@
-//! Stream and key names, and the MessagePack messages on the streams.
-
-use serde::{Deserialize, Serialize};
-use serde_bytes::ByteBuf;
-
-use crate::info::ExecutionInfo;
-use crate::wire::WireLimits;
+//! Redis key and stream names, and reading stream entries (the messages in them are
+//! `remote/wire.rs`'s, sealed by `remote/auth.rs`).
 
 use super::key::StoreKey;
 
@@ -46,53 +41,6 @@ impl Keys {
         format!("{}:object:{key}", self.prefix)
     }
 }
-
-/// One task to run: an entry of the job stream.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Job {
-    /// Unique per execution; the first result with this id wins.
-    pub id: String,
-    /// The result stream to answer on.
-    pub reply_to: String,
-    pub module_hash: String,
-    pub module_name: String,
-    pub task: String,
-    pub positional: Vec<ByteBuf>,
-    pub keyword: Vec<(String, ByteBuf)>,
-    pub limits: WireLimits,
-    /// After this many deliveries the task is failed as `PoisonTask`.
-    pub max_deliveries: u64,
-    /// The store keys the engine vouches for: an argument (or an item of a list
-    /// argument) shaped like a reference is resolved only when its key is listed here;
-    /// anything else stays a literal value. The store itself is the worker's own.
-    pub references: Vec<String>,
-    /// Results above this many bytes go to the worker's store, by reference.
-    pub result_threshold: Option<u64>,
-}
-
-/// A failure on the wire.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct WireError {
-    pub kind: String,
-    pub message: String,
-    pub traceback: Option<String>,
-}
-
-/// A job's outcome: an entry of the executor's result stream.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Reply {
-    pub id: String,
-    pub value: Option<ByteBuf>,
-    pub error: Option<WireError>,
-    pub execution: ExecutionInfo,
-    pub stdout: ByteBuf,
-    pub stderr: ByteBuf,
-    pub output_dropped: u64,
-    /// Store keys the worker wrote (the result, when stored by reference).
-    pub stored: Vec<String>,
-}
-
-pub(crate) use crate::wire::{decode, encode};
 
 /// Whether `id` is shaped like the ids wasmtaps makes (a simple UUID: 32 lowercase hex
 /// digits), so it can name a key or a stream safely.

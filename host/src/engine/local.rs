@@ -1,0 +1,176 @@
+//! [`LocalExecutor`]: ready tasks run on threads of this process, each in a fresh
+//! instance ([`Runtime::invoke`]).
+
+use std::cell::{Cell, RefCell};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::failure::{ErrorKind, TaskError};
+use crate::runtime::Runtime;
+
+use super::ready::{Executor, ReadyTask};
+
+/// Runs ready tasks on a pool of threads of this process, each invocation in a fresh
+/// instance of its runtime. The engine's default executor.
+///
+/// A task made ready by the task a thread just finished runs next on that same thread,
+/// without a trip through the shared queue.
+pub struct LocalExecutor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Runtime,
+    queue: Mutex<Option<Sender<ReadyTask>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    count: usize,
+}
+
+thread_local! {
+    /// On a worker thread: the executor it belongs to (its `Inner`'s address) …
+    static OWNER: Cell<usize> = const { Cell::new(0) };
+    /// … and the task it runs next.
+    static NEXT: RefCell<Option<ReadyTask>> = const { RefCell::new(None) };
+}
+
+impl LocalExecutor {
+    /// Starts `threads` threads (at least one) that invoke tasks with `runtime`.
+    ///
+    /// # Errors
+    /// When a thread cannot be started.
+    pub fn new(runtime: Runtime, threads: usize) -> std::io::Result<LocalExecutor> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let count = threads.max(1);
+        let inner = Arc::new(Inner {
+            runtime,
+            queue: Mutex::new(Some(tx)),
+            threads: Mutex::new(Vec::with_capacity(count)),
+            count,
+        });
+        for i in 0..count {
+            let worker = Worker {
+                runtime: inner.runtime.clone(),
+                owner: Arc::as_ptr(&inner) as usize,
+                queue: rx.clone(),
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("wasmtaps-worker-{i}"))
+                .spawn(move || worker.run())?;
+            inner
+                .threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(handle);
+        }
+        Ok(LocalExecutor { inner })
+    }
+
+    /// How many threads run tasks.
+    pub fn threads(&self) -> usize {
+        self.inner.count
+    }
+
+    /// Stops taking tasks and waits for the threads to finish the ones they have. Tasks
+    /// started afterwards are cancelled. The engine calls this when it shuts down.
+    pub fn stop(&self) {
+        self.inner.stop();
+    }
+}
+
+impl Inner {
+    fn stop(&self) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let me = std::thread::current().id();
+        for thread in threads {
+            if thread.thread().id() != me {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl Executor for LocalExecutor {
+    fn start(&self, tasks: Vec<ReadyTask>) {
+        let mut tasks = tasks.into_iter();
+        let owner = Arc::as_ptr(&self.inner) as usize;
+        if OWNER.with(Cell::get) == owner {
+            NEXT.with(|next| {
+                let mut next = next.borrow_mut();
+                if next.is_none() {
+                    *next = tasks.next();
+                }
+            });
+        }
+        let queue = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(queue) = queue.as_ref() {
+            for task in tasks {
+                // Fails only once every thread has exited; the task is then dropped,
+                // which cancels it.
+                let _ = queue.send(task);
+            }
+        }
+    }
+
+    fn shutdown(&self) {
+        self.inner.stop();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl std::fmt::Debug for LocalExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalExecutor")
+            .field("threads", &self.inner.count)
+            .finish()
+    }
+}
+
+/// One worker thread.
+struct Worker {
+    runtime: Runtime,
+    owner: usize,
+    queue: Receiver<ReadyTask>,
+}
+
+impl Worker {
+    fn run(self) {
+        OWNER.with(|o| o.set(self.owner));
+        loop {
+            let task = match NEXT.with(|next| next.borrow_mut().take()) {
+                Some(task) => task,
+                None => match self.queue.recv() {
+                    Ok(task) => task,
+                    Err(_) => return,
+                },
+            };
+            self.run_one(task);
+        }
+    }
+
+    fn run_one(&self, mut task: ReadyTask) {
+        if !task.claim() {
+            return;
+        }
+        // `invoke` does not fail, but a bug in it must not kill the worker and leave
+        // the task unfinished for ever.
+        let invoke = || {
+            self.runtime
+                .invoke(task.task(), task.args(), task.invoke_options())
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(invoke)) {
+            Ok(invocation) => task.complete(invocation),
+            Err(_) => task.fail(TaskError::new(
+                ErrorKind::HostError,
+                "the host panicked running the task",
+            )),
+        }
+    }
+}

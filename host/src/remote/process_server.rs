@@ -1,0 +1,72 @@
+//! The worker side of [`ProcessExecutor`](super::ProcessExecutor):
+//! [`serve_worker_process`], which `wasmtaps worker-process` runs.
+
+use std::collections::HashMap;
+use std::io::{BufReader, BufWriter, Write};
+use std::sync::Arc;
+
+use crate::failure::{ErrorKind, TaskError};
+use crate::invoke::ReadOnlyDir;
+use crate::limits::Limits;
+use crate::runtime::Runtime;
+
+use super::serve::JobRunner;
+use super::wire::{Job, Reply, read_frame, write_frame};
+
+/// The largest job a worker process reads: the engine is its parent, so this only keeps
+/// a corrupted length from being believed.
+const MAX_JOB_BYTES: u64 = u32::MAX as u64;
+
+/// The largest reply the engine reads from a worker process: the largest result any
+/// limits allow, plus room for the failure, the output and the execution record.
+pub(crate) const MAX_REPLY_BYTES: u64 =
+    Limits::MAXIMUM.max_result_bytes + 2 * Limits::MAXIMUM.max_output_bytes + (1 << 20);
+
+/// Serves jobs from a [`ProcessExecutor`](super::ProcessExecutor) on stdin, answering on
+/// stdout in order, until stdin closes.
+///
+/// Each task runs in a fresh instance of `runtime` (a job with a fuel limit in a sibling
+/// runtime with fuel metering, built on first use). A module's bytes arrive with the
+/// first job that needs it; later jobs name it by hash.
+///
+/// # Errors
+/// When stdin or stdout fail, or a frame does not decode (the engine went away
+/// mid-frame, or something else is writing to the pipe).
+pub fn serve_worker_process(runtime: Runtime) -> std::io::Result<()> {
+    let mut input = BufReader::new(std::io::stdin().lock());
+    let mut output = BufWriter::new(std::io::stdout().lock());
+    let runner = JobRunner::new(runtime, None);
+    // Bytes of every module sent, by hash: the module cache may evict a compiled
+    // module, and the engine sends the bytes only once.
+    let mut modules: HashMap<String, Arc<[u8]>> = HashMap::new();
+    while let Some(mut job) = read_frame::<Job>(&mut input, MAX_JOB_BYTES)? {
+        if let Some(wasm) = job.wasm.take() {
+            modules.insert(job.module_hash.clone(), wasm.into_vec().into());
+        }
+        let dirs = job
+            .dirs
+            .iter()
+            .map(|(host, guest)| ReadOnlyDir {
+                host_path: host.into(),
+                guest_path: guest.clone(),
+            })
+            .collect();
+        let fetch = || {
+            modules
+                .get(&job.module_hash)
+                .map(|bytes| bytes.to_vec())
+                .ok_or_else(|| {
+                    TaskError::new(
+                        ErrorKind::HostError,
+                        "the worker process was never sent this module",
+                    )
+                })
+        };
+        let (invocation, stored) = runner.run(&job, dirs, fetch);
+        write_frame(&mut output, &Reply::new(&job.id, invocation, stored))?;
+        if input.buffer().is_empty() {
+            output.flush()?;
+        }
+    }
+    output.flush()
+}
