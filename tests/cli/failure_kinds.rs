@@ -22,6 +22,7 @@ const GUESTS: &str = r#"(module
   (data (i32.const 500) "\81\a3err\82\a4type\aaGuestError\a7message\a4slow")
   (data (i32.const 600) "\81\a3err\93\c0\c0\c0")
   (func (export "wasmtaps_task_ok") (param i32 i32) (result i64) (i64.const 0x0000001000000005))
+  (func (export "wasmtaps_task_spin") (param i32 i32) (result i64) (loop $l (br $l)) (i64.const 0))
   (func (export "wasmtaps_task_timeout") (param i32 i32) (result i64) (i64.const 0x000000c800000020))
   (func (export "wasmtaps_task_poison") (param i32 i32) (result i64) (i64.const 0x0000012c00000023))
   (func (export "wasmtaps_task_argument") (param i32 i32) (result i64) (i64.const 0x0000019000000026))
@@ -100,7 +101,9 @@ fn redis_with_a_worker() -> Result<(String, Killed, Killed)> {
 
 /// Each task's kind on one kind of executor.
 fn kinds(on: &On) -> Result<Vec<(&'static str, ErrorKind)>> {
-    let runtime = Runtime::new()?;
+    // Fuel metering on the engine's side only: a worker process or Redis worker meters a
+    // task that asks for fuel in a sibling runtime it builds on demand.
+    let runtime = Runtime::builder().fuel_metering(true).build()?;
     let module = runtime.load_wat("guests", GUESTS)?;
     let mut engine = Engine::builder(runtime).workers(2);
     match on {
@@ -137,6 +140,19 @@ fn kinds(on: &On) -> Result<Vec<(&'static str, ErrorKind)>> {
             .ok_or_else(|| anyhow::anyhow!("{task} succeeded"))?;
         kinds.push((task, error.kind().clone()));
     }
+    let fuel = wasmtaps::LimitOverrides {
+        fuel: Some(100_000),
+        ..Default::default()
+    };
+    let spin = engine.submit_with(&module.task("spin")?, vec![], vec![], &fuel);
+    let error = spin.exception(None)?.context("spin succeeded")?;
+    kinds.push(("spin", error.kind().clone()));
+    let metered = engine.submit_with(&module.task("ok")?, vec![], vec![], &fuel);
+    assert_eq!(
+        metered.result(None)?.decode::<i64>()?,
+        1,
+        "a metered task runs"
+    );
     let ok = engine.submit(&module.task("ok")?, vec![], vec![]);
     assert_eq!(ok.result(None)?.decode::<i64>()?, 1, "the engine serves on");
     engine.shutdown(true, false);
@@ -154,6 +170,7 @@ fn a_failure_has_the_same_kind_on_threads_worker_processes_and_redis() -> Result
         ("nils", ErrorKind::Abi(AbiViolation::MalformedResult)),
         ("iovec", ErrorKind::WasiMisuse),
         ("random", ErrorKind::WasiMisuse),
+        ("spin", ErrorKind::OutOfFuel),
     ];
     assert_eq!(kinds(&On::Threads)?, expected, "on threads");
     assert_eq!(
