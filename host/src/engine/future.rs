@@ -136,14 +136,20 @@ impl Node {
     /// started or ended. Whoever claims a task must then finish it
     /// ([`graph::finish`](super::graph::finish)).
     pub(crate) fn claim(&self) -> bool {
+        self.claim_job().is_some()
+    }
+
+    /// [`claim`](Node::claim), handing over the job: `Some(job)` if the task was
+    /// claimed now (`job` is `None` for a task created failed), `None` if it already
+    /// started or ended.
+    pub(crate) fn claim_job(&self) -> Option<Option<Job>> {
         let mut state = self.lock();
         match state.stage {
             Stage::Waiting | Stage::Queued => {
                 state.stage = Stage::Running;
-                state.job = None;
-                true
+                Some(state.job.take())
             }
-            Stage::Running | Stage::Done => false,
+            Stage::Running | Stage::Done => None,
         }
     }
 

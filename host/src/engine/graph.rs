@@ -9,12 +9,10 @@ use crate::info::{ExecutionInfo, unix_now};
 use crate::module::Task;
 use crate::value::Value;
 
-use crate::args::Args;
-
 use super::Shared;
 use super::arg::{Arg, encode_list, encode_static};
 use super::future::{Job, Node, PendingList, Slot, Stage, State, TaskFuture};
-use super::ready::{ReadyTask, ResolvedOptions};
+use super::ready::ResolvedOptions;
 
 /// Creates the node for a submission, links it to its parents, and queues it if it is
 /// ready. Never blocks on running tasks.
@@ -285,27 +283,6 @@ pub(crate) fn finish(
     if !ready.is_empty() {
         shared.start(ready);
     }
-}
-
-/// The ready task of a queued node, its arguments assembled; `None` if it was cancelled
-/// meanwhile. The node stays `Queued` until the executor claims it.
-pub(crate) fn ready_task(node: Arc<Node>) -> Option<ReadyTask> {
-    let job = {
-        let mut state = node.lock();
-        if state.stage != Stage::Queued {
-            return None;
-        }
-        state.job.take()?
-    };
-    let mut args = Args::from_values(
-        job.positional
-            .into_iter()
-            .map(|v| v.expect("a ready task has all its arguments")),
-    );
-    for (name, value) in job.keyword {
-        args.push_kwarg(name, value.expect("a ready task has all its arguments"));
-    }
-    Some(ReadyTask::new(node, job.task, args, job.options))
 }
 
 pub(crate) fn shutdown_cancelled() -> TaskError {

@@ -23,7 +23,8 @@ pub struct LocalExecutor {
 
 struct Inner {
     runtime: Runtime,
-    queue: Mutex<Option<Sender<ReadyTask>>>,
+    /// Tasks, and one `None` per thread to stop it.
+    queue: Sender<Option<ReadyTask>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     count: usize,
 }
@@ -45,7 +46,7 @@ impl LocalExecutor {
         let count = threads.max(1);
         let inner = Arc::new(Inner {
             runtime,
-            queue: Mutex::new(Some(tx)),
+            queue: tx,
             threads: Mutex::new(Vec::with_capacity(count)),
             count,
         });
@@ -81,8 +82,10 @@ impl LocalExecutor {
 
 impl Inner {
     fn stop(&self) {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for _ in &threads {
+            let _ = self.queue.send(None);
+        }
         let me = std::thread::current().id();
         for thread in threads {
             if thread.thread().id() != me {
@@ -104,13 +107,10 @@ impl Executor for LocalExecutor {
                 }
             });
         }
-        let queue = self.inner.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(queue) = queue.as_ref() {
-            for task in tasks {
-                // Fails only once every thread has exited; the task is then dropped,
-                // which cancels it.
-                let _ = queue.send(task);
-            }
+        for task in tasks {
+            // Fails only once every thread has exited; the task is then dropped, which
+            // cancels it.
+            let _ = self.inner.queue.send(Some(task));
         }
     }
 
@@ -137,7 +137,7 @@ impl std::fmt::Debug for LocalExecutor {
 struct Worker {
     runtime: Runtime,
     owner: usize,
-    queue: Receiver<ReadyTask>,
+    queue: Receiver<Option<ReadyTask>>,
 }
 
 impl Worker {
@@ -147,18 +147,18 @@ impl Worker {
             let task = match NEXT.with(|next| next.borrow_mut().take()) {
                 Some(task) => task,
                 None => match self.queue.recv() {
-                    Ok(task) => task,
-                    Err(_) => return,
+                    Ok(Some(task)) => task,
+                    Ok(None) | Err(_) => return,
                 },
             };
             self.run_one(task);
         }
     }
 
-    fn run_one(&self, mut task: ReadyTask) {
-        if !task.claim() {
+    fn run_one(&self, task: ReadyTask) {
+        let Some(task) = task.claim() else {
             return;
-        }
+        };
         // `invoke` does not fail, but a bug in it must not kill the worker and leave
         // the task unfinished for ever.
         let invoke = || {

@@ -26,7 +26,7 @@ pub use arg::Arg;
 pub use collective::{AsCompleted, MapResults, ReturnWhen, as_completed, wait};
 pub use future::{FutureError, TaskFuture};
 pub use local::LocalExecutor;
-pub use ready::{Executor, ReadyTask};
+pub use ready::{Executor, ReadyTask, RunningTask};
 pub use record::{RecordCollector, RecordSink};
 pub use typed::{ArgOf, CallArgs, TypedFuture, TypedTask};
 
@@ -106,10 +106,8 @@ pub(crate) struct Shared {
 impl Shared {
     /// Hands tasks that just became ready to the executor, in one batch.
     pub(crate) fn start(&self, nodes: Vec<Arc<Node>>) {
-        let tasks: Vec<_> = nodes.into_iter().filter_map(graph::ready_task).collect();
-        if !tasks.is_empty() {
-            self.executor.start(tasks);
-        }
+        self.executor
+            .start(nodes.into_iter().map(ReadyTask::new).collect());
     }
 
     /// Hands a finished task to the record writer, which counts it finished once

@@ -1,13 +1,16 @@
-//! The execution seam: [`Executor`], and the [`ReadyTask`]s the engine hands it.
+//! The execution seam: [`Executor`], the [`ReadyTask`]s the engine hands it, and the
+//! [`RunningTask`] each becomes once an executor claims it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::args::Args;
 use crate::failure::{ErrorKind, TaskError};
+use crate::info::ExecutionInfo;
 use crate::invoke::{Invocation, InvokeOptions};
 use crate::limits::Limits;
 use crate::module::Task;
+use crate::value::Value;
 
 use super::future::Node;
 use super::graph;
@@ -16,9 +19,10 @@ use super::graph;
 ///
 /// The engine resolves dependencies, limits and records; an executor only runs. It is
 /// given ready tasks in batches by [`start`](Executor::start), which must return at once
-/// (queue them, send them, hand them to threads), and completes each later, from any
-/// thread, with [`ReadyTask::complete`]. The engine's own executors are
-/// [`LocalExecutor`](crate::LocalExecutor) (threads of this process),
+/// (queue them, send them, hand them to threads). For each, later and on any thread, it
+/// [`claim`](ReadyTask::claim)s the task — which fails if the task was cancelled while
+/// queued — runs it, and [`complete`](RunningTask::complete)s it. The engine's own
+/// executors are [`LocalExecutor`](crate::LocalExecutor) (threads of this process),
 /// [`ProcessExecutor`](crate::ProcessExecutor) (worker processes) and
 /// [`RedisExecutor`](crate::RedisExecutor) (workers anywhere, through Redis).
 pub trait Executor: Send + Sync {
@@ -30,26 +34,23 @@ pub trait Executor: Send + Sync {
     fn shutdown(&self) {}
 }
 
-/// One task whose arguments are ready, with its limits resolved, owned by an
-/// [`Executor`] until it completes it.
+/// A task whose arguments are ready, handed to an [`Executor`] to run.
 ///
-/// Run it only if [`claim`](ReadyTask::claim) says so (it may have been cancelled while
-/// queued), then [`complete`](ReadyTask::complete) it with its [`Invocation`]. A ready
-/// task dropped without completing fails with a `HostError` (or, unclaimed, is
-/// cancelled), so a task the executor loses never leaves the engine waiting.
+/// Dropped without being claimed, it is cancelled, so a task an executor loses never
+/// leaves the engine waiting.
 pub struct ReadyTask {
+    node: Option<Arc<Node>>,
+}
+
+/// A task an executor has claimed: its arguments, with every parent's value in place,
+/// and its limits, resolved once by the engine. Complete it with its [`Invocation`];
+/// dropped without completing, it fails with a `HostError`.
+pub struct RunningTask {
     node: Arc<Node>,
     task: Task,
     args: Args,
     options: Arc<ResolvedOptions>,
-    state: Claim,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Claim {
-    Unclaimed,
-    Claimed,
-    Finished,
+    finished: bool,
 }
 
 /// The options of a task, resolved once by the engine: its limits against the engine's
@@ -74,21 +75,63 @@ impl ResolvedOptions {
 }
 
 impl ReadyTask {
-    pub(crate) fn new(
-        node: Arc<Node>,
-        task: Task,
-        args: Args,
-        options: Arc<ResolvedOptions>,
-    ) -> ReadyTask {
-        ReadyTask {
-            node,
-            task,
-            args,
-            options,
-            state: Claim::Unclaimed,
-        }
+    pub(crate) fn new(node: Arc<Node>) -> ReadyTask {
+        ReadyTask { node: Some(node) }
     }
 
+    /// The task's UUID, as in its record.
+    pub fn id(&self) -> &str {
+        self.node.as_ref().map_or("", |n| n.id.as_str())
+    }
+
+    /// Marks the task as running and hands it over with its arguments; `None` when it
+    /// was cancelled while queued, or the engine is shutting down with `cancel_futures`
+    /// (it is then completed as cancelled, and there is nothing to run).
+    pub fn claim(mut self) -> Option<RunningTask> {
+        let node = self.node.take()?;
+        let Some(job) = node.claim_job()? else {
+            let error = TaskError::new(ErrorKind::HostError, "a ready task without its job");
+            graph::finish(node, Err(error), None);
+            return None;
+        };
+        let mut args = Args::from_values(
+            job.positional
+                .into_iter()
+                .map(|v| v.expect("a ready task has all its arguments")),
+        );
+        for (name, value) in job.keyword {
+            args.push_kwarg(name, value.expect("a ready task has all its arguments"));
+        }
+        let running = RunningTask {
+            node,
+            task: job.task,
+            args,
+            options: job.options,
+            finished: false,
+        };
+        if running.node.shared.cancelling.load(Ordering::Relaxed) {
+            running.fail(graph::shutdown_cancelled());
+            return None;
+        }
+        Some(running)
+    }
+}
+
+impl Drop for ReadyTask {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.take()
+            && node.claim()
+        {
+            let error = TaskError::new(
+                ErrorKind::Cancelled,
+                "the executor was shut down before the task started",
+            );
+            graph::finish(node, Err(error), None);
+        }
+    }
+}
+
+impl RunningTask {
     /// The task's UUID, as in its record.
     pub fn id(&self) -> &str {
         &self.node.id
@@ -99,7 +142,7 @@ impl ReadyTask {
         &self.task
     }
 
-    /// Its arguments, with every parent's value in place.
+    /// Its arguments.
     pub fn args(&self) -> &Args {
         &self.args
     }
@@ -115,80 +158,48 @@ impl ReadyTask {
         &self.options.invoke
     }
 
-    /// Marks the task as running, and says whether to run it: `false` when it was
-    /// cancelled while queued, or the engine is shutting down with `cancel_futures`
-    /// (the task is then completed as cancelled, and the executor just drops it).
-    pub fn claim(&mut self) -> bool {
-        if self.state != Claim::Unclaimed {
-            return self.state == Claim::Claimed;
-        }
-        if !self.node.claim() {
-            self.state = Claim::Finished;
-            return false;
-        }
-        self.state = Claim::Claimed;
-        if self.node.shared.cancelling.load(Ordering::Relaxed) {
-            self.finish(Err(graph::shutdown_cancelled()), None);
-            return false;
-        }
-        true
-    }
-
     /// Completes the task with its outcome. Children it makes ready go to the executor
     /// in one batch.
     pub fn complete(mut self, invocation: Invocation) {
-        self.claim();
         self.finish(invocation.result, Some(invocation.execution));
     }
 
     /// Fails the task without an execution record (the executor could not run it).
     pub fn fail(mut self, error: TaskError) {
-        self.claim();
         self.finish(Err(error), None);
     }
 
-    fn finish(
-        &mut self,
-        outcome: Result<crate::Value, TaskError>,
-        execution: Option<crate::ExecutionInfo>,
-    ) {
-        if self.state == Claim::Claimed {
-            self.state = Claim::Finished;
+    fn finish(&mut self, outcome: Result<Value, TaskError>, execution: Option<ExecutionInfo>) {
+        if !self.finished {
+            self.finished = true;
             graph::finish(self.node.clone(), outcome, execution);
         }
     }
 }
 
-impl Drop for ReadyTask {
+impl Drop for RunningTask {
     fn drop(&mut self) {
-        match self.state {
-            Claim::Finished => {}
-            Claim::Unclaimed => {
-                if self.node.claim() {
-                    self.state = Claim::Claimed;
-                    self.finish(
-                        Err(TaskError::new(
-                            ErrorKind::Cancelled,
-                            "the executor was shut down before the task started",
-                        )),
-                        None,
-                    );
-                }
-            }
-            Claim::Claimed => self.finish(
-                Err(TaskError::new(
-                    ErrorKind::HostError,
-                    "the executor lost the task without completing it",
-                )),
-                None,
-            ),
-        }
+        self.finish(
+            Err(TaskError::new(
+                ErrorKind::HostError,
+                "the executor lost the task without completing it",
+            )),
+            None,
+        );
     }
 }
 
 impl std::fmt::Debug for ReadyTask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReadyTask")
+            .field("id", &self.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RunningTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningTask")
             .field("id", &self.node.id)
             .field("task", &self.task.name())
             .finish_non_exhaustive()

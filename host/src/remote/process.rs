@@ -27,7 +27,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use serde_bytes::ByteBuf;
 
-use crate::engine::{Executor, ReadyTask};
+use crate::engine::{Executor, ReadyTask, RunningTask};
 use crate::failure::{ErrorKind, TaskError};
 
 use super::process_server::MAX_REPLY_BYTES;
@@ -191,12 +191,12 @@ impl Drop for Process {
 /// The tasks a process has been sent and not yet answered, in order.
 #[derive(Default)]
 struct InFlight {
-    tasks: Mutex<(VecDeque<ReadyTask>, bool)>,
+    tasks: Mutex<(VecDeque<RunningTask>, bool)>,
     changed: Condvar,
 }
 
 impl InFlight {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (VecDeque<ReadyTask>, bool)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (VecDeque<RunningTask>, bool)> {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -237,13 +237,13 @@ struct Slot {
 
 impl Slot {
     fn run(mut self) {
-        let mut pending: Option<ReadyTask> = None;
+        let mut pending: Option<RunningTask> = None;
         loop {
             let first = match pending.take() {
                 Some(task) => task,
-                None => match self.queue.recv() {
-                    Ok(task) => task,
-                    Err(_) => return,
+                None => match self.next() {
+                    Some(task) => task,
+                    None => return,
                 },
             };
             let process = match self.process.take() {
@@ -268,9 +268,27 @@ impl Slot {
         }
     }
 
+    /// The next task to run, waiting for one; `None` once the queue has closed.
+    fn next(&self) -> Option<RunningTask> {
+        loop {
+            if let Some(task) = self.queue.recv().ok()?.claim() {
+                return Some(task);
+            }
+        }
+    }
+
+    /// The next task to run if one is queued now.
+    fn try_next(&self) -> Option<RunningTask> {
+        loop {
+            if let Some(task) = self.queue.try_recv().ok()?.claim() {
+                return Some(task);
+            }
+        }
+    }
+
     /// Feeds one process until the queue closes (`None`) or the process dies
     /// (`Some(task not yet sent)`).
-    fn serve(&mut self, mut process: Process, first: ReadyTask) -> Option<Option<ReadyTask>> {
+    fn serve(&mut self, mut process: Process, first: RunningTask) -> Option<Option<RunningTask>> {
         let in_flight = Arc::new(InFlight::default());
         let Some(output) = process.output.take() else {
             first.fail(TaskError::new(
@@ -300,16 +318,16 @@ impl Slot {
                     if let Err(e) = process.input.flush() {
                         break Err(SendError::from(e));
                     }
-                    match self.queue.recv() {
-                        Ok(task) => task,
-                        Err(_) => break Ok(()),
+                    match self.next() {
+                        Some(task) => task,
+                        None => break Ok(()),
                     }
                 }
             };
             if let Err(e) = send(&mut process, &in_flight, task) {
                 break Err(e);
             }
-            next = self.queue.try_recv().ok();
+            next = self.try_next();
         };
         let unsent = match outcome {
             Ok(()) => {
@@ -337,7 +355,7 @@ impl Slot {
 
 /// Why a job could not be sent, and the task if it was not handed to the process.
 struct SendError {
-    task: Option<ReadyTask>,
+    task: Option<RunningTask>,
 }
 
 impl From<std::io::Error> for SendError {
@@ -347,10 +365,7 @@ impl From<std::io::Error> for SendError {
 }
 
 /// Sends one task (if it is still to run) to the process.
-fn send(process: &mut Process, in_flight: &InFlight, mut task: ReadyTask) -> Result<(), SendError> {
-    if !task.claim() {
-        return Ok(());
-    }
+fn send(process: &mut Process, in_flight: &InFlight, task: RunningTask) -> Result<(), SendError> {
     if in_flight.full() {
         // The process answers only what it has received.
         process.input.flush()?;

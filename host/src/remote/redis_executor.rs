@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::args::Args;
-use crate::engine::{Executor, ReadyTask};
+use crate::engine::{Executor, ReadyTask, RunningTask};
 use crate::failure::{ErrorKind, TaskError};
 use crate::info::unix_now;
 use crate::invoke::Invocation;
@@ -166,7 +166,7 @@ pub struct RedisExecutor {
 
 /// A job sent and not yet answered.
 struct Pending {
-    task: ReadyTask,
+    task: RunningTask,
     /// When to give up on it (`LostTask`), and how long that is after sending.
     deadline: Option<(Instant, Duration)>,
 }
@@ -245,7 +245,7 @@ impl RedisExecutor {
         Ok(())
     }
 
-    fn job(&self, id: &str, task: &ReadyTask) -> Result<Job, TaskError> {
+    fn job(&self, id: &str, task: &RunningTask) -> Result<Job, TaskError> {
         let mut index = 0;
         let mut references = Vec::new();
         let mut transform = |value: &Value| -> Result<Value, TaskError> {
@@ -304,10 +304,10 @@ impl Executor for RedisExecutor {
     fn start(&self, tasks: Vec<ReadyTask>) {
         let mut messages = Vec::with_capacity(tasks.len());
         let mut ids = Vec::with_capacity(tasks.len());
-        for mut task in tasks {
-            if !task.claim() {
+        for task in tasks {
+            let Some(task) = task.claim() else {
                 continue;
-            }
+            };
             let start = unix_now();
             if !task.invoke_options().read_only_dirs.is_empty() {
                 let error = TaskError::new(
