@@ -50,7 +50,6 @@ mod module;
 mod mounts;
 mod msgpack;
 mod poll;
-mod report;
 mod runtime;
 mod store;
 mod survey;
@@ -72,16 +71,12 @@ pub use engine::{
     TypedFuture, TypedTask, WorkerCommand, as_completed, serve_worker_process, wait,
 };
 pub use failure::{AbiViolation, ErrorKind, TaskError};
-pub use info::{ExceptionInfo, ExecutionInfo, TaskInfo, TaskResult, unix_now};
+pub use info::{ExceptionInfo, ExecutionInfo, TaskInfo, TaskResult};
 pub use invoke::{Invocation, InvokeOptions, ReadOnlyDir};
 pub use limits::{LimitError, LimitOverrides, Limits};
 pub use manifest::{ABI_VERSION, MANIFEST_SECTION, TASK_EXPORT_PREFIX, TaskSpec};
 pub use module::{LoadError, Task, TaskModule};
-pub use report::{
-    MAX_BARS, Phase, PhaseStats, ReadStats, ReportError, RunSummary, SkippedLine, read_records,
-    render_html,
-};
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeError};
 pub use survey::CompileBudget;
-pub use terminal::{TerminalSafeJson, terminal_line, terminal_text, write_terminal_safe_json};
+pub use terminal::TerminalSafeJson;
 pub use value::{Value, ValueError};

@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use wasmtaps::{Args, ExceptionInfo, InvokeOptions, Runtime, TaskInfo, unix_now};
+use wasmtaps::{Args, ExceptionInfo, InvokeOptions, Runtime, TaskInfo};
+
+use crate::support::unix_now;
 
 /// The timeline's `task` phase colour (`.t` in the page's CSS).
 const TASK_RGB: [u8; 3] = [0x1f, 0x77, 0xb4];

@@ -2,7 +2,7 @@
 //! directory, config files, progress and a summary.
 
 mod apps;
-mod config;
+pub(crate) mod config;
 mod progress;
 mod rundir;
 
@@ -15,10 +15,11 @@ use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use wasmtaps::{
     CompileBudget, DirectoryStore, Engine, Filter, LimitOverrides, RedisExecutor, RedisStore,
-    RunSummary, Store, Transformer,
+    Store, Transformer,
 };
 
-use super::{EXIT_USAGE, parse};
+use crate::report::RunSummary;
+use crate::{EXIT_USAGE, parse};
 use apps::{AppContext, AppOutcome};
 use config::RunConfig;
 use rundir::RunLog;
@@ -415,7 +416,7 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
     if config.engine.executor == "redis" {
         let url = config.engine.redis.as_deref().unwrap_or_default();
         let mut redis = RedisExecutor::builder(url).max_deliveries(config.engine.max_deliveries);
-        redis = match crate::cli::worker::secret(config.engine.secret_file.as_deref())? {
+        redis = match crate::worker::secret(config.engine.secret_file.as_deref())? {
             Some(secret) => redis.secret(secret),
             None if config.engine.insecure => redis.insecure(),
             None => redis,
@@ -472,7 +473,7 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
 
     let mut report = String::new();
     if let Some(path) = &records {
-        let (tasks, _) = wasmtaps::read_records(path)?;
+        let (tasks, _) = crate::report::read_records(path)?;
         report.push_str(&RunSummary::from_records(&tasks).to_string());
     }
     for line in &outcome.lines {
@@ -485,7 +486,7 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
         wall.as_secs_f64()
     ));
     // The summary's exception types and the apps' lines quote guests.
-    let report = wasmtaps::terminal_text(&report);
+    let report = crate::terminal::terminal_text(&report);
     print!("{report}");
     log.quiet(&report);
     log.line(if outcome.ok {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use wasmtaps::{Arg, LimitOverrides, TaskFuture};
 
 use super::{AppContext, AppOutcome, Rng, arg, synthetic};
-use crate::cli::run::config::{FailuresConfig, SyntheticConfig};
+use crate::run::config::{FailuresConfig, SyntheticConfig};
 
 /// The failure types, with the exception type each must produce.
 pub(crate) const KINDS: &[(&str, &str)] = &[

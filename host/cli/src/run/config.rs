@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::super::parse::duration as seconds;
+use crate::parse::duration as seconds;
 
 /// Everything a run needs.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -235,7 +235,7 @@ impl<'de> Deserialize<'de> for ByteSize {
         })?;
         match raw {
             Raw::N(n) => Ok(ByteSize(n)),
-            Raw::S(s) => super::super::parse::bytes(&s)
+            Raw::S(s) => crate::parse::bytes(&s)
                 .map(ByteSize)
                 .map_err(serde::de::Error::custom),
         }

@@ -7,12 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use wasmtaps::{
-    Args, Invocation, InvokeOptions, LimitOverrides, ReadOnlyDir, TaskInfo, unix_now,
-    write_terminal_safe_json,
-};
+use wasmtaps::{Args, Invocation, InvokeOptions, LimitOverrides, ReadOnlyDir, TaskInfo};
 
-use super::parse;
+use crate::parse;
+use crate::terminal::write_terminal_safe_json;
 
 #[derive(ClapArgs)]
 pub(crate) struct CallArgs {
@@ -118,4 +116,11 @@ fn print_outcome(outcome: &Invocation, info: &TaskInfo) -> anyhow::Result<()> {
     out.write_all(b"}\n")?;
     out.flush()?;
     Ok(())
+}
+
+/// The current time as float Unix seconds, as the records' times are.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -1,10 +1,15 @@
-//! Subcommands of the `wasmtaps` binary.
+//! The `wasmtaps` command line: its subcommands, the run reports and the parsers of its
+//! flags and config files. The binary (`src/main.rs`) calls [`main`]; the library exists
+//! so the fuzz targets in `tests/fuzz` reach the parsers through [`__fuzz`].
 
+#[doc(hidden)]
+pub mod __fuzz;
 mod call;
 mod inspect;
 mod parse;
 mod report;
 mod run;
+mod terminal;
 mod worker;
 
 use std::process::ExitCode;
@@ -38,7 +43,7 @@ enum Command {
         budget: BudgetFlags,
     },
     /// Summarise a run directory's tasks.jsonl and write report.html (timeline, histograms).
-    Report(report::ReportArgs),
+    Report(report::command::ReportArgs),
     /// Run tasks for `run --executor redis` engines: pull jobs from Redis until killed.
     Worker(worker::WorkerArgs),
 }
@@ -116,13 +121,14 @@ fn install_logging() {
         .try_init();
 }
 
-pub(crate) fn main() -> ExitCode {
+/// Parses the command line, runs the subcommand and returns the process's exit status.
+pub fn main() -> ExitCode {
     install_logging();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Call(args) => call::run(args),
         Command::Inspect(args) => inspect::run(args),
-        Command::Report(args) => report::run(args),
+        Command::Report(args) => report::command::run(args),
         Command::Run(args) => run::run(args),
         Command::WorkerProcess { cache_dir, budget } => runtime_builder(cache_dir.as_deref())
             .compile_budget(budget.budget())
@@ -138,7 +144,7 @@ pub(crate) fn main() -> ExitCode {
             // Errors may quote a module's manifest or a guest's message.
             eprintln!(
                 "wasmtaps: error: {}",
-                wasmtaps::terminal_text(&format!("{error:#}"))
+                terminal::terminal_text(&format!("{error:#}"))
             );
             ExitCode::from(EXIT_USAGE)
         }

@@ -24,7 +24,7 @@ impl RunLog {
         let line = format!(
             "[{}] {}",
             timestamp(std::time::SystemTime::now(), true),
-            wasmtaps::terminal_line(message.as_ref())
+            crate::terminal::terminal_line(message.as_ref())
         );
         if self.echo {
             eprintln!("{line}");

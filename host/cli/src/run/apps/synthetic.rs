@@ -5,7 +5,7 @@ use serde_bytes::ByteBuf;
 use wasmtaps::{Arg, ReturnWhen, Task, TaskFuture};
 
 use super::{AppContext, AppOutcome, Rng, arg, wait_all};
-use crate::cli::run::config::SyntheticConfig;
+use crate::run::config::SyntheticConfig;
 
 /// Tasks the app submits, warm-up included (for progress).
 pub(crate) fn task_count(c: &SyntheticConfig) -> u64 {
