@@ -58,7 +58,7 @@ mod value;
 mod wasi_misuse;
 mod wire;
 
-pub use args::Args;
+pub use args::{Args, JsonArgsError};
 pub use cache::ModuleCacheStats;
 pub use distributed::{
     ABORT_ON_TASK_ENV, DirectoryStore, DistributedError, Filter, REFERENCE_EXT, RedisExecutor,
@@ -74,7 +74,7 @@ pub use failure::{AbiViolation, ErrorKind, TaskError};
 pub use info::{ExceptionInfo, ExecutionInfo, TaskInfo, TaskResult};
 pub use invoke::{Invocation, InvokeOptions, ReadOnlyDir};
 pub use limits::{LimitError, LimitOverrides, Limits};
-pub use manifest::{ABI_VERSION, MANIFEST_SECTION, TASK_EXPORT_PREFIX, TaskSpec};
+pub use manifest::TaskSpec;
 pub use module::{LoadError, Task, TaskModule};
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeError};
 pub use survey::CompileBudget;

@@ -24,6 +24,14 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     crate::parse::seconds(text)
 }
 
+/// Parses a deadline flag (`--timeout 0.5`).
+///
+/// # Errors
+/// Why `text` is not a deadline the command line accepts.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    crate::parse::timeout(text)
+}
+
 /// Parses a JSON flag (`--args`, `--kwargs`).
 ///
 /// # Errors

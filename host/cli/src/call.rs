@@ -31,7 +31,7 @@ pub(crate) struct CallArgs {
     #[arg(long)]
     fuel: Option<u64>,
     /// Wall-clock deadline in seconds.
-    #[arg(long, value_parser = parse::seconds)]
+    #[arg(long, value_parser = parse::timeout)]
     timeout: Option<Duration>,
     /// Largest result accepted, e.g. 1MiB.
     #[arg(long, value_parser = parse::bytes)]
@@ -51,7 +51,7 @@ pub(crate) struct CallArgs {
 }
 
 pub(crate) fn run(a: CallArgs) -> anyhow::Result<ExitCode> {
-    let args = Args::from_json(&a.args, &a.kwargs).map_err(anyhow::Error::msg)?;
+    let args = Args::from_json(&a.args, &a.kwargs)?;
     let runtime = super::runtime_builder(a.cache_dir.as_deref())
         .fuel_metering(a.fuel.is_some())
         .compile_budget(a.budget.budget())

@@ -10,7 +10,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use wasmtaps::{Args, Value};
-use wasmtaps_cli::__fuzz::{ResolvedConfig, parse_json, parse_seconds, parse_size};
+use wasmtaps_cli::__fuzz::{
+    ResolvedConfig, parse_json, parse_seconds, parse_size, parse_timeout,
+};
 
 fn json_args(text: &str) {
     let Ok(json) = parse_json(text) else {
@@ -57,5 +59,6 @@ fuzz_target!(|data: &[u8]| {
     json_args(&text);
     let _ = parse_size(&text);
     let _ = parse_seconds(&text);
+    let _ = parse_timeout(&text);
     run_config(&text);
 });

@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::choices::{AppName, ExecutorKind};
+
 /// Writes timestamped lines to `log.txt` (and echoes them to stderr).
 pub(crate) struct RunLog {
     file: Mutex<File>,
@@ -33,6 +35,12 @@ impl RunLog {
         let _ = writeln!(file, "{line}");
     }
 
+    /// Appends `bytes` as they are (a `tracing` event, formatted and escaped already).
+    pub(crate) fn append(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.write_all(bytes)
+    }
+
     /// Logs text without echoing it (the summary, which goes to stdout).
     pub(crate) fn quiet(&self, text: &str) {
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
@@ -41,7 +49,7 @@ impl RunLog {
 }
 
 /// `runs/<app>_<executor>_<UTC timestamp>`, made unique if it exists.
-pub(crate) fn default_dir(app: &str, executor: &str) -> PathBuf {
+pub(crate) fn default_dir(app: AppName, executor: ExecutorKind) -> PathBuf {
     let stamp = timestamp(std::time::SystemTime::now(), false);
     let base = PathBuf::from("runs").join(format!("{app}_{executor}_{stamp}"));
     let mut dir = base.clone();
