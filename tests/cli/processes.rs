@@ -3,11 +3,10 @@
 use anyhow::Result;
 use wasmtaps::{Arg, Engine, RecordCollector, RecordSink, Runtime, WorkerCommand};
 
+use crate::support::WASMTAPS;
+
 fn worker_command() -> WorkerCommand {
-    WorkerCommand::new(
-        env!("CARGO_BIN_EXE_wasmtaps"),
-        ["worker-process", "--cache-dir", "none"],
-    )
+    WorkerCommand::new(WASMTAPS, ["worker-process", "--cache-dir", "none"])
 }
 
 #[test]

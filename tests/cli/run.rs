@@ -2,18 +2,12 @@
 //! clear errors for bad flags and config values.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use anyhow::Result;
 use wasmtaps::TaskInfo;
 
-fn wasmtaps(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the wasmtaps binary runs")
-}
+use crate::support::wasmtaps_in;
 
 fn text(out: &Output) -> String {
     format!(
@@ -38,7 +32,7 @@ fn run(tmp: &Path, name: &str, args: &[&str], code: i32) -> Result<(PathBuf, Str
     all.extend_from_slice(args);
     let dir_text = dir.display().to_string();
     all.extend_from_slice(&["--run-dir", &dir_text, "--progress", "lines"]);
-    let out = wasmtaps(&all, tmp);
+    let out = wasmtaps_in(tmp, &all);
     let printed = text(&out);
     assert_eq!(out.status.code(), Some(code), "{all:?}:\n{printed}");
     Ok((dir, printed))
@@ -405,7 +399,7 @@ fn bad_flags_and_config_values_exit_2_naming_them() -> Result<()> {
         let mut all = vec!["run"];
         all.extend(args.iter().map(String::as_str));
         all.extend(["--run-dir", "should-not-matter"]);
-        let out = wasmtaps(&all, tmp.path());
+        let out = wasmtaps_in(tmp.path(), &all);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(
@@ -464,7 +458,7 @@ fn choices_are_refused_by_the_parser_listing_the_accepted_values() -> Result<()>
         let mut all = vec!["run"];
         all.extend(&args);
         all.extend(["--run-dir", "should-not-matter"]);
-        let out = wasmtaps(&all, tmp.path());
+        let out = wasmtaps_in(tmp.path(), &all);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         for name in named {
@@ -481,7 +475,7 @@ fn choices_are_refused_by_the_parser_listing_the_accepted_values() -> Result<()>
 fn run_and_call_parse_timeout_with_one_parser() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let first_line = |args: &[&str]| {
-        let out = wasmtaps(args, tmp.path());
+        let out = wasmtaps_in(tmp.path(), args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         stderr.lines().next().unwrap_or_default().to_owned()
@@ -577,7 +571,7 @@ fn durations_and_sizes_out_of_range_exit_2_naming_them_never_panic() -> Result<(
         let mut all = vec!["run"];
         all.extend(&args);
         all.extend(["--run-dir", "should-not-matter"]);
-        let out = wasmtaps(&all, tmp.path());
+        let out = wasmtaps_in(tmp.path(), &all);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(
@@ -586,9 +580,9 @@ fn durations_and_sizes_out_of_range_exit_2_naming_them_never_panic() -> Result<(
         );
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
-    let out = wasmtaps(
-        &["call", "no-such-module.wasm", "t", "--timeout", "1e20"],
+    let out = wasmtaps_in(
         tmp.path(),
+        ["call", "no-such-module.wasm", "t", "--timeout", "1e20"],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -681,7 +675,7 @@ fn report_reads_a_real_run_directory() -> Result<()> {
         ],
         0,
     )?;
-    let out = wasmtaps(&["report", &dir.display().to_string()], tmp.path());
+    let out = wasmtaps_in(tmp.path(), ["report", &dir.display().to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let html = std::fs::read_to_string(dir.join("report.html"))?;
     assert!(
