@@ -4,6 +4,35 @@ use crate::manifest::TaskSpec;
 use crate::msgpack;
 use crate::value::{Value, ValueError};
 
+/// Why JSON given as a task's arguments ([`Args::from_json`]) was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JsonArgsError {
+    /// The positional arguments were not a JSON array.
+    #[error("args must be a JSON array, not {found}")]
+    ArgsNotAnArray {
+        /// What they were, such as "an object" or "a string".
+        found: &'static str,
+    },
+    /// The keyword arguments were not a JSON object.
+    #[error("kwargs must be a JSON object, not {found}")]
+    KwargsNotAnObject {
+        /// What they were, such as "an array" or "null".
+        found: &'static str,
+    },
+}
+
+/// The JSON type of `value`, with its article, for messages.
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 /// The arguments of one task call: positional values and keyword values.
 ///
 /// # Examples
@@ -67,19 +96,40 @@ impl Args {
 
     /// Arguments from a JSON array and a JSON object (the CLI's `--args`/`--kwargs`).
     ///
+    /// # Examples
+    /// ```
+    /// use serde_json::json;
+    /// let args = wasmtaps::Args::from_json(&json!([40, 2]), &json!({"scale": 1.5}))?;
+    /// assert_eq!((args.positional().len(), args.keyword().len()), (2, 1));
+    /// let wrong = wasmtaps::Args::from_json(&json!({"a": 1}), &json!({}));
+    /// assert_eq!(wrong.unwrap_err().to_string(), "args must be a JSON array, not an object");
+    /// # Ok::<(), wasmtaps::JsonArgsError>(())
+    /// ```
+    ///
     /// # Errors
-    /// A message saying which of the two has the wrong JSON type.
-    pub fn from_json(args: &serde_json::Value, kwargs: &serde_json::Value) -> Result<Args, String> {
+    /// [`JsonArgsError`] naming which of the two has the wrong JSON type.
+    pub fn from_json(
+        args: &serde_json::Value,
+        kwargs: &serde_json::Value,
+    ) -> Result<Args, JsonArgsError> {
         let positional = match args {
             serde_json::Value::Array(items) => items.iter().map(Value::from_json).collect(),
-            other => return Err(format!("args must be a JSON array, got {other}")),
+            other => {
+                return Err(JsonArgsError::ArgsNotAnArray {
+                    found: json_type(other),
+                });
+            }
         };
         let keyword = match kwargs {
             serde_json::Value::Object(map) => map
                 .iter()
                 .map(|(k, v)| (k.clone(), Value::from_json(v)))
                 .collect(),
-            other => return Err(format!("kwargs must be a JSON object, got {other}")),
+            other => {
+                return Err(JsonArgsError::KwargsNotAnObject {
+                    found: json_type(other),
+                });
+            }
         };
         Ok(Args {
             positional,

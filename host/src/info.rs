@@ -91,7 +91,7 @@ pub struct TaskResult<R> {
 }
 
 /// The current time as float Unix seconds.
-pub fn unix_now() -> f64 {
+pub(crate) fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())

@@ -50,7 +50,6 @@ mod mounts;
 mod msgpack;
 mod poll;
 mod remote;
-mod report;
 mod runtime;
 mod store;
 mod survey;
@@ -58,7 +57,7 @@ mod terminal;
 mod value;
 mod wasi_misuse;
 
-pub use args::Args;
+pub use args::{Args, JsonArgsError};
 pub use cache::ModuleCacheStats;
 pub use engine::{
     Arg, ArgOf, AsCompleted, CallArgs, Engine, EngineBuilder, EngineError, EngineStats, Executor,
@@ -66,21 +65,17 @@ pub use engine::{
     TaskFuture, TypedFuture, TypedTask, as_completed, wait,
 };
 pub use failure::{AbiViolation, ErrorKind, TaskError};
-pub use info::{ExceptionInfo, ExecutionInfo, TaskInfo, TaskResult, unix_now};
+pub use info::{ExceptionInfo, ExecutionInfo, TaskInfo, TaskResult};
 pub use invoke::{Invocation, InvokeOptions, ReadOnlyDir};
 pub use limits::{LimitError, LimitOverrides, Limits};
-pub use manifest::{ABI_VERSION, MANIFEST_SECTION, TASK_EXPORT_PREFIX, TaskSpec};
+pub use manifest::TaskSpec;
 pub use module::{LoadError, Task, TaskModule};
 pub use remote::{
     DirectoryStore, DistributedError, Filter, ProcessExecutor, REFERENCE_EXT, RedisExecutor,
     RedisExecutorBuilder, RedisStore, SECRET_ENV, Secret, Store, StoreKey, Transformer, Worker,
     WorkerBuilder, WorkerCommand, serve_worker_process,
 };
-pub use report::{
-    MAX_BARS, Phase, PhaseStats, ReadStats, ReportError, RunSummary, SkippedLine, read_records,
-    render_html,
-};
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeError};
 pub use survey::CompileBudget;
-pub use terminal::{TerminalSafeJson, terminal_line, terminal_text, write_terminal_safe_json};
+pub use terminal::TerminalSafeJson;
 pub use value::{Value, ValueError};

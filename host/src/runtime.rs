@@ -106,7 +106,7 @@ impl Default for RuntimeBuilder {
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// The default limits exceed the maximums.
-    #[error("default limits are above the maximums: {0}")]
+    #[error("default limits are above the maximums")]
     Limits(#[from] LimitError),
     /// wasmtime rejected the configuration.
     #[error("cannot configure wasmtime: {0:#}")]

@@ -22,16 +22,16 @@ pub enum ValueError {
     #[error("malformed MessagePack: {0}")]
     Malformed(String),
     /// Serialising a Rust value failed.
-    #[error("cannot encode value as MessagePack: {0}")]
+    #[error("cannot encode value as MessagePack")]
     Encode(#[from] rmp_serde::encode::Error),
     /// Deserialising into the requested Rust type failed.
-    #[error("cannot decode value: {0}")]
+    #[error("cannot decode value")]
     Decode(#[from] rmp_serde::decode::Error),
     /// The value has no JSON form (for example a map with non-string keys).
     #[error("value has no JSON form: {0}")]
     NotJson(String),
     /// Writing the value's JSON form failed.
-    #[error("cannot write value as JSON: {0}")]
+    #[error("cannot write value as JSON")]
     Io(#[from] std::io::Error),
 }
 

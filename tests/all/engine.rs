@@ -11,17 +11,12 @@ use wasmtaps::{
     wait,
 };
 
-/// Tasks for the engine tests. Each returns `{"ok": v}` for a one-byte MessagePack `v`
-/// written at 20. The input `[[args], {}]` of small positive integers has the arguments
-/// from byte 2 on, and their count in the low bits of byte 1.
-const TASKS: &str = r#"(module
-  (memory (export "memory") 1)
-  (global $next (mut i32) (i32.const 1024))
-  (func (export "wasmtaps_alloc") (param $len i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $next))
-    (global.set $next (i32.add (global.get $next) (local.get $len)))
-    (local.get $p))
+use crate::support;
+
+/// Tasks for the engine tests, in [`support::wat`]'s module. Each returns `{"ok": v}` for
+/// a one-byte MessagePack `v` written at 20. The input `[[args], {}]` of small positive
+/// integers has the arguments from byte 2 on, and their count in the low bits of byte 1.
+const TASKS: &str = r#"
   (func $ok (param $v i32) (result i64)
     (i32.store (i32.const 16) (i32.const 0x6b6fa281))
     (i32.store8 (i32.const 20) (local.get $v))
@@ -49,7 +44,7 @@ const TASKS: &str = r#"(module
   ;; Never returns; ends by its deadline.
   (func (export "wasmtaps_task_spin") (param i32 i32) (result i64)
     (loop $forever (br $forever))
-    unreachable))"#;
+    unreachable)"#;
 
 struct Fixture {
     module: TaskModule,
@@ -75,7 +70,7 @@ impl Fixture {
 /// An engine over the test tasks, configured by `configure`, recording in memory.
 fn run_test(configure: impl FnOnce(EngineBuilder) -> EngineBuilder) -> Result<Fixture> {
     let runtime = Runtime::builder().fuel_metering(true).build()?;
-    let module = runtime.load_wat("engine-tasks", TASKS)?;
+    let module = runtime.load_wat("engine-tasks", &support::wat(TASKS))?;
     let records = RecordCollector::new();
     let engine = configure(
         Engine::builder(runtime)
@@ -485,7 +480,7 @@ fn hundred_thousand_concurrent_tasks_are_each_logged_once() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let log = dir.path().join("tasks.jsonl");
     let runtime = Runtime::new()?;
-    let module = runtime.load_wat("engine-tasks", TASKS)?;
+    let module = runtime.load_wat("engine-tasks", &support::wat(TASKS))?;
     let (noop, inc) = (module.task("noop")?, module.task("inc")?);
     let engine = Engine::builder(runtime).record_file(&log).build()?;
     // Submit from two threads at once: independent no-ops and chains of four `inc`s.
@@ -517,41 +512,16 @@ fn hundred_thousand_concurrent_tasks_are_each_logged_once() -> Result<()> {
     Ok(())
 }
 
-const KILL_CHILD_ENV: &str = "WASMTAPS_ENGINE_KILL_CHILD_LOG";
-
-/// Not a test on its own: when re-executed by `records_survive_kill_9` with the
-/// environment variable set, it submits tasks for ever, logging to the named file.
-#[test]
-fn kill_9_child() -> Result<()> {
-    let Some(log) = std::env::var_os(KILL_CHILD_ENV) else {
-        return Ok(());
-    };
-    let runtime = Runtime::new()?;
-    let module = runtime.load_wat("engine-tasks", TASKS)?;
-    let (noop, inc) = (module.task("noop")?, module.task("inc")?);
-    let engine = Engine::builder(runtime).record_file(log).build()?;
-    // Killed long before this, unless the parent test died first.
-    let started = std::time::Instant::now();
-    while started.elapsed() < Duration::from_secs(60) {
-        let root = engine.submit(&inc, vec![int(0)], vec![]);
-        engine.submit(&inc, vec![root.into()], vec![]);
-        engine.submit(&noop, vec![], vec![]);
-    }
-    Ok(())
-}
-
 #[test]
 fn records_survive_kill_9() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let log = dir.path().join("tasks.jsonl");
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args([
-            "--exact",
-            "engine::kill_9_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(KILL_CHILD_ENV, &log)
+    let module = dir.path().join("engine-tasks.wat");
+    std::fs::write(&module, support::wat(TASKS))?;
+    // Submits tasks, recording them into `log`, until killed.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_submit-until-killed"))
+        .arg(&module)
+        .arg(&log)
         .stdout(std::process::Stdio::null())
         .spawn()?;
     // Let it write a good many records, then kill it without warning.

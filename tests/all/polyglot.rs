@@ -373,14 +373,14 @@ fn cli() -> Result<PathBuf> {
         if !binary.exists() {
             let target_dir = profile_dir.parent().ok_or("no target directory")?;
             let status = Command::new(env!("CARGO"))
-                .args(["build", "--release", "-p", "wasmtaps"])
+                .args(["build", "--release", "-p", "wasmtaps-cli"])
                 .env("CARGO_TARGET_DIR", target_dir)
                 .current_dir(repo())
                 .status()
                 .map_err(|e| e.to_string())?;
             if !status.success() || !binary.exists() {
                 return Err(format!(
-                    "cargo build --release -p wasmtaps did not make {}",
+                    "cargo build --release -p wasmtaps-cli did not make {}",
                     binary.display()
                 ));
             }

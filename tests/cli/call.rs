@@ -5,12 +5,7 @@ use std::process::{Command, Output};
 use anyhow::Result;
 use serde_json::Value as Json;
 
-fn wasmtaps(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
-        .args(args)
-        .output()
-        .expect("the wasmtaps binary runs")
-}
+use crate::support::{self, WASMTAPS, wasmtaps};
 
 fn tasks() -> &'static str {
     wasmtaps_example_artifacts::TASKS_WASM
@@ -22,7 +17,7 @@ fn json(out: &Output) -> Result<Json> {
 
 #[test]
 fn call_prints_the_value_and_a_taps_record() -> Result<()> {
-    let out = wasmtaps(&["call", tasks(), "add", "--args", "[40, 2]"]);
+    let out = wasmtaps(["call", tasks(), "add", "--args", "[40, 2]"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -59,22 +54,22 @@ fn call_prints_the_value_and_a_taps_record() -> Result<()> {
 
 #[test]
 fn call_maps_kwargs_and_captures_stdout() -> Result<()> {
-    let out = wasmtaps(&["call", tasks(), "add", "--kwargs", r#"{"b": 2, "a": 40}"#]);
+    let out = wasmtaps(["call", tasks(), "add", "--kwargs", r#"{"b": 2, "a": 40}"#]);
     assert_eq!(json(&out)?["value"], 42);
-    let out = wasmtaps(&["call", tasks(), "print_lines", "--args", r#"[2, "hi"]"#]);
+    let out = wasmtaps(["call", tasks(), "print_lines", "--args", r#"[2, "hi"]"#]);
     assert_eq!(json(&out)?["stdout"], "hi\nhi\n");
     Ok(())
 }
 
 #[test]
 fn a_failed_task_exits_1_and_still_prints_its_record() -> Result<()> {
-    let out = wasmtaps(&["call", tasks(), "parse_int", "--args", r#"["forty-two"]"#]);
+    let out = wasmtaps(["call", tasks(), "parse_int", "--args", r#"["forty-two"]"#]);
     assert_eq!(out.status.code(), Some(1));
     let doc = json(&out)?;
     assert!(doc["value"].is_null());
     assert_eq!(doc["info"]["success"], false);
     assert_eq!(doc["info"]["exception"]["type"], "ParseIntError");
-    let out = wasmtaps(&[
+    let out = wasmtaps([
         "call",
         tasks(),
         "spin",
@@ -85,7 +80,7 @@ fn a_failed_task_exits_1_and_still_prints_its_record() -> Result<()> {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)?["info"]["exception"]["type"], "Timeout");
-    let out = wasmtaps(&[
+    let out = wasmtaps([
         "call",
         tasks(),
         "spin",
@@ -95,7 +90,7 @@ fn a_failed_task_exits_1_and_still_prints_its_record() -> Result<()> {
         "10000",
     ]);
     assert_eq!(json(&out)?["info"]["exception"]["type"], "OutOfFuel");
-    let out = wasmtaps(&[
+    let out = wasmtaps([
         "call",
         tasks(),
         "alloc_bytes",
@@ -145,7 +140,7 @@ fn usage_and_load_errors_exit_2_naming_the_problem() -> Result<()> {
     }
     let junk = tempfile::NamedTempFile::new()?;
     std::fs::write(junk.path(), b"definitely not wasm")?;
-    let out = wasmtaps(&["inspect", &junk.path().to_string_lossy()]);
+    let out = wasmtaps(["inspect", &junk.path().to_string_lossy()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a wasm module"));
     Ok(())
@@ -153,7 +148,7 @@ fn usage_and_load_errors_exit_2_naming_the_problem() -> Result<()> {
 
 #[test]
 fn inspect_lists_tasks_and_parameters() -> Result<()> {
-    let out = wasmtaps(&["inspect", tasks(), "--json"]);
+    let out = wasmtaps(["inspect", tasks(), "--json"]);
     assert_eq!(out.status.code(), Some(0));
     let doc = json(&out)?;
     assert_eq!(doc["abi"], 1);
@@ -163,7 +158,7 @@ fn inspect_lists_tasks_and_parameters() -> Result<()> {
         .and_then(|t| t.iter().find(|t| t["name"] == "add"))
         .expect("add is listed");
     assert_eq!(add["params"], serde_json::json!(["a", "b"]));
-    let text = wasmtaps(&["inspect", tasks()]);
+    let text = wasmtaps(["inspect", tasks()]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("add(a, b)"));
     Ok(())
 }
@@ -200,7 +195,7 @@ struct Measured {
 fn wasmtaps_measured(args: &[&str]) -> Result<Measured> {
     use std::io::Read;
     use std::os::unix::process::ExitStatusExt;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+    let mut child = Command::new(WASMTAPS)
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -318,11 +313,8 @@ fn hostile_text_module(dir: &std::path::Path) -> Result<std::path::PathBuf> {
         "ok".into(),
         V::Map(vec![(HOSTILE_TEXT.into(), HOSTILE_TEXT.into())]),
     )]));
-    let wat = format!(
-        r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 8192))
+    let body = format!(
+        r#"
   (data (i32.const 1024) "{text}")
   (data (i32.const 2048) "{err}")
   (data (i32.const 4096) "{ok}")
@@ -333,7 +325,7 @@ fn hostile_text_module(dir: &std::path::Path) -> Result<std::path::PathBuf> {
     (drop (call $fd_write (i32.const 2) (i32.const 256) (i32.const 1) (i32.const 264)))
     (i64.const {err_result}))
   (func (export "wasmtaps_task_value") (param i32 i32) (result i64) (i64.const {ok_result}))
-  (func (export "wasmtaps_task_{name}") (param i32 i32) (result i64) (i64.const {ok_result})))"#,
+  (func (export "wasmtaps_task_{name}") (param i32 i32) (result i64) (i64.const {ok_result}))"#,
         text = wat_bytes(HOSTILE_TEXT.as_bytes()),
         text_len = HOSTILE_TEXT.len(),
         err = wat_bytes(&err),
@@ -342,8 +334,9 @@ fn hostile_text_module(dir: &std::path::Path) -> Result<std::path::PathBuf> {
         ok_result = (4096u64 << 32) | ok.len() as u64,
         name = wat_bytes(format!("named{HOSTILE_TEXT}").as_bytes()),
     );
+    let imports = r#"(import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))"#;
     let path = dir.join("hostile-text.wat");
-    std::fs::write(&path, wat)?;
+    std::fs::write(&path, support::wat_with_imports(imports, &body))?;
     Ok(path)
 }
 
@@ -378,7 +371,7 @@ fn guest_text_reaches_the_terminal_escaped() -> Result<()> {
     let module = module.to_str().expect("a UTF-8 temp path");
 
     // call: every string is JSON, and still exactly what the guest said once parsed.
-    let out = wasmtaps(&["call", module, "fail", "--cache-dir", "none"]);
+    let out = wasmtaps(["call", module, "fail", "--cache-dir", "none"]);
     exits_with_terminal_safe_output(&out, 1);
     let doc = json(&out)?;
     let exception = &doc["info"]["exception"];
@@ -387,7 +380,7 @@ fn guest_text_reaches_the_terminal_escaped() -> Result<()> {
     assert_eq!(exception["traceback"], format!("line 1\n{HOSTILE_TEXT}"));
     assert_eq!(doc["stdout"], HOSTILE_TEXT);
     assert_eq!(doc["stderr"], HOSTILE_TEXT);
-    let out = wasmtaps(&["call", module, "value", "--cache-dir", "none"]);
+    let out = wasmtaps(["call", module, "value", "--cache-dir", "none"]);
     exits_with_terminal_safe_output(&out, 0);
     assert_eq!(json(&out)?["value"][HOSTILE_TEXT], HOSTILE_TEXT);
 
@@ -404,7 +397,7 @@ fn guest_text_reaches_the_terminal_escaped() -> Result<()> {
         assert_eq!(acts_on_terminal(&out.stdout), None, "{args:?}: {stdout}");
         assert!(stdout.contains("named"), "{args:?}: {stdout}");
     }
-    let out = wasmtaps(&["inspect", module]);
+    let out = wasmtaps(["inspect", module]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("nameda\\u{1b}]0;owned\\u{7}\\u{d}"));
     Ok(())
 }

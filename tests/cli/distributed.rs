@@ -16,6 +16,8 @@ use wasmtaps::{
     TaskFuture, TaskInfo, TaskModule, Transformer, Value,
 };
 
+use crate::support::{self, WASMTAPS};
+
 /// The secret the engine and the workers of these tests share.
 const SECRET: &str = "distributed-test-secret-0123456789";
 
@@ -156,7 +158,7 @@ impl WorkerProcess {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> Result<WorkerProcess> {
-        let child = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+        let child = Command::new(WASMTAPS)
             .args(["worker", "--redis", url, "--name", name, "--lease", lease])
             .args(["--workers", &threads.to_string()])
             .args(args)
@@ -497,7 +499,7 @@ fn unreachable_redis_is_a_clear_error() -> Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let out = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+    let out = Command::new(WASMTAPS)
         .args(["worker", "--redis", &format!("redis://127.0.0.1:{port}")])
         .env(wasmtaps::SECRET_ENV, SECRET)
         .output()?;
@@ -536,18 +538,7 @@ fn forger_module(runtime: &Runtime, tasks: &[(&str, Vec<u8>)]) -> Result<TaskMod
         ));
         offset += result.len() as u64 + 16;
     }
-    let wat = format!(
-        r#"(module
-             (memory (export "memory") 1)
-             (global $next (mut i32) (i32.const 8192))
-             (func (export "wasmtaps_alloc") (param $len i32) (result i32)
-               (local $p i32)
-               (local.set $p (global.get $next))
-               (global.set $next (i32.add (global.get $next) (local.get $len)))
-               (local.get $p))
-             {body})"#
-    );
-    Ok(runtime.load_wat("forger", &wat)?)
+    Ok(runtime.load_wat("forger", &support::wat(&body))?)
 }
 
 #[test]
@@ -816,7 +807,7 @@ fn a_worker_without_a_secret_refuses_to_start_unless_told_insecure() -> Result<(
         .port();
     let url = format!("redis://127.0.0.1:{port}");
     let worker = |args: &[&str]| -> Result<(Option<i32>, String)> {
-        let out = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+        let out = Command::new(WASMTAPS)
             .args(["worker", "--redis", &url])
             .args(args)
             .env_remove(wasmtaps::SECRET_ENV)
@@ -855,7 +846,7 @@ fn a_worker_without_a_secret_refuses_to_start_unless_told_insecure() -> Result<(
         matches!(error, wasmtaps::DistributedError::NoSecret),
         "{error}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+    let out = Command::new(WASMTAPS)
         .args([
             "run",
             "synthetic",
@@ -1109,7 +1100,7 @@ fn a_run_and_its_workers_talk_to_redis_over_tls() -> Result<()> {
     let ca = dir.path().join("ca.pem").display().to_string();
     let _w = WorkerProcess::start_with(&url, "tls", 2, "5", &[("SSL_CERT_FILE", &ca)])?;
     let run_dir = dir.path().join("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+    let out = Command::new(WASMTAPS)
         .args([
             "run",
             "synthetic",
@@ -1145,7 +1136,7 @@ fn a_run_and_its_workers_talk_to_redis_over_tls() -> Result<()> {
     assert_eq!(records.len(), 12, "{printed}");
     assert!(records.iter().all(|r| r.success == Some(true)), "{printed}");
     // Plain text to the TLS port gets nowhere.
-    let plain = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+    let plain = Command::new(WASMTAPS)
         .args(["worker", "--redis", &format!("redis://127.0.0.1:{port}")])
         .env(wasmtaps::SECRET_ENV, SECRET)
         .output()?;

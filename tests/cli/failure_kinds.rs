@@ -8,13 +8,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use wasmtaps::{AbiViolation, Engine, ErrorKind, RedisExecutor, Runtime, WorkerCommand};
 
+use crate::support::{self, WASMTAPS};
+
+/// The WASI functions [`GUESTS`] misuse.
+const GUEST_IMPORTS: &str = r#"
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))"#;
+
 /// Guests that claim host type names, report `ArgumentError`, misuse WASI, or return an
 /// envelope the host refuses; and a well-behaved `ok`.
-const GUESTS: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 8192))
+const GUESTS: &str = r#"
   (data (i32.const 16) "\81\a2ok\01")
   (data (i32.const 200) "\81\a3err\82\a4type\a7Timeout\a7message\a4slow")
   (data (i32.const 300) "\81\a3err\82\a4type\aaPoisonTask\a7message\a4slow")
@@ -33,7 +36,7 @@ const GUESTS: &str = r#"(module
     (i64.const 0x0000001000000005))
   (func (export "wasmtaps_task_random") (param i32 i32) (result i64)
     (drop (call $random_get (i32.const 1024) (i32.const 0x04100000)))
-    (i64.const 0x0000001000000005)))"#;
+    (i64.const 0x0000001000000005))"#;
 
 /// Where the tasks run.
 enum On {
@@ -83,7 +86,7 @@ fn redis_with_a_worker() -> Result<(String, Killed, Killed)> {
         std::thread::sleep(Duration::from_millis(20));
     }
     // Jobs and replies are authenticated with a secret shared by the engine and worker.
-    let worker = Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
+    let worker = Command::new(WASMTAPS)
         .env(wasmtaps::SECRET_ENV, SECRET)
         .args([
             "worker",
@@ -104,15 +107,12 @@ fn kinds(on: &On) -> Result<Vec<(&'static str, ErrorKind)>> {
     // Fuel metering on the engine's side only: a worker process or Redis worker meters a
     // task that asks for fuel in a sibling runtime it builds on demand.
     let runtime = Runtime::builder().fuel_metering(true).build()?;
-    let module = runtime.load_wat("guests", GUESTS)?;
+    let module = runtime.load_wat("guests", &support::wat_with_imports(GUEST_IMPORTS, GUESTS))?;
     let mut engine = Engine::builder(runtime).workers(2);
     match on {
         On::Threads => {}
         On::WorkerProcesses => {
-            let command = WorkerCommand::new(
-                env!("CARGO_BIN_EXE_wasmtaps"),
-                ["worker-process", "--cache-dir", "none"],
-            );
+            let command = WorkerCommand::new(WASMTAPS, ["worker-process", "--cache-dir", "none"]);
             engine = engine.executor(Arc::new(wasmtaps::ProcessExecutor::new(command, 2)?));
         }
         On::Redis(url) => {

@@ -6,3 +6,4 @@ mod failure_kinds;
 mod processes;
 mod report;
 mod run;
+mod support;

@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use wasmtaps::{Arg, Engine, ProcessExecutor, RecordCollector, RecordSink, Runtime, WorkerCommand};
 
+use crate::support::WASMTAPS;
+
 fn worker_command() -> WorkerCommand {
-    WorkerCommand::new(
-        env!("CARGO_BIN_EXE_wasmtaps"),
-        ["worker-process", "--cache-dir", "none"],
-    )
+    WorkerCommand::new(WASMTAPS, ["worker-process", "--cache-dir", "none"])
 }
 
 #[test]

@@ -2,13 +2,16 @@
 //! bad input, and the page as headless Chromium draws it.
 
 use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use wasmtaps::{Args, ExceptionInfo, InvokeOptions, Runtime, TaskInfo, unix_now};
+use wasmtaps::{Args, ExceptionInfo, InvokeOptions, Runtime, TaskInfo};
+
+use crate::support::{unix_now, wasmtaps};
 
 /// The timeline's `task` phase colour (`.t` in the page's CSS).
 const TASK_RGB: [u8; 3] = [0x1f, 0x77, 0xb4];
@@ -17,16 +20,9 @@ const TASK_RGB: [u8; 3] = [0x1f, 0x77, 0xb4];
 const REAL_TASKS: usize = 18;
 
 /// Runs `wasmtaps report ARGS...`.
-fn wasmtaps<I, S>(args: I) -> Result<Output>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
-        .arg("report")
-        .args(args)
-        .output()
-        .context("running wasmtaps")
+fn report<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
+    let args = args.into_iter().map(|a| a.as_ref().to_owned());
+    wasmtaps(std::iter::once(OsString::from("report")).chain(args))
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -123,7 +119,7 @@ fn uuid_like() -> String {
 #[test]
 fn report_summarises_a_real_run() -> Result<()> {
     let dir = real_run()?;
-    let out = wasmtaps([dir.path()])?;
+    let out = report([dir.path()]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     ensure!(out.status.success(), "exit {:?}: {stderr}", out.status);
     assert!(
@@ -178,13 +174,13 @@ fn report_reads_taps_records_and_skips_bad_lines() -> Result<()> {
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("taps.jsonl"), TAPS_RECORDS)?;
     let output = dir.path().join("out").with_extension("html");
-    let out = wasmtaps([
+    let out = report([
         dir.path().as_os_str(),
         "--records".as_ref(),
         "taps.jsonl".as_ref(),
         "--output".as_ref(),
         output.as_os_str(),
-    ])?;
+    ]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     ensure!(out.status.success(), "exit {:?}: {stderr}", out.status);
     assert!(
@@ -211,7 +207,7 @@ fn report_reads_taps_records_and_skips_bad_lines() -> Result<()> {
 fn report_names_a_missing_run_directory_or_file() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let missing = dir.path().join("no-such-run");
-    let out = wasmtaps([&missing])?;
+    let out = report([&missing]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains(&missing.display().to_string()),
@@ -219,7 +215,7 @@ fn report_names_a_missing_run_directory_or_file() -> Result<()> {
         text(&out.stderr)
     );
 
-    let out = wasmtaps([dir.path()])?;
+    let out = report([dir.path()]);
     assert_eq!(out.status.code(), Some(2));
     let file = dir.path().join("tasks.jsonl");
     assert!(
@@ -229,7 +225,7 @@ fn report_names_a_missing_run_directory_or_file() -> Result<()> {
     );
 
     std::fs::write(&file, "garbage\n{\"also\": \"not a record\"}\n")?;
-    let out = wasmtaps([dir.path()])?;
+    let out = report([dir.path()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("skipped 2 of 2 lines"), "{stderr}");
@@ -287,7 +283,7 @@ fn screenshot(page: &Path, dir: &Path) -> Result<PathBuf> {
 #[test]
 fn report_timeline_is_drawn_in_headless_chromium() -> Result<()> {
     let dir = real_run()?;
-    let out = wasmtaps([dir.path()])?;
+    let out = report([dir.path()]);
     ensure!(out.status.success(), "{}", text(&out.stderr));
     let png = screenshot(&dir.path().join("report.html"), dir.path())?;
     if let Some(keep) = std::env::var_os("WASMTAPS_KEEP_SCREENSHOT") {
@@ -338,7 +334,7 @@ fn report_escapes_exception_types_for_the_terminal() -> Result<()> {
         records.push('\n');
     }
     std::fs::write(dir.path().join("tasks.jsonl"), records)?;
-    let out = wasmtaps([dir.path().as_os_str()])?;
+    let out = report([dir.path().as_os_str()]);
     let stdout = text(&out.stdout);
     ensure!(
         out.status.success(),

@@ -2,18 +2,12 @@
 //! clear errors for bad flags and config values.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use anyhow::Result;
 use wasmtaps::TaskInfo;
 
-fn wasmtaps(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the wasmtaps binary runs")
-}
+use crate::support::wasmtaps_in;
 
 fn text(out: &Output) -> String {
     format!(
@@ -38,7 +32,7 @@ fn run(tmp: &Path, name: &str, args: &[&str], code: i32) -> Result<(PathBuf, Str
     all.extend_from_slice(args);
     let dir_text = dir.display().to_string();
     all.extend_from_slice(&["--run-dir", &dir_text, "--progress", "lines"]);
-    let out = wasmtaps(&all, tmp);
+    let out = wasmtaps_in(tmp, &all);
     let printed = text(&out);
     assert_eq!(out.status.code(), Some(code), "{all:?}:\n{printed}");
     Ok((dir, printed))
@@ -378,7 +372,7 @@ fn bad_flags_and_config_values_exit_2_naming_them() -> Result<()> {
         ),
         (
             vec!["failures".into(), "--failure-type".into(), "meteor".into()],
-            "failure_type",
+            "--failure-type",
         ),
         (vec!["mapreduce".into()], "--data-dir"),
         (
@@ -405,7 +399,7 @@ fn bad_flags_and_config_values_exit_2_naming_them() -> Result<()> {
         let mut all = vec!["run"];
         all.extend(args.iter().map(String::as_str));
         all.extend(["--run-dir", "should-not-matter"]);
-        let out = wasmtaps(&all, tmp.path());
+        let out = wasmtaps_in(tmp.path(), &all);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(
@@ -413,6 +407,121 @@ fn bad_flags_and_config_values_exit_2_naming_them() -> Result<()> {
             "{args:?}: the message should name {named}: {stderr}"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn choices_are_refused_by_the_parser_listing_the_accepted_values() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let config = |name: &str, text: &str| -> Result<String> {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, text)?;
+        Ok(path.display().to_string())
+    };
+    let executor = config("executor.toml", "[engine]\nexecutor = \"cloud\"\n")?;
+    let failure = config("failure.toml", "[failures]\nfailure_type = \"meteor\"\n")?;
+    let progress = config("progress.toml", "[run]\nprogress = \"sometimes\"\n")?;
+    let cases: Vec<(Vec<&str>, &[&str])> = vec![
+        (
+            vec!["synthetic", "--executor", "cloud"],
+            &["--executor", "threads, processes, redis"],
+        ),
+        (
+            vec!["synthetic", "-c", &executor],
+            &["engine.executor", "`threads`, `processes`, `redis`"],
+        ),
+        (
+            vec!["synthetic", "--structure", "star"],
+            &["--structure", "bag, diamond, reduce, sequential"],
+        ),
+        (
+            vec!["synthetic", "--progress", "sometimes"],
+            &["--progress", "auto, bar, lines, none"],
+        ),
+        (
+            vec!["synthetic", "-c", &progress],
+            &["run.progress", "`auto`, `bar`, `lines`, `none`"],
+        ),
+        (
+            vec!["failures", "--failure-type", "meteor"],
+            &[
+                "--failure-type",
+                "guest-error, memory, timeout, stack-overflow",
+            ],
+        ),
+        (
+            vec!["failures", "-c", &failure],
+            &["failures.failure_type", "`guest-error`"],
+        ),
+    ];
+    for (args, named) in cases {
+        let mut all = vec!["run"];
+        all.extend(&args);
+        all.extend(["--run-dir", "should-not-matter"]);
+        let out = wasmtaps_in(tmp.path(), &all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        for name in named {
+            assert!(
+                stderr.contains(name),
+                "{args:?}: should name {name}: {stderr}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn run_and_call_parse_timeout_with_one_parser() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let first_line = |args: &[&str]| {
+        let out = wasmtaps_in(tmp.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        stderr.lines().next().unwrap_or_default().to_owned()
+    };
+    for bad in ["0", "-1", "1e20", "inf", "NaN", "soon"] {
+        let flag = format!("--timeout={bad}");
+        let call = first_line(&["call", "no-such-module.wasm", "t", &flag]);
+        let run = first_line(&["run", "synthetic", "--run-dir", "unused", &flag]);
+        assert_eq!(call, run, "--timeout {bad}");
+        assert!(call.contains("--timeout"), "{call}");
+    }
+    // The config key goes through the same check.
+    let zero = tmp.path().join("zero.toml");
+    std::fs::write(&zero, "[limits]\ntimeout = 0\n")?;
+    let line = first_line(&["run", "synthetic", "-c", &zero.display().to_string()]);
+    assert!(
+        line.contains("limits.timeout") && line.contains("more than 0 seconds"),
+        "{line}"
+    );
+    Ok(())
+}
+
+#[test]
+fn run_writes_the_librarys_events_into_log_txt() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir()?;
+    // A cache directory others may write to: the library warns and does not use it.
+    let open = tmp.path().join("open-cache");
+    std::fs::create_dir(&open)?;
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777))?;
+    let open_text = open.display().to_string();
+    let args = ["synthetic", "--task-count", "2", "--cache-dir", &open_text];
+    let (dir, printed) = run(tmp.path(), "events", &args, 0)?;
+    let warning = "WARN module cache: not using";
+    assert!(printed.contains(warning), "stderr: {printed}");
+    let log = std::fs::read_to_string(dir.join("log.txt"))?;
+    let line = log
+        .lines()
+        .find(|l| l.contains(warning))
+        .unwrap_or_else(|| panic!("log.txt has no {warning}: {log}"));
+    // Timestamped like the run's own lines, and without colour codes.
+    assert!(
+        line.starts_with("[20") && !line.contains('\u{1b}'),
+        "{line}"
+    );
+    assert!(log.contains("run succeeded"), "{log}");
     Ok(())
 }
 
@@ -432,8 +541,8 @@ fn durations_and_sizes_out_of_range_exit_2_naming_them_never_panic() -> Result<(
     )?;
     let negative_size = config("size.toml", "[limits]\nmemory_limit = -5\n")?;
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["synthetic", "--timeout", "1e20"], "limits.timeout"),
-        (vec!["synthetic", "--timeout", "inf"], "limits.timeout"),
+        (vec!["synthetic", "--timeout", "1e20"], "--timeout"),
+        (vec!["synthetic", "--timeout", "inf"], "--timeout"),
         (vec!["synthetic", "-c", &huge_timeout], "limits.timeout"),
         (vec!["synthetic", "--task-sleep", "1e300"], "task_sleep"),
         (vec!["synthetic", "-c", &huge_sleep], "task_sleep"),
@@ -462,7 +571,7 @@ fn durations_and_sizes_out_of_range_exit_2_naming_them_never_panic() -> Result<(
         let mut all = vec!["run"];
         all.extend(&args);
         all.extend(["--run-dir", "should-not-matter"]);
-        let out = wasmtaps(&all, tmp.path());
+        let out = wasmtaps_in(tmp.path(), &all);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(
@@ -471,9 +580,9 @@ fn durations_and_sizes_out_of_range_exit_2_naming_them_never_panic() -> Result<(
         );
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
-    let out = wasmtaps(
-        &["call", "no-such-module.wasm", "t", "--timeout", "1e20"],
+    let out = wasmtaps_in(
         tmp.path(),
+        ["call", "no-such-module.wasm", "t", "--timeout", "1e20"],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -566,7 +675,7 @@ fn report_reads_a_real_run_directory() -> Result<()> {
         ],
         0,
     )?;
-    let out = wasmtaps(&["report", &dir.display().to_string()], tmp.path());
+    let out = wasmtaps_in(tmp.path(), ["report", &dir.display().to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let html = std::fs::read_to_string(dir.join("report.html"))?;
     assert!(

@@ -1,1 +1,1 @@
-//! Integration tests live in all/.
+//! Integration tests live in all/; src/bin holds helper processes they start.

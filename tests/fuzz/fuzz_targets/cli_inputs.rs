@@ -1,32 +1,21 @@
 //! Arbitrary text as the CLI's inputs: `--args`/`--kwargs` JSON (through `Args::from_json`),
 //! the size and seconds flags, and a `wasmtaps run` TOML configuration file.
 //!
-//! The configuration code lives in the binary, so its files are compiled in here with
-//! `#[path]`, at the same module paths as in `host/src/cli/`. A configuration that
-//! resolves must also survive the trip through the `config.toml` written into the run
+//! The parsers are the command line's own, through `wasmtaps_cli::__fuzz`. A configuration
+//! that resolves must also survive the trip through the `config.toml` written into the run
 //! directory: resolving that file again gives the same configuration.
 //!
 //! Run with `scripts/fuzz cli_inputs SECONDS`.
 #![no_main]
 
-use std::path::{Path, PathBuf};
-
 use libfuzzer_sys::fuzz_target;
 use wasmtaps::{Args, Value};
-
-#[allow(dead_code, unused_imports)]
-#[path = "../../../host/src/cli"]
-mod cli {
-    pub(crate) mod parse;
-    pub(crate) mod run {
-        pub(crate) mod config;
-    }
-}
-
-use cli::{parse, run::config};
+use wasmtaps_cli::__fuzz::{
+    ResolvedConfig, parse_json, parse_seconds, parse_size, parse_timeout,
+};
 
 fn json_args(text: &str) {
-    let Ok(json) = parse::json(text) else {
+    let Ok(json) = parse_json(text) else {
         return;
     };
     let empty_args = serde_json::Value::Array(Vec::new());
@@ -53,40 +42,23 @@ fn json_args(text: &str) {
 }
 
 fn run_config(text: &str) {
-    let Ok(table) = text.parse::<toml::Table>() else {
+    let Ok(resolved) = ResolvedConfig::from_toml(text) else {
         return;
     };
-    let Ok(resolved) = config::resolve(&[], table) else {
-        return;
-    };
-    let written = config::to_toml(&resolved, Path::new("runs/fuzz"));
-    let table: toml::Table = written
-        .parse()
-        .unwrap_or_else(|e| panic!("config.toml is not TOML: {e}\n{written}"));
-    let again = config::resolve(&[], table)
+    let written = resolved.to_toml();
+    let again = ResolvedConfig::from_toml(&written)
         .unwrap_or_else(|e| panic!("config.toml does not resolve: {e}\n{written}"));
     assert_eq!(
-        format!("{:?}", RunConfigNoDir(&again)),
-        format!("{:?}", RunConfigNoDir(&resolved)),
+        again, resolved,
         "config.toml resolves to another configuration\n{written}"
     );
-}
-
-/// A configuration without its run directory, which `config.toml` leaves out on purpose.
-struct RunConfigNoDir<'a>(&'a config::RunConfig);
-
-impl std::fmt::Debug for RunConfigNoDir<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut c = self.0.clone();
-        c.run.run_dir = None::<PathBuf>;
-        write!(f, "{c:?}")
-    }
 }
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     json_args(&text);
-    let _ = parse::bytes(&text);
-    let _ = parse::seconds(&text);
+    let _ = parse_size(&text);
+    let _ = parse_seconds(&text);
+    let _ = parse_timeout(&text);
     run_config(&text);
 });

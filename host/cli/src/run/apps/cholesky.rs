@@ -4,7 +4,7 @@
 use wasmtaps::{Arg, TaskFuture};
 
 use super::{AppContext, AppOutcome, Rng};
-use crate::cli::run::config::CholeskyConfig;
+use crate::run::config::CholeskyConfig;
 
 pub(crate) fn task_count(c: &CholeskyConfig) -> u64 {
     let t = c.matrix_size / c.block_size.max(1);

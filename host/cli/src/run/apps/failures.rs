@@ -8,22 +8,15 @@ use std::time::Duration;
 use wasmtaps::{Arg, LimitOverrides, TaskFuture};
 
 use super::{AppContext, AppOutcome, Rng, arg, synthetic};
-use crate::cli::run::config::{FailuresConfig, SyntheticConfig};
-
-/// The failure types, with the exception type each must produce.
-pub(crate) const KINDS: &[(&str, &str)] = &[
-    ("trap", "Trap"),
-    ("panic", "GuestPanic"),
-    ("guest-error", "InjectedFailure"),
-    ("memory", "MemoryLimitExceeded"),
-    ("timeout", "Timeout"),
-    ("stack-overflow", "StackOverflow"),
-    ("dependency", "DependencyError"),
-];
+use crate::run::choices::FailureType;
+use crate::run::config::{FailuresConfig, SyntheticConfig};
 
 /// Tasks the app submits at most (a dependency failure adds a failing parent).
 pub(crate) fn task_count(s: &SyntheticConfig, f: &FailuresConfig) -> u64 {
-    let parents = if matches!(f.failure_type.as_str(), "dependency" | "random") {
+    let parents = if matches!(
+        f.failure_type,
+        FailureType::Dependency | FailureType::Random
+    ) {
         (s.task_count as f64 * f.failure_rate).ceil() as u64
     } else {
         0
@@ -38,7 +31,7 @@ pub(crate) fn run(
 ) -> anyhow::Result<AppOutcome> {
     let benign = ctx.task("synthetic")?;
     let mut rng = Rng::new(f.seed);
-    let mut injected: Vec<(&'static str, &'static str, TaskFuture)> = Vec::new();
+    let mut injected: Vec<(FailureType, TaskFuture)> = Vec::new();
     let mut running: Vec<TaskFuture> = Vec::new();
     let mut benign_failed = 0usize;
     let mut submitted = 0u64;
@@ -49,15 +42,15 @@ pub(crate) fn run(
         while submitted < s.task_count && (running.len() as u64) < s.bag_max_running {
             submitted += 1;
             if rng.unit() < f.failure_rate {
-                let (kind, expected) = match f.failure_type.as_str() {
-                    "random" => KINDS[rng.below(KINDS.len() as u64) as usize],
-                    chosen => *KINDS
-                        .iter()
-                        .find(|(k, _)| *k == chosen)
-                        .expect("validated failure type"),
+                let kind = match f.failure_type {
+                    FailureType::Random => {
+                        let all = FailureType::INJECTED;
+                        all[rng.below(all.len() as u64) as usize]
+                    }
+                    chosen => chosen,
                 };
                 let future = inject(ctx, kind, &input, s)?;
-                injected.push((kind, expected, future.clone()));
+                injected.push((kind, future.clone()));
                 running.push(future);
             } else {
                 running.push(synthetic::submit(ctx, &benign, vec![input.clone()], s));
@@ -67,20 +60,23 @@ pub(crate) fn run(
         for future in &done {
             let is_injected = injected
                 .iter()
-                .any(|(_, _, f)| f.task_id() == future.task_id());
+                .any(|(_, f)| f.task_id() == future.task_id());
             if !is_injected && matches!(future.exception(None), Ok(Some(_))) {
                 benign_failed += 1;
             }
         }
         running = not_done;
     }
-    let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut by_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut mismatches = Vec::new();
-    for (kind, expected, future) in &injected {
-        let entry = by_kind.entry(kind).or_default();
+    for (kind, future) in &injected {
+        let expected = kind
+            .expected_exception()
+            .expect("a random failure is one of the others");
+        let entry = by_kind.entry(kind.to_string()).or_default();
         entry.0 += 1;
         match future.exception(None) {
-            Ok(Some(e)) if e.type_name() == *expected => entry.1 += 1,
+            Ok(Some(e)) if e.type_name() == expected => entry.1 += 1,
             Ok(Some(e)) => mismatches.push(format!(
                 "{kind}: expected {expected}, got {}: {}",
                 e.type_name(),
@@ -114,24 +110,24 @@ pub(crate) fn run(
 /// Submits a task that fails in the way `kind` names.
 fn inject(
     ctx: &AppContext,
-    kind: &str,
+    kind: FailureType,
     input: &Arg,
     s: &SyntheticConfig,
 ) -> anyhow::Result<TaskFuture> {
     let engine = &ctx.engine;
     Ok(match kind {
-        "trap" => engine.submit(&ctx.task("fail_trap")?, vec![arg(&0)], vec![]),
-        "panic" => engine.submit(
+        FailureType::Trap => engine.submit(&ctx.task("fail_trap")?, vec![arg(&0)], vec![]),
+        FailureType::Panic => engine.submit(
             &ctx.task("fail_panic")?,
             vec![arg("injected panic")],
             vec![],
         ),
-        "guest-error" => engine.submit(
+        FailureType::GuestError => engine.submit(
             &ctx.task("fail_error")?,
             vec![arg("injected error")],
             vec![],
         ),
-        "memory" => engine.submit_with(
+        FailureType::Memory => engine.submit_with(
             &ctx.task("fail_memory")?,
             vec![arg(&(64u64 << 20))],
             vec![],
@@ -140,7 +136,7 @@ fn inject(
                 ..LimitOverrides::default()
             },
         ),
-        "timeout" => engine.submit_with(
+        FailureType::Timeout => engine.submit_with(
             &ctx.task("fail_timeout")?,
             vec![],
             vec![],
@@ -149,8 +145,10 @@ fn inject(
                 ..LimitOverrides::default()
             },
         ),
-        "stack-overflow" => engine.submit(&ctx.task("fail_stack_overflow")?, vec![arg(&0)], vec![]),
-        "dependency" => {
+        FailureType::StackOverflow => {
+            engine.submit(&ctx.task("fail_stack_overflow")?, vec![arg(&0)], vec![])
+        }
+        FailureType::Dependency => {
             let parent = engine.submit(
                 &ctx.task("fail_error")?,
                 vec![arg("failing parent")],
@@ -163,6 +161,6 @@ fn inject(
                 s,
             )
         }
-        other => anyhow::bail!("unknown failure type {other}"),
+        FailureType::Random => anyhow::bail!("a random failure is one of the others, chosen first"),
     })
 }

@@ -5,14 +5,15 @@ use serde_bytes::ByteBuf;
 use wasmtaps::{Arg, ReturnWhen, Task, TaskFuture};
 
 use super::{AppContext, AppOutcome, Rng, arg, wait_all};
-use crate::cli::run::config::SyntheticConfig;
+use crate::run::choices::Structure;
+use crate::run::config::SyntheticConfig;
 
 /// Tasks the app submits, warm-up included (for progress).
 pub(crate) fn task_count(c: &SyntheticConfig) -> u64 {
-    let extra = match c.structure.as_str() {
-        "diamond" => 2,
-        "reduce" => 1,
-        _ => 0,
+    let extra = match c.structure {
+        Structure::Diamond => 2,
+        Structure::Reduce => 1,
+        Structure::Bag | Structure::Sequential => 0,
     };
     c.warmup_tasks + c.task_count + extra
 }
@@ -55,9 +56,9 @@ pub(crate) fn run(ctx: &AppContext, c: &SyntheticConfig) -> anyhow::Result<AppOu
             Rng::new(7).bytes(c.task_data_bytes as usize),
         ))
     };
-    let failed = match c.structure.as_str() {
-        "bag" => bag(ctx, &task, c, seed_data)?,
-        "sequential" => {
+    let failed = match c.structure {
+        Structure::Bag => bag(ctx, &task, c, seed_data)?,
+        Structure::Sequential => {
             let mut previous = submit(ctx, &task, vec![seed_data()], c);
             let mut failed = 0;
             for _ in 1..c.task_count {
@@ -69,7 +70,7 @@ pub(crate) fn run(ctx: &AppContext, c: &SyntheticConfig) -> anyhow::Result<AppOu
             }
             failed
         }
-        "diamond" => {
+        Structure::Diamond => {
             let first = submit(ctx, &task, vec![seed_data()], c);
             let middle: Vec<TaskFuture> = (0..c.task_count)
                 .map(|_| submit(ctx, &task, vec![first.clone().into()], c))
@@ -79,14 +80,13 @@ pub(crate) fn run(ctx: &AppContext, c: &SyntheticConfig) -> anyhow::Result<AppOu
                 + wait_all(std::slice::from_ref(&last))
                 + wait_all(std::slice::from_ref(&first))
         }
-        "reduce" => {
+        Structure::Reduce => {
             let middle: Vec<TaskFuture> = (0..c.task_count)
                 .map(|_| submit(ctx, &task, vec![seed_data()], c))
                 .collect();
             let last = submit(ctx, &task, middle.iter().map(Arg::from).collect(), c);
             wait_all(&middle) + wait_all(std::slice::from_ref(&last))
         }
-        other => anyhow::bail!("unknown structure {other}"),
     };
     Ok(AppOutcome {
         ok: failed == 0,

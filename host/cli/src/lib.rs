@@ -1,10 +1,16 @@
-//! Subcommands of the `wasmtaps` binary.
+//! The `wasmtaps` command line: its subcommands, the run reports and the parsers of its
+//! flags and config files. The binary (`src/main.rs`) calls [`main`]; the library exists
+//! so the fuzz targets in `tests/fuzz` reach the parsers through [`__fuzz`].
 
+#[doc(hidden)]
+pub mod __fuzz;
 mod call;
 mod inspect;
+mod logging;
 mod parse;
 mod report;
 mod run;
+mod terminal;
 mod worker;
 
 use std::process::ExitCode;
@@ -13,8 +19,12 @@ use clap::{Parser, Subcommand};
 
 /// A WebAssembly sandboxed task host with TaPS task semantics.
 #[derive(Parser)]
-#[command(name = "wasmtaps", version, about)]
+#[command(name = "wasmtaps", version)]
 struct Cli {
+    /// Log more: -v the library's info events, -vv its debug events (`RUST_LOG`, e.g.
+    /// `RUST_LOG=wasmtaps=debug`, overrides this).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -38,7 +48,7 @@ enum Command {
         budget: BudgetFlags,
     },
     /// Summarise a run directory's tasks.jsonl and write report.html (timeline, histograms).
-    Report(report::ReportArgs),
+    Report(report::command::ReportArgs),
     /// Run tasks for `run --executor redis` engines: pull jobs from Redis until killed.
     Worker(worker::WorkerArgs),
 }
@@ -102,28 +112,15 @@ impl BudgetFlags {
 /// Exit status for usage and load errors.
 pub(crate) const EXIT_USAGE: u8 = 2;
 
-/// Logs the library's warnings (and more with `RUST_LOG`, e.g. `RUST_LOG=wasmtaps=debug`)
-/// to stderr. tracing-subscriber escapes control characters in what it prints.
-fn install_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .without_time()
-        .try_init();
-}
-
-pub(crate) fn main() -> ExitCode {
-    install_logging();
+/// Parses the command line, runs the subcommand and returns the process's exit status.
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let logging = logging::Logging::install(cli.verbose);
     let outcome = match cli.command {
         Command::Call(args) => call::run(args),
         Command::Inspect(args) => inspect::run(args),
-        Command::Report(args) => report::run(args),
-        Command::Run(args) => run::run(args),
+        Command::Report(args) => report::command::run(args),
+        Command::Run(args) => run::run(args, &logging),
         Command::WorkerProcess { cache_dir, budget } => runtime_builder(cache_dir.as_deref())
             .compile_budget(budget.budget())
             .build()
@@ -138,7 +135,7 @@ pub(crate) fn main() -> ExitCode {
             // Errors may quote a module's manifest or a guest's message.
             eprintln!(
                 "wasmtaps: error: {}",
-                wasmtaps::terminal_text(&format!("{error:#}"))
+                terminal::terminal_text(&format!("{error:#}"))
             );
             ExitCode::from(EXIT_USAGE)
         }

@@ -19,11 +19,30 @@ pub(crate) const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 
 /// Parses seconds (`2`, `0.5`) into a duration; see [`duration`].
 pub(crate) fn seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .trim()
+    duration(number_of_seconds(text)?)
+}
+
+/// Parses a task's deadline in seconds (`--timeout 0.5`); see [`deadline`].
+pub(crate) fn timeout(text: &str) -> Result<Duration, String> {
+    deadline(number_of_seconds(text)?)
+}
+
+fn number_of_seconds(text: &str) -> Result<f64, String> {
+    text.trim()
         .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    duration(secs)
+        .map_err(|_| format!("`{text}` is not a number of seconds"))
+}
+
+/// A task's deadline: a [`duration`] of more than 0 seconds. The one check for `call
+/// --timeout`, `run --timeout` and `limits.timeout`.
+pub(crate) fn deadline(secs: f64) -> Result<Duration, String> {
+    let d = duration(secs)?;
+    if d.is_zero() {
+        return Err(format!(
+            "{secs:?} seconds: a deadline must be more than 0 seconds"
+        ));
+    }
+    Ok(d)
 }
 
 /// A number of seconds as a duration: finite, not negative and at most [`MAX_SECONDS`].
@@ -77,6 +96,10 @@ mod tests {
             assert!(seconds(absurd).is_err(), "{absurd}");
         }
         assert_eq!(seconds("31536000"), Ok(Duration::from_secs(31_536_000)));
+        assert_eq!(seconds("0"), Ok(Duration::ZERO));
+        assert!(timeout("0").is_err());
+        assert_eq!(timeout("0.5"), Ok(Duration::from_millis(500)));
+        assert!(timeout("1e20").is_err());
         assert!(bytes("1e30GiB").is_err());
         // Exact past 2^53, where an f64 would round.
         assert_eq!(bytes("9007199254740993"), Ok(9_007_199_254_740_993));

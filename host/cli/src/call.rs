@@ -7,12 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use wasmtaps::{
-    Args, Invocation, InvokeOptions, LimitOverrides, ReadOnlyDir, TaskInfo, unix_now,
-    write_terminal_safe_json,
-};
+use wasmtaps::{Args, Invocation, InvokeOptions, LimitOverrides, ReadOnlyDir, TaskInfo};
 
-use super::parse;
+use crate::parse;
+use crate::terminal::write_terminal_safe_json;
 
 #[derive(ClapArgs)]
 pub(crate) struct CallArgs {
@@ -33,7 +31,7 @@ pub(crate) struct CallArgs {
     #[arg(long)]
     fuel: Option<u64>,
     /// Wall-clock deadline in seconds.
-    #[arg(long, value_parser = parse::seconds)]
+    #[arg(long, value_parser = parse::timeout)]
     timeout: Option<Duration>,
     /// Largest result accepted, e.g. 1MiB.
     #[arg(long, value_parser = parse::bytes)]
@@ -53,7 +51,7 @@ pub(crate) struct CallArgs {
 }
 
 pub(crate) fn run(a: CallArgs) -> anyhow::Result<ExitCode> {
-    let args = Args::from_json(&a.args, &a.kwargs).map_err(anyhow::Error::msg)?;
+    let args = Args::from_json(&a.args, &a.kwargs)?;
     let runtime = super::runtime_builder(a.cache_dir.as_deref())
         .fuel_metering(a.fuel.is_some())
         .compile_budget(a.budget.budget())
@@ -118,4 +116,11 @@ fn print_outcome(outcome: &Invocation, info: &TaskInfo) -> anyhow::Result<()> {
     out.write_all(b"}\n")?;
     out.flush()?;
     Ok(())
+}
+
+/// The current time as float Unix seconds, as the records' times are.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

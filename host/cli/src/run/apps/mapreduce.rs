@@ -9,7 +9,7 @@ use anyhow::Context;
 use wasmtaps::{Arg, TaskFuture};
 
 use super::{AppContext, AppOutcome, Rng, arg};
-use crate::cli::run::config::MapReduceConfig;
+use crate::run::config::MapReduceConfig;
 
 pub(crate) fn task_count(c: &MapReduceConfig) -> u64 {
     c.map_tasks + 1

@@ -2,24 +2,28 @@
 //! directory, config files, progress and a summary.
 
 mod apps;
-mod config;
+mod choices;
+pub(crate) mod config;
 mod progress;
-mod rundir;
+pub(crate) mod rundir;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use wasmtaps::{
     CompileBudget, DirectoryStore, Engine, Filter, LimitOverrides, RedisExecutor, RedisStore,
-    RunSummary, Store, Transformer,
+    Store, Transformer,
 };
 
-use super::{EXIT_USAGE, parse};
+use crate::logging::Logging;
+use crate::report::RunSummary;
+use crate::{EXIT_USAGE, parse};
 use apps::{AppContext, AppOutcome};
+use choices::{AppName, ExecutorKind, FailureType, ProgressMode, Structure};
 use config::RunConfig;
 use rundir::RunLog;
 
@@ -45,9 +49,9 @@ enum App {
         common: Common,
         #[command(flatten)]
         synthetic: SyntheticFlags,
-        /// trap, panic, guest-error, memory, timeout, stack-overflow, dependency or random.
-        #[arg(long)]
-        failure_type: Option<String>,
+        /// How the injected tasks fail.
+        #[arg(long, value_enum)]
+        failure_type: Option<FailureType>,
         /// Fraction of tasks that fail (0 to 1).
         #[arg(long)]
         failure_rate: Option<f64>,
@@ -103,10 +107,9 @@ struct Common {
     /// Worker threads (default: one per core).
     #[arg(long)]
     workers: Option<u64>,
-    /// The executor: threads (default: worker threads in this process), processes (worker
-    /// processes on this machine) or redis (`wasmtaps worker` processes anywhere).
-    #[arg(long)]
-    executor: Option<String>,
+    /// Where tasks run [default: threads].
+    #[arg(long, value_enum)]
+    executor: Option<ExecutorKind>,
     /// The Redis URL for `--executor redis`, e.g. redis://127.0.0.1:6379.
     #[arg(long)]
     redis: Option<String>,
@@ -134,8 +137,8 @@ struct Common {
     #[arg(long, value_parser = parse::bytes)]
     memory_limit: Option<u64>,
     /// Per-task deadline in seconds.
-    #[arg(long)]
-    timeout: Option<f64>,
+    #[arg(long, value_parser = parse::timeout)]
+    timeout: Option<Duration>,
     /// Per-task fuel.
     #[arg(long)]
     fuel: Option<u64>,
@@ -144,9 +147,9 @@ struct Common {
     /// Record file name in the run directory, or "none".
     #[arg(long)]
     record_file: Option<String>,
-    /// Progress: auto, bar, lines or none.
-    #[arg(long)]
-    progress: Option<String>,
+    /// How progress is shown [default: auto].
+    #[arg(long, value_enum)]
+    progress: Option<ProgressMode>,
     /// Use this task module instead of the built-in one.
     #[arg(long)]
     module: Option<PathBuf>,
@@ -157,9 +160,9 @@ struct Common {
 
 #[derive(ClapArgs)]
 struct SyntheticFlags {
-    /// bag, diamond, reduce or sequential.
-    #[arg(long)]
-    structure: Option<String>,
+    /// The shape of the task graph [default: bag].
+    #[arg(long, value_enum)]
+    structure: Option<Structure>,
     /// Number of tasks.
     #[arg(long)]
     task_count: Option<u64>,
@@ -202,7 +205,7 @@ impl Flags {
     fn common(&mut self, c: Common) -> Vec<PathBuf> {
         let path = |p: Option<PathBuf>| p.map(|p| p.display().to_string());
         self.set("engine", "workers", c.workers.map(|w| w as i64));
-        self.set("engine", "executor", c.executor);
+        self.set("engine", "executor", c.executor.map(|e| e.to_string()));
         self.set("engine", "redis", c.redis);
         self.set(
             "engine",
@@ -221,9 +224,9 @@ impl Flags {
         self.set("engine", "cache_dir", path(c.cache_dir));
         self.set("run", "run_dir", path(c.run_dir));
         self.set("run", "record_file", c.record_file);
-        self.set("run", "progress", c.progress);
+        self.set("run", "progress", c.progress.map(|p| p.to_string()));
         self.set("limits", "memory_limit", c.memory_limit.map(|m| m as i64));
-        self.set("limits", "timeout", c.timeout);
+        self.set("limits", "timeout", c.timeout.map(|t| t.as_secs_f64()));
         self.set("limits", "fuel", c.fuel.map(|f| f as i64));
         self.set(
             "limits",
@@ -246,7 +249,7 @@ impl Flags {
     }
 
     fn synthetic(&mut self, s: SyntheticFlags) {
-        self.set("synthetic", "structure", s.structure);
+        self.set("synthetic", "structure", s.structure.map(|s| s.to_string()));
         self.set("synthetic", "task_count", s.task_count.map(|v| v as i64));
         self.set(
             "synthetic",
@@ -267,11 +270,11 @@ impl Flags {
     }
 }
 
-pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: RunArgs, logging: &Logging) -> anyhow::Result<ExitCode> {
     let mut flags = Flags::default();
     let configs = match args.app {
         App::Synthetic { common, synthetic } => {
-            flags.set("", "app", Some("synthetic"));
+            flags.set("", "app", Some(AppName::Synthetic.to_string()));
             flags.synthetic(synthetic);
             flags.common(common)
         }
@@ -282,9 +285,13 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             failure_rate,
             seed,
         } => {
-            flags.set("", "app", Some("failures"));
+            flags.set("", "app", Some(AppName::Failures.to_string()));
             flags.synthetic(synthetic);
-            flags.set("failures", "failure_type", failure_type);
+            flags.set(
+                "failures",
+                "failure_type",
+                failure_type.map(|f| f.to_string()),
+            );
             flags.set("failures", "failure_rate", failure_rate);
             flags.set("failures", "seed", seed.map(|v| v as i64));
             flags.common(common)
@@ -298,7 +305,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             map_tasks,
             top,
         } => {
-            flags.set("", "app", Some("mapreduce"));
+            flags.set("", "app", Some(AppName::Mapreduce.to_string()));
             flags.set(
                 "mapreduce",
                 "data_dir",
@@ -326,7 +333,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             native,
         } => {
             flags.set("cholesky", "native", native.then_some(true));
-            flags.set("", "app", Some("cholesky"));
+            flags.set("", "app", Some(AppName::Cholesky.to_string()));
             flags.set("cholesky", "matrix_size", matrix_size.map(|v| v as i64));
             flags.set("cholesky", "block_size", block_size.map(|v| v as i64));
             flags.common(common)
@@ -339,24 +346,28 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
-    execute(config)
+    execute(config, logging)
 }
 
-fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
+fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let dir = config
         .run
         .run_dir
         .clone()
-        .unwrap_or_else(|| rundir::default_dir(&config.app, &config.engine.executor));
+        .unwrap_or_else(|| rundir::default_dir(config.app, config.engine.executor));
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create run directory {}", dir.display()))?;
     std::fs::write(dir.join("config.toml"), config::to_toml(&config, &dir))
         .with_context(|| format!("cannot write {}", dir.join("config.toml").display()))?;
     let log = Arc::new(RunLog::create(
         &dir,
-        config.run.progress != "bar" && config.run.progress != "none",
+        matches!(
+            config.run.progress,
+            ProgressMode::Auto | ProgressMode::Lines
+        ),
     )?);
+    logging.also_to(log.clone());
     log.line(format!("wasmtaps run {} in {}", config.app, dir.display()));
 
     let limits = LimitOverrides {
@@ -392,7 +403,7 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
         )?,
     };
     let mut builder = Engine::builder(runtime).default_limits(limits);
-    if config.engine.executor == "processes" {
+    if config.engine.executor == ExecutorKind::Processes {
         let program = std::env::current_exe()
             .context("cannot find the wasmtaps binary to start worker processes")?;
         let mut args = vec!["worker-process".to_owned()];
@@ -419,10 +430,10 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
     if config.engine.workers > 0 {
         builder = builder.workers(config.engine.workers);
     }
-    if config.engine.executor == "redis" {
+    if config.engine.executor == ExecutorKind::Redis {
         let url = config.engine.redis.as_deref().unwrap_or_default();
         let mut redis = RedisExecutor::builder(url).max_deliveries(config.engine.max_deliveries);
-        redis = match crate::cli::worker::secret(config.engine.secret_file.as_deref())? {
+        redis = match crate::worker::secret(config.engine.secret_file.as_deref())? {
             Some(secret) => redis.secret(secret),
             None if config.engine.insecure => redis.insecure(),
             None => redis,
@@ -454,18 +465,18 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
         log: log.clone(),
         dir: dir.clone(),
     };
-    let total = match config.app.as_str() {
-        "synthetic" => apps::synthetic::task_count(&config.synthetic),
-        "failures" => apps::failures::task_count(&config.synthetic, &config.failures),
-        "mapreduce" => apps::mapreduce::task_count(&config.mapreduce),
-        _ => apps::cholesky::task_count(&config.cholesky),
+    let total = match config.app {
+        AppName::Synthetic => apps::synthetic::task_count(&config.synthetic),
+        AppName::Failures => apps::failures::task_count(&config.synthetic, &config.failures),
+        AppName::Mapreduce => apps::mapreduce::task_count(&config.mapreduce),
+        AppName::Cholesky => apps::cholesky::task_count(&config.cholesky),
     };
-    let progress = progress::Progress::start(&config.run.progress, &engine, total, log.clone());
-    let outcome: anyhow::Result<AppOutcome> = match config.app.as_str() {
-        "synthetic" => apps::synthetic::run(&ctx, &config.synthetic),
-        "failures" => apps::failures::run(&ctx, &config.synthetic, &config.failures),
-        "mapreduce" => apps::mapreduce::run(&ctx, &config.mapreduce),
-        _ => apps::cholesky::run(&ctx, &config.cholesky),
+    let progress = progress::Progress::start(config.run.progress, &engine, total, log.clone());
+    let outcome: anyhow::Result<AppOutcome> = match config.app {
+        AppName::Synthetic => apps::synthetic::run(&ctx, &config.synthetic),
+        AppName::Failures => apps::failures::run(&ctx, &config.synthetic, &config.failures),
+        AppName::Mapreduce => apps::mapreduce::run(&ctx, &config.mapreduce),
+        AppName::Cholesky => apps::cholesky::run(&ctx, &config.cholesky),
     };
     drop(ctx);
     engine.shutdown(true, false);
@@ -475,7 +486,7 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
 
     let mut report = String::new();
     if let Some(path) = &records {
-        let (tasks, _) = wasmtaps::read_records(path)?;
+        let (tasks, _) = crate::report::read_records(path)?;
         report.push_str(&RunSummary::from_records(&tasks).to_string());
     }
     for line in &outcome.lines {
@@ -488,7 +499,7 @@ fn execute(config: RunConfig) -> anyhow::Result<ExitCode> {
         wall.as_secs_f64()
     ));
     // The summary's exception types and the apps' lines quote guests.
-    let report = wasmtaps::terminal_text(&report);
+    let report = crate::terminal::terminal_text(&report);
     print!("{report}");
     log.quiet(&report);
     log.line(if outcome.ok {

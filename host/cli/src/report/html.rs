@@ -14,7 +14,7 @@ use std::fmt::Write;
 
 use super::ReadStats;
 use super::summary::{Phase, RunSummary, human_seconds};
-use crate::TaskInfo;
+use wasmtaps::TaskInfo;
 
 /// The most task bars [`render_html`] draws; above it the timeline shows an even sample
 /// (plus failed tasks) and says so.
@@ -558,7 +558,7 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ExecutionInfo;
+    use wasmtaps::ExecutionInfo;
 
     fn executed(host: &str, start: f64, end: f64) -> TaskInfo {
         TaskInfo {

@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::super::parse::duration as seconds;
+use super::choices::{AppName, ExecutorKind, FailureType, ProgressMode, Structure};
+use crate::parse::{deadline, duration as seconds};
 
 /// Everything a run needs.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RunConfig {
     /// The application to run.
-    pub app: String,
+    pub app: AppName,
     pub engine: EngineConfig,
     pub limits: LimitsConfig,
     pub run: RunDirConfig,
@@ -34,7 +35,7 @@ pub(crate) struct EngineConfig {
     /// parent→child hop costs a pipe round trip) or `redis` (`wasmtaps worker` processes
     /// anywhere, reading jobs from `engine.redis`; `workers` is then the number of tasks
     /// in flight).
-    pub executor: String,
+    pub executor: ExecutorKind,
     /// A task module to use instead of the built-in one (for your own builds of the tasks).
     pub module: Option<PathBuf>,
     /// Where compiled modules are cached ("none": nowhere; default: the user's cache).
@@ -57,7 +58,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             workers: 0,
-            executor: "threads".into(),
+            executor: ExecutorKind::Threads,
             module: None,
             cache_dir: None,
             redis: None,
@@ -97,7 +98,7 @@ pub(crate) struct RunDirConfig {
     /// The record file's name inside the run directory, or "none".
     pub record_file: String,
     /// Progress output: "auto" (a bar on a terminal, lines otherwise), "bar", "lines", "none".
-    pub progress: String,
+    pub progress: ProgressMode,
 }
 
 impl Default for RunDirConfig {
@@ -105,7 +106,7 @@ impl Default for RunDirConfig {
         RunDirConfig {
             run_dir: None,
             record_file: "tasks.jsonl".into(),
-            progress: "auto".into(),
+            progress: ProgressMode::Auto,
         }
     }
 }
@@ -114,7 +115,7 @@ impl Default for RunDirConfig {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct SyntheticConfig {
     /// bag, diamond, reduce or sequential.
-    pub structure: String,
+    pub structure: Structure,
     pub task_count: u64,
     /// Bytes each task produces and passes to its children.
     pub task_data_bytes: u64,
@@ -129,7 +130,7 @@ pub(crate) struct SyntheticConfig {
 impl Default for SyntheticConfig {
     fn default() -> Self {
         SyntheticConfig {
-            structure: "bag".into(),
+            structure: Structure::Bag,
             task_count: 1000,
             task_data_bytes: 0,
             task_sleep: 0.0,
@@ -143,7 +144,7 @@ impl Default for SyntheticConfig {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct FailuresConfig {
     /// trap, panic, guest-error, memory, timeout, stack-overflow, dependency or random.
-    pub failure_type: String,
+    pub failure_type: FailureType,
     /// Fraction of the base app's tasks that fail.
     pub failure_rate: f64,
     /// Seed for choosing which tasks fail.
@@ -153,7 +154,7 @@ pub(crate) struct FailuresConfig {
 impl Default for FailuresConfig {
     fn default() -> Self {
         FailuresConfig {
-            failure_type: "random".into(),
+            failure_type: FailureType::Random,
             failure_rate: 0.1,
             seed: 42,
         }
@@ -235,7 +236,7 @@ impl<'de> Deserialize<'de> for ByteSize {
         })?;
         match raw {
             Raw::N(n) => Ok(ByteSize(n)),
-            Raw::S(s) => super::super::parse::bytes(&s)
+            Raw::S(s) => crate::parse::bytes(&s)
                 .map(ByteSize)
                 .map_err(serde::de::Error::custom),
         }
@@ -281,27 +282,7 @@ fn check(table: &toml::Table, origin: &str) -> Result<RunConfig, String> {
 }
 
 fn validate(c: &RunConfig) -> Result<(), String> {
-    let one_of = |key: &str, value: &str, allowed: &[&str]| {
-        if allowed.contains(&value) {
-            Ok(())
-        } else {
-            Err(format!(
-                "{key} = {value:?} is not one of {}",
-                allowed.join(", ")
-            ))
-        }
-    };
-    one_of(
-        "app",
-        &c.app,
-        &["synthetic", "failures", "mapreduce", "cholesky"],
-    )?;
-    one_of(
-        "engine.executor",
-        &c.engine.executor,
-        &["threads", "processes", "redis"],
-    )?;
-    if c.engine.executor == "redis" && c.engine.redis.is_none() {
+    if c.engine.executor == ExecutorKind::Redis && c.engine.redis.is_none() {
         return Err("engine.executor = \"redis\" needs engine.redis (--redis URL)".into());
     }
     if c.engine.store != "redis" && !c.engine.store.starts_with("dir:") {
@@ -310,30 +291,6 @@ fn validate(c: &RunConfig) -> Result<(), String> {
             c.engine.store
         ));
     }
-    one_of(
-        "run.progress",
-        &c.run.progress,
-        &["auto", "bar", "lines", "none"],
-    )?;
-    one_of(
-        "synthetic.structure",
-        &c.synthetic.structure,
-        &["bag", "diamond", "reduce", "sequential"],
-    )?;
-    one_of(
-        "failures.failure_type",
-        &c.failures.failure_type,
-        &[
-            "trap",
-            "panic",
-            "guest-error",
-            "memory",
-            "timeout",
-            "stack-overflow",
-            "dependency",
-            "random",
-        ],
-    )?;
     if !(0.0..=1.0).contains(&c.failures.failure_rate) {
         return Err(format!(
             "failures.failure_rate = {} is not between 0 and 1",
@@ -352,7 +309,7 @@ fn validate(c: &RunConfig) -> Result<(), String> {
         return Err("synthetic.bag_max_running must be at least 1".into());
     }
     timeout(c)?;
-    if c.app == "mapreduce" {
+    if c.app == AppName::Mapreduce {
         if c.mapreduce.data_dir.is_none() && !c.mapreduce.generate {
             return Err("mapreduce needs --data-dir DIR or --generate".into());
         }
@@ -360,7 +317,7 @@ fn validate(c: &RunConfig) -> Result<(), String> {
             return Err("mapreduce.map_tasks must be at least 1".into());
         }
     }
-    if c.app == "cholesky" {
+    if c.app == AppName::Cholesky {
         let (n, b) = (c.cholesky.matrix_size, c.cholesky.block_size);
         if b == 0 || n == 0 || n % b != 0 {
             return Err(format!(
@@ -381,21 +338,15 @@ const MAX_TASK_DATA_BYTES: u64 = wasmtaps::Limits::MAXIMUM.max_argument_bytes;
 /// The largest `cholesky.matrix_size`: a 16384² matrix of f64 is 2 GiB.
 const MAX_MATRIX_SIZE: u64 = 16384;
 
-/// `limits.timeout` as a duration, checked: positive, finite, at most 365 days.
+/// `limits.timeout` as a duration, checked as `--timeout` is (by [`deadline`]).
 ///
 /// # Errors
 /// Names the key and the value.
 pub(crate) fn timeout(c: &RunConfig) -> Result<Option<std::time::Duration>, String> {
-    let Some(t) = c.limits.timeout else {
-        return Ok(None);
-    };
-    match seconds(t) {
-        Ok(d) if !d.is_zero() => Ok(Some(d)),
-        Ok(_) => Err(format!(
-            "limits.timeout = {t:?} must be more than 0 seconds"
-        )),
-        Err(e) => Err(format!("limits.timeout = {t:?}: {e}")),
-    }
+    c.limits
+        .timeout
+        .map(|t| deadline(t).map_err(|e| format!("limits.timeout = {t:?}: {e}")))
+        .transpose()
 }
 
 /// The resolved configuration as TOML, for `config.toml` in the run directory.

@@ -5,6 +5,7 @@
 //! writing it, or may come from TaPS: unknown keys are ignored, and lines that are not a
 //! task record (a partial last line, garbage) are skipped and counted in [`ReadStats`].
 
+pub(crate) mod command;
 mod html;
 mod summary;
 
@@ -14,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::TaskInfo;
+use wasmtaps::TaskInfo;
 
-pub use html::{MAX_BARS, render_html};
-pub use summary::{Phase, PhaseStats, RunSummary};
+pub(crate) use html::render_html;
+pub(crate) use summary::RunSummary;
 
 /// Why a task-record file could not be read at all.
 #[derive(Debug, thiserror::Error)]

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::terminal::{terminal_line, write_terminal_safe_json};
 use clap::Args as ClapArgs;
 use serde_json::json;
-use wasmtaps::{terminal_line, write_terminal_safe_json};
 
 #[derive(ClapArgs)]
 pub(crate) struct InspectArgs {

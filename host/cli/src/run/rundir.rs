@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::choices::{AppName, ExecutorKind};
+
 /// Writes timestamped lines to `log.txt` (and echoes them to stderr).
 pub(crate) struct RunLog {
     file: Mutex<File>,
@@ -24,13 +26,19 @@ impl RunLog {
         let line = format!(
             "[{}] {}",
             timestamp(std::time::SystemTime::now(), true),
-            wasmtaps::terminal_line(message.as_ref())
+            crate::terminal::terminal_line(message.as_ref())
         );
         if self.echo {
             eprintln!("{line}");
         }
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(file, "{line}");
+    }
+
+    /// Appends `bytes` as they are (a `tracing` event, formatted and escaped already).
+    pub(crate) fn append(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.write_all(bytes)
     }
 
     /// Logs text without echoing it (the summary, which goes to stdout).
@@ -41,7 +49,7 @@ impl RunLog {
 }
 
 /// `runs/<app>_<executor>_<UTC timestamp>`, made unique if it exists.
-pub(crate) fn default_dir(app: &str, executor: &str) -> PathBuf {
+pub(crate) fn default_dir(app: AppName, executor: ExecutorKind) -> PathBuf {
     let stamp = timestamp(std::time::SystemTime::now(), false);
     let base = PathBuf::from("runs").join(format!("{app}_{executor}_{stamp}"));
     let mut dir = base.clone();

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::{RunSummary, read_records, render_html};
+use crate::terminal::{terminal_line, terminal_text};
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
-use wasmtaps::{RunSummary, read_records, render_html, terminal_line, terminal_text};
 
 #[derive(ClapArgs)]
 pub(crate) struct ReportArgs {

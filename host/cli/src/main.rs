@@ -1,7 +1,5 @@
 //! The `wasmtaps` command line.
 
-mod cli;
-
 fn main() -> std::process::ExitCode {
-    cli::main()
+    wasmtaps_cli::main()
 }

@@ -9,6 +9,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use wasmtaps::Engine;
 
+use super::choices::ProgressMode;
 use super::rundir::RunLog;
 
 /// Reports progress from a background thread until dropped. Dropping it wakes the thread
@@ -20,18 +21,23 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    /// `mode` is "auto", "bar", "lines" or "none"; `total` is the number of tasks expected.
-    pub(crate) fn start(mode: &str, engine: &Engine, total: u64, log: Arc<RunLog>) -> Progress {
+    /// Shows progress as `mode` says; `total` is the number of tasks expected.
+    pub(crate) fn start(
+        mode: ProgressMode,
+        engine: &Engine,
+        total: u64,
+        log: Arc<RunLog>,
+    ) -> Progress {
         let bar = match mode {
-            "bar" => true,
-            "lines" => false,
-            "none" => {
+            ProgressMode::Bar => true,
+            ProgressMode::Lines => false,
+            ProgressMode::None => {
                 return Progress {
                     stop: None,
                     thread: None,
                 };
             }
-            _ => std::io::stderr().is_terminal(),
+            ProgressMode::Auto => std::io::stderr().is_terminal(),
         };
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let engine = engine.clone();

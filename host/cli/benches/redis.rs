@@ -1,7 +1,7 @@
 //! No-op tasks through Redis with two local worker processes, beside Redis's own ceiling
 //! for the same message pattern, measured in the same run.
 //!
-//! Run: `scripts/install-redis && cargo bench -p wasmtaps --bench redis`
+//! Run: `scripts/install-redis && cargo bench -p wasmtaps-cli --bench redis`
 //! (`WASMTAPS_BENCH_TASKS` sets the task count, default 20000).
 
 use std::process::{Child, Command, Stdio};
