@@ -1,4 +1,9 @@
-//! [`Runtime`]: the wasmtime engine, configured for one fresh instance per invocation.
+//! [`Runtime`]: the wasmtime engine, configured for one fresh instance per invocation,
+//! with its [`RuntimeBuilder`], the [`CompileBudget`] it compiles modules within and its
+//! module cache's [`ModuleCacheStats`].
+
+pub use crate::cache::ModuleCacheStats;
+pub use crate::survey::CompileBudget;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,10 +12,9 @@ use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
 
-use crate::cache::{DiskCache, ModuleCache, ModuleCacheStats};
+use crate::cache::{DiskCache, ModuleCache};
 use crate::limits::{LimitError, LimitOverrides, Limits};
 use crate::store::StoreState;
-use crate::survey::CompileBudget;
 
 /// Runs task invocations, each in a fresh wasm instance.
 ///

@@ -1,4 +1,7 @@
-//! [`Value`]: one MessagePack-encoded value, the currency of arguments and results.
+//! [`Value`]: one MessagePack-encoded value, the currency of arguments and results, and
+//! [`TerminalSafeJson`], the JSON formatter that makes a guest's text safe to print.
+
+pub use crate::terminal::TerminalSafeJson;
 
 use std::fmt;
 use std::sync::Arc;

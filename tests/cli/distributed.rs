@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use wasmtaps::remote::{DirectoryStore, Filter, Transformer};
 use wasmtaps::{
-    Arg, DirectoryStore, Engine, Filter, RecordCollector, RecordSink, RedisExecutor, Runtime,
-    TaskFuture, TaskInfo, TaskModule, Transformer, Value,
+    Arg, Engine, RecordCollector, RecordSink, RedisExecutor, Runtime, TaskFuture, TaskInfo,
+    TaskModule, Value,
 };
 
 use crate::support::{self, WASMTAPS};
@@ -162,7 +163,7 @@ impl WorkerProcess {
             .args(["worker", "--redis", url, "--name", name, "--lease", lease])
             .args(["--workers", &threads.to_string()])
             .args(args)
-            .env(wasmtaps::SECRET_ENV, SECRET)
+            .env(wasmtaps::remote::SECRET_ENV, SECRET)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()?;
@@ -197,14 +198,16 @@ struct Run {
 impl Run {
     fn new(
         url: &str,
-        configure: impl FnOnce(wasmtaps::RedisExecutorBuilder) -> wasmtaps::RedisExecutorBuilder,
+        configure: impl FnOnce(
+            wasmtaps::remote::RedisExecutorBuilder,
+        ) -> wasmtaps::remote::RedisExecutorBuilder,
     ) -> Result<Run> {
         let runtime = Runtime::new()?;
         let module = runtime.load_bytes(
             "wasmtaps_example_tasks",
             wasmtaps_example_artifacts::TASKS_WASM_BYTES,
         )?;
-        let builder = RedisExecutor::builder(url).secret(wasmtaps::Secret::new(SECRET)?);
+        let builder = RedisExecutor::builder(url).secret(wasmtaps::remote::Secret::new(SECRET)?);
         let executor = Arc::new(configure(builder).build()?);
         let records = RecordCollector::new();
         let engine = Engine::builder(runtime)
@@ -501,7 +504,7 @@ fn unreachable_redis_is_a_clear_error() -> Result<()> {
         .port();
     let out = Command::new(WASMTAPS)
         .args(["worker", "--redis", &format!("redis://127.0.0.1:{port}")])
-        .env(wasmtaps::SECRET_ENV, SECRET)
+        .env(wasmtaps::remote::SECRET_ENV, SECRET)
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -518,7 +521,7 @@ fn ok_envelope(value: &[u8]) -> Vec<u8> {
 
 /// A reference to `key` as the transformer writes one (MessagePack ext 8, type 0x57).
 fn forged_reference(key: &str) -> Vec<u8> {
-    let mut out = vec![0xc7, key.len() as u8, wasmtaps::REFERENCE_EXT as u8];
+    let mut out = vec![0xc7, key.len() as u8, wasmtaps::remote::REFERENCE_EXT as u8];
     out.extend_from_slice(key.as_bytes());
     out
 }
@@ -810,7 +813,7 @@ fn a_worker_without_a_secret_refuses_to_start_unless_told_insecure() -> Result<(
         let out = Command::new(WASMTAPS)
             .args(["worker", "--redis", &url])
             .args(args)
-            .env_remove(wasmtaps::SECRET_ENV)
+            .env_remove(wasmtaps::remote::SECRET_ENV)
             .output()?;
         Ok((
             out.status.code(),
@@ -843,7 +846,7 @@ fn a_worker_without_a_secret_refuses_to_start_unless_told_insecure() -> Result<(
         .build()
         .expect_err("no secret");
     assert!(
-        matches!(error, wasmtaps::DistributedError::NoSecret),
+        matches!(error, wasmtaps::remote::DistributedError::NoSecret),
         "{error}"
     );
     let out = Command::new(WASMTAPS)
@@ -857,7 +860,7 @@ fn a_worker_without_a_secret_refuses_to_start_unless_told_insecure() -> Result<(
         ])
         .args(["--redis", &url, "--run-dir"])
         .arg(dir.path().join("run"))
-        .env_remove(wasmtaps::SECRET_ENV)
+        .env_remove(wasmtaps::remote::SECRET_ENV)
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
@@ -970,7 +973,7 @@ fn an_acl_user_limited_to_the_wasmtaps_keys_runs_a_workflow() -> Result<()> {
         "the ACL user reads a key outside wasmtaps:*"
     );
     let _w = WorkerProcess::start_with_args(&url, "w", 2, "5", &["--store", "redis"])?;
-    let store = Arc::new(wasmtaps::RedisStore::new(&url, "wasmtaps")?);
+    let store = Arc::new(wasmtaps::remote::RedisStore::new(&url, "wasmtaps")?);
     let transformer = Transformer::new(store, Filter::larger_than(1024));
     let run = Run::new(&url, |b| b.transformer(transformer.clone()))?;
     let made = run.submit("make_bytes", vec![arg(100_000u64)])?;
@@ -1120,7 +1123,7 @@ fn a_run_and_its_workers_talk_to_redis_over_tls() -> Result<()> {
         .arg("--run-dir")
         .arg(&run_dir)
         .env("SSL_CERT_FILE", &ca)
-        .env(wasmtaps::SECRET_ENV, SECRET)
+        .env(wasmtaps::remote::SECRET_ENV, SECRET)
         .output()?;
     let printed = format!(
         "{}{}",
@@ -1138,7 +1141,7 @@ fn a_run_and_its_workers_talk_to_redis_over_tls() -> Result<()> {
     // Plain text to the TLS port gets nowhere.
     let plain = Command::new(WASMTAPS)
         .args(["worker", "--redis", &format!("redis://127.0.0.1:{port}")])
-        .env(wasmtaps::SECRET_ENV, SECRET)
+        .env(wasmtaps::remote::SECRET_ENV, SECRET)
         .output()?;
     assert_eq!(plain.status.code(), Some(2));
     redis.0.kill()?;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use wasmtaps::{AbiViolation, Engine, ErrorKind, RedisExecutor, Runtime, WorkerCommand};
+use wasmtaps::abi::AbiViolation;
+use wasmtaps::{Engine, ErrorKind, RedisExecutor, Runtime, WorkerCommand};
 
 use crate::support::{self, WASMTAPS};
 
@@ -87,7 +88,7 @@ fn redis_with_a_worker() -> Result<(String, Killed, Killed)> {
     }
     // Jobs and replies are authenticated with a secret shared by the engine and worker.
     let worker = Command::new(WASMTAPS)
-        .env(wasmtaps::SECRET_ENV, SECRET)
+        .env(wasmtaps::remote::SECRET_ENV, SECRET)
         .args([
             "worker",
             "--redis",
@@ -117,7 +118,7 @@ fn kinds(on: &On) -> Result<Vec<(&'static str, ErrorKind)>> {
         }
         On::Redis(url) => {
             let executor = RedisExecutor::builder(url)
-                .secret(wasmtaps::Secret::new(SECRET)?)
+                .secret(wasmtaps::remote::Secret::new(SECRET)?)
                 .build()?;
             engine = engine.executor(Arc::new(executor));
         }

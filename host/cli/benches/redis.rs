@@ -61,7 +61,7 @@ fn main() -> anyhow::Result<()> {
             Command::new(env!("CARGO_BIN_EXE_wasmtaps"))
                 .args(["worker", "--redis", &url, "--workers", "1"])
                 .args(["--name", &format!("bench-{i}")])
-                .env(wasmtaps::SECRET_ENV, &secret)
+                .env(wasmtaps::remote::SECRET_ENV, &secret)
                 .stderr(Stdio::null())
                 .spawn()
                 .map(Killed)
@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<()> {
     let noop = module.task("noop")?;
     let executor = Arc::new(
         RedisExecutor::builder(&url)
-            .secret(wasmtaps::Secret::new(secret.as_str())?)
+            .secret(wasmtaps::remote::Secret::new(secret.as_str())?)
             .build()?,
     );
     let records = RecordCollector::new();

@@ -68,7 +68,7 @@ pub(crate) fn default_cache_dir() -> Option<std::path::PathBuf> {
 }
 
 /// A runtime builder using `dir` (or the default cache directory) for compiled modules.
-pub(crate) fn runtime_builder(dir: Option<&std::path::Path>) -> wasmtaps::RuntimeBuilder {
+pub(crate) fn runtime_builder(dir: Option<&std::path::Path>) -> wasmtaps::runtime::RuntimeBuilder {
     let builder = wasmtaps::Runtime::builder();
     match dir
         .map(std::path::Path::to_path_buf)
@@ -96,10 +96,10 @@ pub(crate) struct BudgetFlags {
 }
 
 impl BudgetFlags {
-    /// The flags over [`wasmtaps::CompileBudget::DEFAULT`].
-    pub(crate) fn budget(&self) -> wasmtaps::CompileBudget {
-        let default = wasmtaps::CompileBudget::DEFAULT;
-        wasmtaps::CompileBudget {
+    /// The flags over [`wasmtaps::runtime::CompileBudget::DEFAULT`].
+    pub(crate) fn budget(&self) -> wasmtaps::runtime::CompileBudget {
+        let default = wasmtaps::runtime::CompileBudget::DEFAULT;
+        wasmtaps::runtime::CompileBudget {
             max_module_bytes: self.max_module_size.unwrap_or(default.max_module_bytes),
             max_function_bytes: self.max_function_size.unwrap_or(default.max_function_bytes),
             max_function_locals: self
@@ -125,7 +125,7 @@ pub fn main() -> ExitCode {
             .compile_budget(budget.budget())
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|runtime| Ok(wasmtaps::serve_worker_process(runtime)?))
+            .and_then(|runtime| Ok(wasmtaps::remote::serve_worker_process(runtime)?))
             .map(|()| ExitCode::SUCCESS),
         Command::Worker(args) => worker::run(args),
     };

@@ -15,7 +15,7 @@ pub(crate) const MAX_KEY_LEN: usize = 128;
 ///
 /// # Examples
 /// ```
-/// use wasmtaps::StoreKey;
+/// use wasmtaps::remote::StoreKey;
 /// assert!(StoreKey::new("result-0123abcd").is_ok());
 /// assert!(StoreKey::new("../etc/passwd").is_err());
 /// assert!(StoreKey::new("/dev/zero").is_err());

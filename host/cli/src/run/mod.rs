@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
-use wasmtaps::{
-    CompileBudget, DirectoryStore, Engine, Filter, LimitOverrides, RedisExecutor, RedisStore,
-    Store, Transformer,
-};
+use wasmtaps::remote::{DirectoryStore, Filter, RedisStore, Store, Transformer};
+use wasmtaps::runtime::CompileBudget;
+use wasmtaps::{Engine, LimitOverrides, RedisExecutor};
 
 use crate::logging::Logging;
 use crate::report::RunSummary;
