@@ -149,6 +149,46 @@ pub(crate) fn check_messages(
 #[cfg(test)]
 mod tests {
     #[test]
+    fn a_redis_job_naming_directories_or_carrying_module_bytes_is_refused() {
+        use super::auth::{Auth, Purpose};
+        let keys = super::streams::Keys::new("wasmtaps");
+        let id = "0".repeat(32);
+        let job = super::wire::Job {
+            id: id.clone(),
+            module_hash: "a".repeat(64),
+            module_name: "m".into(),
+            wasm: None,
+            task: "t".into(),
+            args: crate::Args::new(),
+            limits: crate::LimitOverrides::default(),
+            dirs: Vec::new(),
+            references: Vec::new(),
+            result_threshold: None,
+            reply_to: keys.results(&id),
+            max_deliveries: 3,
+        };
+        let check = |job: &super::wire::Job| {
+            let sealed =
+                Auth::Insecure.seal(Purpose::Job, &keys.jobs(), &id, &super::wire::encode(job));
+            super::redis_worker::check_job(&Auth::Insecure, &keys, &sealed)
+        };
+        assert!(check(&job).is_ok());
+        let mounting = super::wire::Job {
+            dirs: vec![("/etc".into(), "/data".into())],
+            ..job.clone()
+        };
+        assert!(
+            check(&mounting).is_err(),
+            "a job may not mount a worker's files"
+        );
+        let carrying = super::wire::Job {
+            wasm: Some(serde_bytes::ByteBuf::from(b"\0asm".to_vec())),
+            ..job
+        };
+        assert!(check(&carrying).is_err(), "modules are fetched by hash");
+    }
+
+    #[test]
     fn the_wire_fuzz_seeds_reach_past_the_decoders() {
         let job = include_bytes!("../../../tests/fuzz/corpus/wire/job");
         let reply = include_bytes!("../../../tests/fuzz/corpus/wire/reply");
