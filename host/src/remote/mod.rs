@@ -24,6 +24,7 @@ mod lease;
 mod process;
 mod process_server;
 mod redis_executor;
+mod redis_jobs;
 mod redis_worker;
 mod serve;
 mod store;
@@ -135,7 +136,7 @@ pub(crate) fn check_messages(
         false => message.to_vec(),
     };
     // Values are checked as the messages decode.
-    let job = redis_worker::check_job(&auth, &keys, &sealed(Purpose::Job, &keys.jobs())).map(drop);
+    let job = redis_jobs::check_job(&auth, &keys, &sealed(Purpose::Job, &keys.jobs())).map(drop);
     let reply = redis_executor::open_reply(&auth, &results, &sealed(Purpose::Reply, &results)).map(
         |reply| {
             if let Some(value) = reply.value {
@@ -170,7 +171,7 @@ mod tests {
         let check = |job: &super::wire::Job| {
             let sealed =
                 Auth::Insecure.seal(Purpose::Job, &keys.jobs(), &id, &super::wire::encode(job));
-            super::redis_worker::check_job(&Auth::Insecure, &keys, &sealed)
+            super::redis_jobs::check_job(&Auth::Insecure, &keys, &sealed)
         };
         assert!(check(&job).is_ok());
         let mounting = super::wire::Job {

@@ -317,7 +317,9 @@ impl Executor for RedisExecutor {
                 task.complete(host_failure(error, start));
                 continue;
             }
-            let id = uuid::Uuid::new_v4().simple().to_string();
+            // The task's own UUID, simple form: unique per task, and shared by every
+            // delivery of its job, so the first answer wins.
+            let id: String = task.id().chars().filter(|&c| c != '-').collect();
             let job = match self
                 .ensure_module(task.task())
                 .and_then(|()| self.job(&id, &task))
