@@ -284,6 +284,19 @@ fn cholesky_factorises_and_verifies() -> Result<()> {
 }
 
 #[test]
+fn progress_lines_end_with_the_final_count() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (dir, printed) = run(tmp.path(), "lines", &["synthetic", "--task-count", "20"], 0)?;
+    let log = std::fs::read_to_string(dir.join("log.txt"))?;
+    assert!(
+        log.contains("progress: 20/20 tasks done, 0 failed"),
+        "{log}"
+    );
+    assert!(printed.contains("progress: 20/20 tasks done"), "{printed}");
+    Ok(())
+}
+
+#[test]
 fn config_files_layer_and_flags_win() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let first = tmp.path().join("first.toml");
