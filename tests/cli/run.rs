@@ -38,6 +38,24 @@ fn run(tmp: &Path, name: &str, args: &[&str], code: i32) -> Result<(PathBuf, Str
     Ok((dir, printed))
 }
 
+/// Runs `wasmtaps run <args>` in `dir` and checks it is refused as a usage error (exit 2,
+/// no panic) whose message names each of `named`.
+fn refused(dir: &Path, args: &[&str], named: &[&str]) {
+    let mut all = vec!["run"];
+    all.extend(args);
+    all.extend(["--run-dir", "should-not-matter"]);
+    let out = wasmtaps_in(dir, &all);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    for name in named {
+        assert!(
+            stderr.contains(name),
+            "{args:?}: the message should name {name}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn synthetic_runs_every_structure_into_a_run_directory() -> Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -409,16 +427,8 @@ fn bad_flags_and_config_values_exit_2_naming_them() -> Result<()> {
         ),
     ];
     for (args, named) in cases {
-        let mut all = vec!["run"];
-        all.extend(args.iter().map(String::as_str));
-        all.extend(["--run-dir", "should-not-matter"]);
-        let out = wasmtaps_in(tmp.path(), &all);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains(named),
-            "{args:?}: the message should name {named}: {stderr}"
-        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(tmp.path(), &args, &[named]);
     }
     Ok(())
 }
@@ -468,18 +478,7 @@ fn choices_are_refused_by_the_parser_listing_the_accepted_values() -> Result<()>
         ),
     ];
     for (args, named) in cases {
-        let mut all = vec!["run"];
-        all.extend(&args);
-        all.extend(["--run-dir", "should-not-matter"]);
-        let out = wasmtaps_in(tmp.path(), &all);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        for name in named {
-            assert!(
-                stderr.contains(name),
-                "{args:?}: should name {name}: {stderr}"
-            );
-        }
+        refused(tmp.path(), &args, named);
     }
     Ok(())
 }
@@ -581,17 +580,7 @@ fn durations_and_sizes_out_of_range_exit_2_naming_them_never_panic() -> Result<(
         ),
     ];
     for (args, named) in cases {
-        let mut all = vec!["run"];
-        all.extend(&args);
-        all.extend(["--run-dir", "should-not-matter"]);
-        let out = wasmtaps_in(tmp.path(), &all);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains(named),
-            "{args:?}: the message should name {named}: {stderr}"
-        );
-        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        refused(tmp.path(), &args, &[named]);
     }
     let out = wasmtaps_in(
         tmp.path(),
