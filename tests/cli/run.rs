@@ -2,12 +2,12 @@
 //! clear errors for bad flags and config values.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use anyhow::Result;
 use wasmtaps::TaskInfo;
 
-use crate::support::wasmtaps_in;
+use crate::support::{WASMTAPS, wasmtaps_in};
 
 fn text(out: &Output) -> String {
     format!(
@@ -518,12 +518,35 @@ fn run_writes_the_librarys_events_into_log_txt() -> Result<()> {
     let open = tmp.path().join("open-cache");
     std::fs::create_dir(&open)?;
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777))?;
-    let open_text = open.display().to_string();
-    let args = ["synthetic", "--task-count", "2", "--cache-dir", &open_text];
-    let (dir, printed) = run(tmp.path(), "events", &args, 0)?;
+    // Runs into `name` with RUST_LOG as given; returns stderr and log.txt.
+    let run_logging = |name: &str, rust_log: Option<&str>| -> Result<(String, String)> {
+        let dir = tmp.path().join(name);
+        let mut command = Command::new(WASMTAPS);
+        command
+            .args([
+                "run",
+                "synthetic",
+                "--task-count",
+                "2",
+                "--progress",
+                "none",
+            ])
+            .arg("--cache-dir")
+            .arg(&open)
+            .arg("--run-dir")
+            .arg(&dir)
+            .env_remove("RUST_LOG");
+        if let Some(filter) = rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        let out = command.output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        Ok((stderr, std::fs::read_to_string(dir.join("log.txt"))?))
+    };
     let warning = "WARN module cache: not using";
-    assert!(printed.contains(warning), "stderr: {printed}");
-    let log = std::fs::read_to_string(dir.join("log.txt"))?;
+    let (stderr, log) = run_logging("default", None)?;
+    assert!(stderr.contains(warning), "stderr: {stderr}");
     let line = log
         .lines()
         .find(|l| l.contains(warning))
@@ -534,6 +557,13 @@ fn run_writes_the_librarys_events_into_log_txt() -> Result<()> {
         "{line}"
     );
     assert!(log.contains("run succeeded"), "{log}");
+    // RUST_LOG chooses the events, for the terminal and log.txt alike.
+    let (stderr, log) = run_logging("errors-only", Some("error"))?;
+    assert!(!stderr.contains(warning), "stderr: {stderr}");
+    assert!(
+        !log.contains(warning) && log.contains("run succeeded"),
+        "{log}"
+    );
     Ok(())
 }
 
