@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use wasmtaps::remote::{DirectoryStore, Filter, Transformer};
@@ -17,111 +17,10 @@ use wasmtaps::{
     TaskModule, Value,
 };
 
-use crate::support::{self, WASMTAPS};
+use crate::support::{self, RedisServer, WASMTAPS, eventually, free_port};
 
 /// The secret the engine and the workers of these tests share.
 const SECRET: &str = "distributed-test-secret-0123456789";
-
-/// Waits for a condition that must become true; a generous bound only keeps a broken
-/// build from hanging CI (no test asserts on timing).
-fn eventually(what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !check()? {
-        ensure!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
-}
-
-/// A private `redis-server`, killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    persistent: bool,
-}
-
-impl RedisServer {
-    fn start(persistent: bool) -> Result<RedisServer> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let dir = tempfile::tempdir()?;
-        let child = spawn_redis(port, dir.path(), persistent)?;
-        let server = RedisServer {
-            child,
-            port,
-            dir,
-            persistent,
-        };
-        server.wait_ready()?;
-        Ok(server)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn wait_ready(&self) -> Result<()> {
-        let client = redis::Client::open(self.url())?;
-        eventually("redis-server to answer", || {
-            Ok(client
-                .get_connection()
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-                .is_ok())
-        })
-    }
-
-    /// Stops Redis (it writes its append-only file when persistent) and starts it again
-    /// on the same port.
-    fn restart(&mut self) -> Result<()> {
-        let mut conn = redis::Client::open(self.url())?.get_connection()?;
-        let _ = redis::cmd("SHUTDOWN").query::<()>(&mut conn);
-        self.child.wait()?;
-        std::thread::sleep(Duration::from_millis(300));
-        self.child = spawn_redis(self.port, self.dir.path(), self.persistent)?;
-        self.wait_ready()
-    }
-
-    fn connection(&self) -> Result<redis::Connection> {
-        Ok(redis::Client::open(self.url())?.get_connection()?)
-    }
-}
-
-fn spawn_redis(port: u16, dir: &Path, persistent: bool) -> Result<Child> {
-    let mut command = Command::new("redis-server");
-    command
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::null());
-    if persistent {
-        command.args(["--appendonly", "yes", "--appendfsync", "always"]);
-    } else {
-        command.args(["--appendonly", "no"]);
-    }
-    match command.spawn() {
-        Ok(child) => Ok(child),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("redis-server is not installed: run scripts/install-redis")
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A `wasmtaps worker` process, killed on drop.
 struct WorkerProcess(Child);
@@ -499,9 +398,7 @@ fn redis_restarted_mid_run_loses_no_task() -> Result<()> {
 
 #[test]
 fn unreachable_redis_is_a_clear_error() -> Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let out = Command::new(WASMTAPS)
         .args(["worker", "--redis", &format!("redis://127.0.0.1:{port}")])
         .env(wasmtaps::remote::SECRET_ENV, SECRET)
@@ -805,9 +702,7 @@ fn an_answer_that_cannot_be_written_is_not_acknowledged_and_the_engine_gives_up(
 
 #[test]
 fn a_worker_without_a_secret_refuses_to_start_unless_told_insecure() -> Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let url = format!("redis://127.0.0.1:{port}");
     let worker = |args: &[&str]| -> Result<(Option<i32>, String)> {
         let out = Command::new(WASMTAPS)
@@ -1056,9 +951,7 @@ fn make_certificates(dir: &Path) -> Result<()> {
 fn a_run_and_its_workers_talk_to_redis_over_tls() -> Result<()> {
     let dir = tempfile::tempdir()?;
     make_certificates(dir.path())?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let mut redis = Command::new("redis-server");
     redis
         .args([

@@ -80,7 +80,7 @@ pub(crate) fn runtime_builder(dir: Option<&std::path::Path>) -> wasmtaps::runtim
 }
 
 /// The compile budget flags of `call`, `run`, `worker` and `worker-process`.
-#[derive(clap::Args, Clone, Copy, Debug, Default)]
+#[derive(clap::Args, Clone, Copy, Debug, Default, serde::Serialize)]
 pub(crate) struct BudgetFlags {
     /// The largest module compiled, e.g. 64MiB (default 64 MiB); larger ones are refused.
     #[arg(long, value_parser = parse::bytes)]
@@ -91,7 +91,7 @@ pub(crate) struct BudgetFlags {
     pub(crate) max_function_size: Option<u64>,
     /// The most locals (parameters included) of a function compiled (default 256);
     /// modules with more are refused before compiling.
-    #[arg(long)]
+    #[arg(long, value_parser = parse::count)]
     pub(crate) max_function_locals: Option<u64>,
 }
 

@@ -21,7 +21,8 @@ struct Inner {
     max_bytes: u64,
 }
 
-/// What a [`ModuleCache`] holds.
+/// What a runtime's in-memory module cache holds (from
+/// [`Runtime::module_cache_stats`](crate::Runtime::module_cache_stats)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModuleCacheStats {
     /// Modules held.
