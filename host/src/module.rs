@@ -81,7 +81,7 @@ pub enum LoadError {
         /// The runtime's maximum.
         maximum: u64,
     },
-    /// The module is larger than the runtime's [`CompileBudget`](crate::CompileBudget)
+    /// The module is larger than the runtime's [`CompileBudget`](crate::runtime::CompileBudget)
     /// allows; nothing was compiled.
     #[error(
         "{name} is {bytes} bytes, more than the runtime's maximum module size of {maximum} bytes"
@@ -94,7 +94,7 @@ pub enum LoadError {
         /// The runtime's maximum.
         maximum: u64,
     },
-    /// A function body is larger than the runtime's [`CompileBudget`](crate::CompileBudget)
+    /// A function body is larger than the runtime's [`CompileBudget`](crate::runtime::CompileBudget)
     /// allows (compiling it could take minutes); nothing was compiled.
     #[error(
         "{name}: function {index} has a body of {bytes} bytes, more than the runtime's maximum function size of {maximum} bytes"
@@ -110,7 +110,7 @@ pub enum LoadError {
         maximum: u64,
     },
     /// A function has more locals (parameters included) than the runtime's
-    /// [`CompileBudget`](crate::CompileBudget) allows; nothing was compiled.
+    /// [`CompileBudget`](crate::runtime::CompileBudget) allows; nothing was compiled.
     #[error(
         "{name}: function {index} has {locals} locals, more than the runtime's maximum of {maximum} locals per function"
     )]
@@ -296,7 +296,7 @@ impl Runtime {
     /// Loads a task module from a wasm binary or WAT text in memory.
     ///
     /// Modules are compiled once per content hash: loading the same bytes again returns
-    /// the module compiled before, and with a [cache directory](crate::RuntimeBuilder::cache_dir)
+    /// the module compiled before, and with a [cache directory](crate::runtime::RuntimeBuilder::cache_dir)
     /// a module compiled by an earlier process is loaded instead of compiled.
     ///
     /// # Errors

@@ -117,7 +117,7 @@ impl Value {
 
     /// Writes the value's JSON form (as [`Value::to_json`] gives it) to `out`, streamed
     /// token by token: the host's memory stays constant whatever the value holds.
-    /// Strings are escaped as [`TerminalSafeJson`](crate::TerminalSafeJson) does, so the
+    /// Strings are escaped as [`TerminalSafeJson`] does, so the
     /// output is safe to print on a terminal. `out` is written in small pieces; give it a
     /// buffered writer.
     ///

@@ -2,7 +2,8 @@
 //! machine ([`ProcessExecutor`], served by [`serve_worker_process`]) or on workers
 //! anywhere through Redis Streams ([`RedisExecutor`], served by [`Worker`]). Both
 //! executors implement the engine's [`Executor`](crate::Executor); both carry the same
-//! [`wire`] messages, and both workers run them with the same [`serve::JobRunner`].
+//! wire messages (`remote/wire.rs`), and both workers run them the same way
+//! (`remote/serve.rs`).
 //! `remote/` uses `engine/`, never the reverse.
 //!
 //! Redis: the engine side is [`RedisExecutor`]; the other side is [`Worker`], the loop

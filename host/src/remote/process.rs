@@ -46,7 +46,7 @@ pub struct WorkerCommand {
 impl WorkerCommand {
     /// Runs `program` with `args`; it must serve the protocol on stdin and stdout, as
     /// `wasmtaps worker-process` does (or any program calling
-    /// [`serve_worker_process`](crate::serve_worker_process)).
+    /// [`serve_worker_process`](crate::remote::serve_worker_process)).
     pub fn new(
         program: impl Into<PathBuf>,
         args: impl IntoIterator<Item = impl Into<String>>,
@@ -68,10 +68,10 @@ impl WorkerCommand {
 }
 
 /// Runs ready tasks in worker processes (`wasmtaps worker-process`, or any program
-/// calling [`serve_worker_process`](crate::serve_worker_process)), each in a fresh
+/// calling [`serve_worker_process`](crate::remote::serve_worker_process)), each in a fresh
 /// instance there.
 ///
-/// Each process has a sender thread, which writes jobs as they come (up to [`WINDOW`]
+/// Each process has a sender thread, which writes jobs as they come (up to 32
 /// unanswered), and a reader thread, which completes them from the replies. Each
 /// process compiles a module on first use, or loads it from its runtime's cache
 /// directory. A process that exits fails the tasks it had in flight with a `HostError`

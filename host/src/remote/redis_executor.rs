@@ -144,7 +144,7 @@ impl RedisExecutorBuilder {
 
 /// Runs tasks on `wasmtaps worker` processes through Redis Streams.
 ///
-/// Use it as an engine's [`executor`](crate::EngineBuilder::executor): every ready task
+/// Use it as an engine's [`executor`](crate::engine::EngineBuilder::executor): every ready task
 /// becomes a job at once; a sender thread pipelines jobs to Redis and a reader thread
 /// completes them from this executor's result stream. Records, futures and
 /// dependencies work as with local execution; `ExecutionInfo.hostname` is the worker's.

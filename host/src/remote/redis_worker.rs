@@ -89,7 +89,7 @@ impl WorkerBuilder {
 
     /// Where this worker reads arguments passed by reference and writes results above a
     /// job's threshold (default: none, and such jobs fail with a `HostError`). It must be
-    /// the store the engine's [`Transformer`] uses; it comes from the worker's own
+    /// the store the engine's [`Transformer`](super::Transformer) uses; it comes from the worker's own
     /// configuration, never from a job.
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
