@@ -5,7 +5,7 @@
 //
 // Build: scripts/build-polyglot js      (QuickJS, -> target/polyglot/js/apps.wasm)
 //        scripts/build-polyglot js-sm   (SpiderMonkey, -> target/polyglot/js-sm/apps.wasm)
-// Call:  wasmtaps call target/polyglot/js/apps.wasm map-words '"the cat the hat"'
+// Call:  wasmtaps call target/polyglot/js/apps.wasm map-words --args '["the cat the hat"]'
 //
 // Plain ECMAScript only: QuickJS has no console, no fetch, no process and no file API.
 

@@ -2,7 +2,7 @@
 (wit/wasmtaps-examples.wit, which includes the `apps` world of wit/wasmtaps-apps.wit).
 
 Build: scripts/build-polyglot python   (-> target/polyglot/python/apps.wasm)
-Call:  wasmtaps call target/polyglot/python/apps.wasm map-words '"the cat the hat"'
+Call:  wasmtaps call target/polyglot/python/apps.wasm map-words --args '["the cat the hat"]'
 
 Every module is imported here, at the top, so componentize-py bundles it (see tasks.py).
 """

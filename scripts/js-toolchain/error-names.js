@@ -2,7 +2,7 @@
 //
 // When an export throws, the component runtimes (componentize-qjs' QuickJS,
 // componentize-js' SpiderMonkey) print the error's message and stack to stderr and trap,
-// but not its class: a TypeError and a RangeError look alike. scripts/build-polyglot wraps
+// but not its class: a TypeError and a RangeError look alike. scripts/componentize wraps
 // every function the task module exports with `reportingErrorNames`, which prefixes an
 // uncaught Error's message with its class name (`TypeError: cannot read property 'k' of
 // null`), the form the host reads the exception type from.

@@ -1,4 +1,4 @@
-// Writes the entry module that scripts/build-polyglot componentizes for a JavaScript task
+// Writes the entry module that scripts/componentize builds for a JavaScript task
 // module: it re-exports every export of the task module wrapped by `reportingErrorNames`
 // (error-names.js), so an uncaught error reports its class.
 //
