@@ -126,13 +126,15 @@ def main() -> None:
         call = task_call(name, args.words)
         detail = f" ({args.words:,} words)" if name == "map-words" else ""
         for label, make_pool in pools:
-            # A fresh process per task costs milliseconds: fewer tasks keep the run short.
-            count = args.tasks if "max_tasks_per_child" not in label else min(args.tasks, 200)
+            # A fresh process per task costs tens of milliseconds: fewer tasks keep the run short.
+            fresh = "max_tasks_per_child" in label
+            count = min(args.tasks, 200) if fresh else args.tasks
             runs = [throughput(make_pool, call, count, w) for _ in range(args.runs)]
             print(f"{label} {name}{detail}: {describe(runs)} per task over {count:,} tasks")
             if args.latency:
-                runs = [latency(make_pool, call, args.latency, w) for _ in range(args.runs)]
-                print(f"{label} {name}{detail}: one call round trip, median of {args.latency:,}: {describe(runs)}")
+                calls = min(args.latency, 50) if fresh else args.latency
+                runs = [latency(make_pool, call, calls, w) for _ in range(args.runs)]
+                print(f"{label} {name}{detail}: one call round trip, median of {calls:,}: {describe(runs)}")
 
 
 if __name__ == "__main__":
