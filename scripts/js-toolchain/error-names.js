@@ -5,7 +5,10 @@
 // but not its class: a TypeError and a RangeError look alike. scripts/componentize wraps
 // every function the task module exports with `reportingErrorNames`, which prefixes an
 // uncaught Error's message with its class name (`TypeError: cannot read property 'k' of
-// null`), the form the host reads the exception type from.
+// null`), the form the host reads the exception type from. QuickJS prints the message as
+// it is when the error leaves the export, so the prefix shows; SpiderMonkey prints the
+// message the error was created with, so there the class stays unknown (a new Error would
+// carry the class but lose the stack of where the error happened).
 //
 // A thrown value that is not an Error passes untouched: throwing the error value is how a
 // JS export returns the error of a WIT `result`.
