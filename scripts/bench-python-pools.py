@@ -21,12 +21,14 @@ Usage:
 
 Throughput is over TASKS tasks submitted at once to a pool warmed beforehand (process
 start-up is not part of the per-task cost, except with --fresh-process where it is the
-point). Each line: the pool, the task, then per task the min and median over the runs.
+point). Each line: the pool, the task, then per task the min and median over the runs of
+the wall time and of the CPU time (this process and the pool's processes together).
 """
 
 import argparse
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -66,17 +68,28 @@ def task_call(name: str, words: int):
     raise SystemExit(f"bench-python-pools: unknown task {name!r} (noop, map-words, synthetic)")
 
 
-def throughput(make_pool, call, count: int, workers: int) -> float:
-    """Seconds per task over `count` tasks submitted at once to a warm pool."""
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished child processes."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def throughput(make_pool, call, count: int, workers: int) -> tuple[float, float]:
+    """Wall seconds per task over `count` tasks submitted at once to a warm pool, and CPU
+    seconds per task (this process and the pool's processes, the pool's start and stop
+    included, over the warm-up tasks too): the CPU figure hardly moves when other work
+    shares the machine, the wall figure does."""
+    warm = workers * 4
+    cpu_start = cpu_seconds()
     with make_pool() as pool:
-        wait([pool.submit(call) for _ in range(workers * 4)])
+        wait([pool.submit(call) for _ in range(warm)])
         start = time.perf_counter()
         futures = [pool.submit(call) for _ in range(count)]
         wait(futures)
         elapsed = time.perf_counter() - start
         for f in futures:
             f.result()  # a task that raised would make the figure meaningless
-    return elapsed / count
+    return elapsed / count, (cpu_seconds() - cpu_start) / (count + warm)
 
 
 def latency(make_pool, call, count: int, workers: int) -> float:
@@ -130,7 +143,11 @@ def main() -> None:
             fresh = "max_tasks_per_child" in label
             count = min(args.tasks, 200) if fresh else args.tasks
             runs = [throughput(make_pool, call, count, w) for _ in range(args.runs)]
-            print(f"{label} {name}{detail}: {describe(runs)} per task over {count:,} tasks")
+            wall, cpu = [r[0] for r in runs], [r[1] for r in runs]
+            print(
+                f"{label} {name}{detail}: {describe(wall)} per task over {count:,} tasks; "
+                f"CPU min {min(cpu) * 1e6:,.1f} µs, median {statistics.median(cpu) * 1e6:,.1f} µs per task"
+            )
             if args.latency:
                 calls = min(args.latency, 50) if fresh else args.latency
                 runs = [latency(make_pool, call, calls, w) for _ in range(args.runs)]
