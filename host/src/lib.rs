@@ -37,6 +37,7 @@
 pub mod __fuzz;
 mod args;
 mod cache;
+mod component;
 mod distributed;
 mod engine;
 mod envelope;
@@ -61,6 +62,7 @@ mod wire;
 
 pub use args::Args;
 pub use cache::ModuleCacheStats;
+pub use component::UncallableExport;
 pub use distributed::{
     ABORT_ON_TASK_ENV, DirectoryStore, DistributedError, Filter, REFERENCE_EXT, RedisExecutor,
     RedisExecutorBuilder, RedisStore, SECRET_ENV, Secret, Store, StoreKey, Transformer, Worker,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
 
 use crate::cache::{DiskCache, ModuleCache, ModuleCacheStats};
+use crate::component::{self, ComponentState};
 use crate::limits::{LimitError, LimitOverrides, Limits};
 use crate::store::StoreState;
 use crate::survey::CompileBudget;
@@ -49,6 +50,7 @@ pub struct Runtime {
 pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<StoreState>,
+    pub(crate) component_linker: wasmtime::component::Linker<ComponentState>,
     pub(crate) defaults: Limits,
     pub(crate) maximum: Limits,
     pub(crate) budget: CompileBudget,
@@ -215,11 +217,19 @@ impl RuntimeBuilder {
     pub fn build(self) -> Result<Runtime, RuntimeError> {
         self.defaults
             .with_overrides(&LimitOverrides::default(), &self.maximum)?;
+        let slots = self.instance_slots;
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_core_instances(self.instance_slots)
-            .total_memories(self.instance_slots)
-            .total_tables(self.instance_slots)
-            .total_component_instances(0)
+        // Every slot fits a core module or a component; a component holds several core
+        // instances, memories and tables (a Python component: 14 to 38 core instances,
+        // tables up to ~5.7k elements), so those pools are larger than the slot count.
+        // A memory slot only reserves address space until it is used.
+        pool.total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_SLOT))
+            .total_memories(slots.saturating_mul(MEMORIES_PER_SLOT))
+            .total_tables(slots.saturating_mul(TABLES_PER_SLOT))
+            .total_component_instances(slots)
+            .max_core_instances_per_component(component::MAX_CORE_INSTANCES)
+            .max_memories_per_component(component::MAX_MEMORIES)
+            .max_tables_per_component(component::MAX_TABLES)
             .max_memory_size(usize::try_from(self.maximum.memory_bytes).unwrap_or(usize::MAX))
             .table_elements(usize::try_from(self.maximum.table_elements).unwrap_or(usize::MAX))
             .linear_memory_keep_resident(self.keep_resident)
@@ -263,6 +273,7 @@ impl RuntimeBuilder {
             )
             .map_err(RuntimeError::Engine)?;
         linker.allow_shadowing(false);
+        let component_linker = component::linker(&engine).map_err(RuntimeError::Engine)?;
         let disk_cache = self.cache_dir.as_deref().and_then(|dir| {
             DiskCache::open(dir, self.cache_dir_max_bytes, &engine)
                 .inspect_err(|why| {
@@ -280,6 +291,7 @@ impl RuntimeBuilder {
             inner: Arc::new(RuntimeInner {
                 engine,
                 linker,
+                component_linker,
                 defaults: self.defaults,
                 maximum: self.maximum,
                 budget: self.budget,
@@ -293,6 +305,13 @@ impl RuntimeBuilder {
         })
     }
 }
+
+/// Core instances per instance slot: room for components' inner instances.
+const CORE_INSTANCES_PER_SLOT: u32 = 16;
+/// Memories per instance slot: a component may define more than one.
+const MEMORIES_PER_SLOT: u32 = 2;
+/// Tables per instance slot: a component's shim modules each define one.
+const TABLES_PER_SLOT: u32 = 4;
 
 fn spawn_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) {
     std::thread::Builder::new()

@@ -3,6 +3,7 @@
 //! Hostile guests are inline WAT; well-behaved ones are the SDK-built example modules.
 
 mod cache;
+mod components;
 mod containment;
 mod engine;
 mod examples;

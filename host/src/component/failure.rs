@@ -1,0 +1,234 @@
+//! Component failures with the guest language's meaning: an error a task returns
+//! through `result<T, E>`, and an uncaught Python exception.
+
+use wasmtime::component::Val;
+
+use crate::failure::{ErrorKind, TaskError};
+
+/// The type recorded for a returned error that names none (a string, a number, ...).
+const UNNAMED_ERROR_TYPE: &str = "Error";
+/// The longest exception type name kept; a longer one is not taken as a type.
+const MAX_TYPE_CHARS: usize = 256;
+/// The most of a message or traceback kept, in bytes.
+const MAX_TEXT_BYTES: usize = 64 << 10;
+
+/// The failure for the error `E` of a `result<T, E>` the task returned.
+///
+/// - no payload: type `Error`, an empty message;
+/// - a string: type `Error`, the string as its message;
+/// - a record with a string `type` and/or `message` field (and optionally
+///   `traceback`): those;
+/// - a variant: the case's name as the type, its payload as the message (a string, or
+///   a record's `message` field); an enum: the case's name;
+/// - anything else: type `Error`, the value in MessagePack-as-JSON form as its message.
+///
+/// The type always goes through [`ErrorKind::from_guest_type`], so a guest cannot report
+/// a failure under one of the host's type names.
+pub(crate) fn returned_error(error: Option<&Val>) -> TaskError {
+    let (kind, message, traceback) = match error {
+        None => (None, String::new(), None),
+        Some(Val::String(s)) => (None, s.clone(), None),
+        Some(Val::Record(fields)) if has_text_field(fields, &["type", "message"]) => (
+            text_field(fields, "type"),
+            text_field(fields, "message").unwrap_or_default(),
+            text_field(fields, "traceback"),
+        ),
+        Some(Val::Variant(case, payload)) => (
+            Some(case.clone()),
+            match payload.as_deref() {
+                None => String::new(),
+                Some(Val::String(s)) => s.clone(),
+                Some(Val::Record(fields)) => {
+                    text_field(fields, "message").unwrap_or_else(|| describe(payload.as_deref()))
+                }
+                Some(other) => describe(Some(other)),
+            },
+            None,
+        ),
+        Some(Val::Enum(case)) => (Some(case.clone()), String::new(), None),
+        Some(other) => (None, describe(Some(other)), None),
+    };
+    let kind = kind
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| UNNAMED_ERROR_TYPE.to_owned());
+    let (kind, message) = ErrorKind::from_guest_type(&bounded(kind), &bounded(message));
+    TaskError::new(kind, message).with_traceback(traceback.map(bounded))
+}
+
+fn has_text_field(fields: &[(String, Val)], names: &[&str]) -> bool {
+    fields
+        .iter()
+        .any(|(n, v)| names.contains(&n.as_str()) && matches!(v, Val::String(_)))
+}
+
+fn text_field(fields: &[(String, Val)], name: &str) -> Option<String> {
+    fields.iter().find_map(|(n, v)| match v {
+        Val::String(s) if n == name => Some(s.clone()),
+        _ => None,
+    })
+}
+
+/// A value as text for a message, bounded.
+fn describe(value: Option<&Val>) -> String {
+    let Some(value) = value else {
+        return String::new();
+    };
+    let mut text = format!("{value:?}");
+    truncate(&mut text, MAX_TEXT_BYTES);
+    text
+}
+
+fn bounded(mut text: String) -> String {
+    truncate(&mut text, MAX_TEXT_BYTES);
+    text
+}
+
+fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+}
+
+/// An uncaught Python exception, from what the interpreter printed before it trapped.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct PythonException {
+    /// The class name (`KeyError`; a module-qualified name loses its module).
+    pub(crate) type_name: String,
+    /// Its `str()`.
+    pub(crate) message: String,
+    /// The whole traceback as printed.
+    pub(crate) traceback: String,
+}
+
+const TRACEBACK_HEADER: &str = "Traceback (most recent call last):";
+
+/// Finds the last Python traceback in `stderr` and reads the exception it ends with.
+///
+/// A traceback is its header line, indented frame lines, and the exception line
+/// `Type: message` (the message may continue on further lines). Anything that does not
+/// have that shape is not taken for an exception.
+pub(crate) fn python_exception(stderr: &[u8]) -> Option<PythonException> {
+    let text = String::from_utf8_lossy(stderr);
+    let start = text.rfind(TRACEBACK_HEADER)?;
+    let block = text[start..].trim_end();
+    let lines: Vec<&str> = block.lines().collect();
+    let at = 1 + lines[1..]
+        .iter()
+        .position(|l| !(l.is_empty() || l.starts_with(' ') || l.starts_with('\t')))?;
+    let line = lines[at];
+    let (qualified, first) = match line.split_once(": ") {
+        Some((t, m)) => (t, m),
+        None => (line.trim_end_matches(':'), ""),
+    };
+    let type_name = qualified.rsplit('.').next().unwrap_or(qualified);
+    let is_identifier = !type_name.is_empty()
+        && type_name.len() <= MAX_TYPE_CHARS
+        && !type_name.starts_with(|c: char| c.is_ascii_digit())
+        && type_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let qualified_ok = qualified
+        .split('.')
+        .all(|part| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric() || c == '_'));
+    if !is_identifier || !qualified_ok {
+        return None;
+    }
+    let mut message = first.to_owned();
+    for more in &lines[at + 1..] {
+        message.push('\n');
+        message.push_str(more);
+    }
+    Some(PythonException {
+        type_name: type_name.to_owned(),
+        message: bounded(message),
+        traceback: bounded(block.to_owned()),
+    })
+}
+
+impl PythonException {
+    /// The task's failure: the class name through [`ErrorKind::from_guest_type`], so a
+    /// Python class named like a host failure cannot pass for one.
+    pub(crate) fn into_task_error(self) -> TaskError {
+        let (kind, message) = ErrorKind::from_guest_type(&self.type_name, &self.message);
+        TaskError::new(kind, message).with_traceback(Some(self.traceback))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_last_traceback_and_its_exception() {
+        let stderr = b"some output\nTraceback (most recent call last):\n  File \"app.py\", line 3, in fail_uncaught\n    return {}[key]\n           ~~^^^^^\nKeyError: 'missing'\n";
+        let e = python_exception(stderr).unwrap();
+        assert_eq!(e.type_name, "KeyError");
+        assert_eq!(e.message, "'missing'");
+        assert!(e.traceback.starts_with(TRACEBACK_HEADER));
+        assert!(e.traceback.contains("app.py"));
+        let e = python_exception(
+            b"Traceback (most recent call last):\n  File \"x\", line 1\njson.decoder.JSONDecodeError: Expecting value: line 1\n",
+        )
+        .unwrap();
+        assert_eq!(e.type_name, "JSONDecodeError");
+        assert_eq!(e.message, "Expecting value: line 1");
+        let e =
+            python_exception(b"Traceback (most recent call last):\n  File \"x\"\nStopIteration\n")
+                .unwrap();
+        assert_eq!(
+            (e.type_name.as_str(), e.message.as_str()),
+            ("StopIteration", "")
+        );
+    }
+
+    #[test]
+    fn text_without_a_traceback_is_not_an_exception() {
+        assert_eq!(python_exception(b"KeyError: 'x'\n"), None);
+        assert_eq!(
+            python_exception(b"Traceback (most recent call last):\n  File \"x\"\n"),
+            None
+        );
+        assert_eq!(
+            python_exception(b"Traceback (most recent call last):\nnot a type: x\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_python_class_cannot_pass_for_a_host_failure() {
+        let e =
+            python_exception(b"Traceback (most recent call last):\n  File \"x\"\nTimeout: no\n")
+                .unwrap()
+                .into_task_error();
+        assert_eq!(e.type_name(), "GuestError");
+        assert!(e.message().contains("Timeout"), "{}", e.message());
+    }
+
+    #[test]
+    fn returned_errors_take_type_and_message_from_their_shape() {
+        let e = returned_error(Some(&Val::String("bad".into())));
+        assert_eq!((e.type_name(), e.message()), ("Error", "bad"));
+        let e = returned_error(Some(&Val::Record(vec![
+            ("type".into(), Val::String("InjectedFailure".into())),
+            ("message".into(), Val::String("boom".into())),
+        ])));
+        assert_eq!((e.type_name(), e.message()), ("InjectedFailure", "boom"));
+        let e = returned_error(Some(&Val::Variant(
+            "not-found".into(),
+            Some(Box::new(Val::String("k".into()))),
+        )));
+        assert_eq!((e.type_name(), e.message()), ("not-found", "k"));
+        let e = returned_error(Some(&Val::Enum("HostError".into())));
+        assert_eq!(e.type_name(), "GuestError");
+        let e = returned_error(None);
+        assert_eq!((e.type_name(), e.message()), ("Error", ""));
+        let e = returned_error(Some(&Val::U32(7)));
+        assert_eq!(e.type_name(), "Error");
+        assert!(e.message().contains('7'));
+    }
+}
