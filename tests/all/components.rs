@@ -660,3 +660,42 @@ fn a_trap_is_a_trap_and_the_runtime_serves_on() -> Result<()> {
     );
     Ok(())
 }
+
+/// A component that sleeps through WASI preview 2: `subscribe-duration`, then
+/// `pollable.block` (a host call, where the epoch deadline cannot reach).
+const SLEEPER: &str = r#"(component $root
+  (import "wasi:io/poll@0.2.0" (instance $poll
+    (export "pollable" (type (sub resource)))
+    (export "[method]pollable.block" (func (param "self" (borrow 0))))))
+  (alias export $poll "pollable" (type $pollable))
+  (import "wasi:clocks/monotonic-clock@0.2.0" (instance $clock
+    (alias outer $root $pollable (type $p))
+    (export "pollable" (type $p' (eq $p)))
+    (export "subscribe-duration" (func (param "when" u64) (result (own $p'))))))
+  (core func $subscribe (canon lower (func $clock "subscribe-duration")))
+  (core func $block (canon lower (func $poll "[method]pollable.block")))
+  (core module $m
+    (import "host" "subscribe" (func $subscribe (param i64) (result i32)))
+    (import "host" "block" (func $block (param i32)))
+    (func (export "sleep") (param i64) (call $block (call $subscribe (local.get 0)))))
+  (core instance $i (instantiate $m (with "host" (instance
+    (export "subscribe" (func $subscribe))
+    (export "block" (func $block))))))
+  (func (export "sleep") (param "nanos" u64) (canon lift (core func $i "sleep"))))"#;
+
+#[test]
+fn a_component_sleeping_in_wasi_stops_at_its_deadline() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let m = runtime.load_wat("sleeper", SLEEPER)?;
+    let sleep = m.task("sleep")?;
+    let nap = Args::new().arg(&1_000_000u64)?;
+    runtime
+        .invoke(&sleep, &nap, &InvokeOptions::default())
+        .result?;
+    // An hour's sleep under a 50 ms deadline: a Timeout, not an hour's wait.
+    let hour = Args::new().arg(&3_600_000_000_000u64)?;
+    let options = limits(|l| l.timeout = Some(Duration::from_millis(50)));
+    let e = runtime.invoke(&sleep, &hour, &options).result.unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    Ok(())
+}

@@ -4,10 +4,11 @@
 use std::time::Instant;
 
 use wasmtime::component::{Linker, Resource, ResourceTable};
-use wasmtime::{Engine, ResourceLimiter, StoreContextMut};
+use wasmtime::{Engine, ResourceLimiter, StoreContextMut, Trap};
 use wasmtime_wasi::clocks::WasiClocksView;
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
+use wasmtime_wasi::p2::bindings::sync::io::poll::{self, HostPollable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::store::TaskLimiter;
@@ -23,6 +24,8 @@ pub(crate) const MAX_TABLES: u32 = 64;
 /// The monotonic clock interface as wasmtime-wasi's linker names it (a guest's import of
 /// any 0.2 version resolves to it).
 const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+/// The poll interface as wasmtime-wasi's linker names it.
+const POLL: &str = "wasi:io/poll@0.2.12";
 
 /// What lives in the `wasmtime::Store` of one component invocation.
 pub(crate) struct ComponentState {
@@ -119,14 +122,15 @@ impl ResourceLimiter for ComponentLimiter {
 }
 
 /// The linker for every component: wasmtime-wasi's WASI preview 2 (what a guest may
-/// reach is decided per invocation by its `WasiCtx`, which grants nothing), with the
-/// monotonic clock's `subscribe-*` replaced by versions that never wait past the
-/// task's deadline.
+/// reach is decided per invocation by its `WasiCtx`, which grants nothing), with waits
+/// that honour the task's deadline.
 ///
 /// wasmtime interrupts running wasm at the deadline, but not a guest blocked in a host
 /// call: a guest sleeping through `pollable.block` would hold its worker for as long as
-/// it asked. With the subscriptions cut at the deadline the guest wakes no later than
-/// the deadline, and the epoch check stops it as soon as it runs again.
+/// it asked. So the monotonic clock's `subscribe-*` never wait past the deadline, and
+/// `pollable.block` and `poll` interrupt the guest when they return after it (the
+/// sandbox has nothing else to wait on: stdin is empty, output never blocks, and there
+/// are no files or sockets).
 ///
 /// Unknown imports are never defined as traps here: their stubs would shadow the
 /// semver-matched WASI definitions.
@@ -154,8 +158,34 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<ComponentState>
             Ok((resource,))
         },
     )?;
+    let mut poll = linker.instance(POLL)?;
+    poll.func_wrap(
+        "[method]pollable.block",
+        |mut store: StoreContextMut<'_, ComponentState>, (pollable,): (Resource<DynPollable>,)| {
+            HostPollable::block(&mut store.data_mut().table, pollable)?;
+            stop_if_past(store.data().deadline)
+        },
+    )?;
+    poll.func_wrap(
+        "poll",
+        |mut store: StoreContextMut<'_, ComponentState>,
+         (pollables,): (Vec<Resource<DynPollable>>,)| {
+            let ready = poll::Host::poll(&mut store.data_mut().table, pollables)?;
+            stop_if_past(store.data().deadline)?;
+            Ok((ready,))
+        },
+    )?;
     linker.allow_shadowing(false);
     Ok(linker)
+}
+
+/// After a wait: interrupts the guest (a `Timeout`) if its deadline has passed, as the
+/// epoch check would have had it been running wasm.
+fn stop_if_past(deadline: Option<Instant>) -> wasmtime::Result<()> {
+    match deadline {
+        Some(deadline) if Instant::now() >= deadline => Err(wasmtime::Error::new(Trap::Interrupt)),
+        _ => Ok(()),
+    }
 }
 
 /// A wait of `nanos`, cut short at `deadline`.
