@@ -235,10 +235,21 @@ impl TaskModule {
 
     /// A handle to the task called `name`.
     ///
+    /// A component's tasks have WIT names (`word-count`); the Python spelling
+    /// (`word_count`) finds them too.
+    ///
     /// # Errors
-    /// [`LoadError::UnknownTask`] listing the tasks the module does have.
+    /// [`LoadError::UnknownTask`] listing the tasks the module does have, or
+    /// [`LoadError::NotCallable`] for a component function that cannot be a task.
     pub fn task(&self, name: &str) -> Result<Task, LoadError> {
-        match self.inner.task_index.get(name) {
+        let found = self.inner.task_index.get(name).or_else(|| {
+            if self.is_component() && name.contains('_') {
+                self.inner.task_index.get(&name.replace('_', "-"))
+            } else {
+                None
+            }
+        });
+        match found {
             Some(&index) => Ok(Task {
                 module: self.clone(),
                 index,

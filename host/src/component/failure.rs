@@ -110,8 +110,8 @@ const TRACEBACK_HEADER: &str = "Traceback (most recent call last):";
 /// Finds the last Python traceback in `stderr` and reads the exception it ends with.
 ///
 /// A traceback is its header line, indented frame lines, and the exception line
-/// `Type: message` (the message may continue on further lines). Anything that does not
-/// have that shape is not taken for an exception.
+/// `Type: message` (the message may continue on further lines, up to a blank line).
+/// Anything that does not have that shape is not taken for an exception.
 pub(crate) fn python_exception(stderr: &[u8]) -> Option<PythonException> {
     let text = String::from_utf8_lossy(stderr);
     let start = text.rfind(TRACEBACK_HEADER)?;
@@ -138,15 +138,19 @@ pub(crate) fn python_exception(stderr: &[u8]) -> Option<PythonException> {
     if !is_identifier || !qualified_ok {
         return None;
     }
+    // The message runs to the first blank line: after it, componentize-py's runtime
+    // reports its own panic, which is not part of the exception.
     let mut message = first.to_owned();
-    for more in &lines[at + 1..] {
+    let mut end = at + 1;
+    for more in lines[at + 1..].iter().take_while(|l| !l.trim().is_empty()) {
         message.push('\n');
         message.push_str(more);
+        end += 1;
     }
     Some(PythonException {
         type_name: type_name.to_owned(),
         message: bounded(message),
-        traceback: bounded(block.to_owned()),
+        traceback: bounded(lines[..end].join("\n")),
     })
 }
 
@@ -165,12 +169,23 @@ mod tests {
 
     #[test]
     fn reads_the_last_traceback_and_its_exception() {
-        let stderr = b"some output\nTraceback (most recent call last):\n  File \"app.py\", line 3, in fail_uncaught\n    return {}[key]\n           ~~^^^^^\nKeyError: 'missing'\n";
+        // What componentize-py 0.25 prints before it traps.
+        let stderr = b"some output\nTraceback (most recent call last):\n  File \"app.py\", line 3, in fail_uncaught\n    return {}[key]\n           ~~^^^^^\nKeyError: 'missing'\n\nthread '<unnamed>' (1) panicked at runtime/src/lib.rs:1280:25:\nPython function threw an unexpected exception\n";
         let e = python_exception(stderr).unwrap();
         assert_eq!(e.type_name, "KeyError");
         assert_eq!(e.message, "'missing'");
         assert!(e.traceback.starts_with(TRACEBACK_HEADER));
+        assert!(
+            e.traceback.ends_with("KeyError: 'missing'"),
+            "{}",
+            e.traceback
+        );
         assert!(e.traceback.contains("app.py"));
+        let e = python_exception(
+            b"Traceback (most recent call last):\n  File \"x\"\nValueError: two\nlines\n\nafter",
+        )
+        .unwrap();
+        assert_eq!(e.message, "two\nlines");
         let e = python_exception(
             b"Traceback (most recent call last):\n  File \"x\", line 1\njson.decoder.JSONDecodeError: Expecting value: line 1\n",
         )
