@@ -10,4 +10,5 @@ mod examples;
 mod hostile;
 mod loading;
 mod polyglot;
+mod python_components;
 mod support;
