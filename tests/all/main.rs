@@ -3,6 +3,7 @@
 //! Hostile guests are inline WAT; well-behaved ones are the SDK-built example modules.
 
 mod cache;
+mod component_languages;
 mod components;
 mod containment;
 mod engine;
@@ -10,5 +11,4 @@ mod examples;
 mod hostile;
 mod loading;
 mod polyglot;
-mod python_components;
 mod support;

@@ -94,9 +94,10 @@ fn truncate(text: &mut String, max: usize) {
     }
 }
 
-/// An uncaught Python exception, from what the interpreter printed before it trapped.
+/// An uncaught Python or JavaScript exception, from what the interpreter printed before
+/// it trapped.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct PythonException {
+pub(crate) struct GuestException {
     /// The class name (`KeyError`; a module-qualified name loses its module).
     pub(crate) type_name: String,
     /// Its `str()`.
@@ -112,7 +113,7 @@ const TRACEBACK_HEADER: &str = "Traceback (most recent call last):";
 /// A traceback is its header line, indented frame lines, and the exception line
 /// `Type: message` (the message may continue on further lines, up to a blank line).
 /// Anything that does not have that shape is not taken for an exception.
-pub(crate) fn python_exception(stderr: &[u8]) -> Option<PythonException> {
+pub(crate) fn python_exception(stderr: &[u8]) -> Option<GuestException> {
     let text = String::from_utf8_lossy(stderr);
     let start = text.rfind(TRACEBACK_HEADER)?;
     let block = text[start..].trim_end();
@@ -147,14 +148,88 @@ pub(crate) fn python_exception(stderr: &[u8]) -> Option<PythonException> {
         message.push_str(more);
         end += 1;
     }
-    Some(PythonException {
+    Some(GuestException {
         type_name: type_name.to_owned(),
         message: bounded(message),
         traceback: bounded(lines[..end].join("\n")),
     })
 }
 
-impl PythonException {
+/// An uncaught JavaScript error, from what the JS runtime printed before it trapped:
+/// componentize-qjs (QuickJS) prints the error's message and stack as Rust string
+/// literals, `Exception { message: Some("TypeError: ..."), stack: Some("...") }`;
+/// componentize-js (SpiderMonkey) prints `<message>\nStack:\n  <frames>` and then
+/// `Redirecting call to abort() to mozalloc_abort`. A message that starts with a class
+/// name (`TypeError: ...`) gives the type; otherwise the type is `Error`.
+pub(crate) fn js_exception(stderr: &[u8]) -> Option<GuestException> {
+    let text = String::from_utf8_lossy(stderr);
+    let (message, stack) = if let Some(at) = text.rfind("Exception { message: Some(\"") {
+        let rest = &text[at + "Exception { message: Some(".len()..];
+        let (message, rest) = rust_string_literal(rest)?;
+        let stack = rest
+            .find("stack: Some(\"")
+            .and_then(|s| rust_string_literal(&rest[s + "stack: Some(".len()..]))
+            .map(|(stack, _)| stack);
+        (message, stack)
+    } else {
+        let end = text.rfind("\nRedirecting call to abort() to mozalloc_abort")?;
+        let body = text[..end].trim();
+        let (message, stack) = body.rsplit_once("\nStack:\n")?;
+        (message.trim().to_owned(), Some(stack.trim_end().to_owned()))
+    };
+    let (type_name, message) = match message.split_once(": ") {
+        Some((class, rest)) if is_class_name(class) => (class.to_owned(), rest.to_owned()),
+        _ => (UNNAMED_ERROR_TYPE.to_owned(), message),
+    };
+    Some(GuestException {
+        type_name,
+        message: bounded(message),
+        traceback: bounded(stack.unwrap_or_default()),
+    })
+}
+
+fn is_class_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_TYPE_CHARS
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Reads a Rust `Debug`-formatted string literal at the start of `text` (which starts
+/// with its opening quote): the string and the text after its closing quote.
+fn rust_string_literal(text: &str) -> Option<(String, &str)> {
+    let mut chars = text.char_indices();
+    if chars.next()?.1 != '"' {
+        return None;
+    }
+    let mut out = String::new();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, &text[i + 1..])),
+            '\\' => match chars.next()?.1 {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                '0' => out.push('\0'),
+                'u' => {
+                    let (start, brace) = chars.next()?;
+                    if brace != '{' {
+                        return None;
+                    }
+                    let end = text[start..].find('}')? + start;
+                    let code = u32::from_str_radix(&text[start + 1..end], 16).ok()?;
+                    out.push(char::from_u32(code)?);
+                    while chars.next()?.0 < end {}
+                }
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+impl GuestException {
     /// The task's failure: the class name through [`ErrorKind::from_guest_type`], so a
     /// Python class named like a host failure cannot pass for one.
     pub(crate) fn into_task_error(self) -> TaskError {
@@ -199,6 +274,34 @@ mod tests {
             (e.type_name.as_str(), e.message.as_str()),
             ("StopIteration", "")
         );
+    }
+
+    #[test]
+    fn reads_uncaught_javascript_errors() {
+        // componentize-qjs 0.4.5.
+        let qjs = br#"
+thread '<unnamed>' (1) panicked at crates/runtime/src/interpreter.rs:51:31:
+Failed to call 'failUncaught': Exception(Exception { message: Some("TypeError: cannot read property 'nope' of null \"q\" \u{e9}"), stack: Some("    at failUncaught (/examples/js/app.js:94:18)\n    at apply (native)\n") })
+note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
+"#;
+        let e = js_exception(qjs).unwrap();
+        assert_eq!(e.type_name, "TypeError");
+        assert_eq!(e.message, "cannot read property 'nope' of null \"q\" é");
+        assert_eq!(
+            e.traceback,
+            "    at failUncaught (/examples/js/app.js:94:18)\n    at apply (native)\n"
+        );
+        // componentize-js 0.23 (SpiderMonkey) prints no class name.
+        let sm = b"can't access property \"nope\", missing is null\nStack:\n  failUncaught@examples/js/app.js:94:3\n\nRedirecting call to abort() to mozalloc_abort\n\n";
+        let e = js_exception(sm).unwrap();
+        assert_eq!(e.type_name, "Error");
+        assert_eq!(e.message, "can't access property \"nope\", missing is null");
+        assert_eq!(e.traceback, "  failUncaught@examples/js/app.js:94:3");
+        assert_eq!(
+            js_exception(b"Exception { message: Some(\"unterminated"),
+            None
+        );
+        assert_eq!(js_exception(b"plain text"), None);
     }
 
     #[test]

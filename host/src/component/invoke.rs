@@ -8,7 +8,7 @@ use wasmtime::{Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::exports::ComponentCode;
-use super::failure::{python_exception, returned_error};
+use super::failure::{js_exception, python_exception, returned_error};
 use super::lift::{LiftError, lift};
 use super::lower::lower_args;
 use super::store::{ComponentLimiter, ComponentState};
@@ -146,7 +146,7 @@ impl Runtime {
 }
 
 /// Names a failure as for a core module, except that an `unreachable` trap after the
-/// guest printed a Python traceback is that Python exception.
+/// guest printed a Python traceback or a JavaScript error is that exception.
 fn classify(
     error: &wasmtime::Error,
     limit_hit: Option<&crate::store::LimitExceeded>,
@@ -158,9 +158,11 @@ fn classify(
             error.downcast_ref::<Trap>(),
             Some(Trap::UnreachableCodeReached)
         )
-        && let Some(exception) = python_exception(&stderr.snapshot())
     {
-        return exception.into_task_error();
+        let printed = stderr.snapshot();
+        if let Some(exception) = python_exception(&printed).or_else(|| js_exception(&printed)) {
+            return exception.into_task_error();
+        }
     }
     failure
 }

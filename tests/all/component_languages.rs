@@ -1,10 +1,12 @@
-//! Python tasks: the example component `examples/python` (componentize-py), built by
-//! `scripts/build-polyglot python` once per test process; a missing toolchain fails the
-//! test with the install command (`scripts/install-guest-toolchains python`).
+//! Python and JavaScript tasks: the example components `examples/python`
+//! (componentize-py) and `examples/js` (componentize-qjs), built by
+//! `scripts/build-polyglot python|js` once per test process; a missing toolchain fails
+//! the test with the install command (`scripts/install-guest-toolchains python|js`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -20,23 +22,25 @@ fn repo() -> &'static Path {
         .expect("repo root")
 }
 
-/// `target/polyglot/python/apps.wasm`, built once per process.
-fn component_path() -> Result<PathBuf> {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
+/// `target/polyglot/<language>/apps.wasm`, built once per process.
+fn component_path(language: &str) -> Result<PathBuf> {
+    static BUILT: OnceLock<Mutex<BTreeMap<String, Result<PathBuf, String>>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    built
+        .entry(language.to_owned())
+        .or_insert_with(|| {
             let output = Command::new(repo().join("scripts/build-polyglot"))
-                .arg("python")
+                .arg(language)
                 .output()
                 .map_err(|e| format!("cannot run scripts/build-polyglot: {e}"))?;
             if !output.status.success() {
                 return Err(format!(
-                    "scripts/build-polyglot python failed (install the toolchain with \
-                     `scripts/install-guest-toolchains python`):\n{}",
+                    "scripts/build-polyglot {language} failed (install the toolchain with \
+                     `scripts/install-guest-toolchains {language}`):\n{}",
                     String::from_utf8_lossy(&output.stderr)
                 ));
             }
-            Ok(repo().join("target/polyglot/python/apps.wasm"))
+            Ok(repo().join(format!("target/polyglot/{language}/apps.wasm")))
         })
         .clone()
         .map_err(anyhow::Error::msg)
@@ -66,7 +70,11 @@ fn runtime() -> Runtime {
 }
 
 fn python() -> Result<TaskModule> {
-    let path = component_path()?;
+    component("python")
+}
+
+fn component(language: &str) -> Result<TaskModule> {
+    let path = component_path(language)?;
     runtime()
         .load_file(&path)
         .with_context(|| format!("loading {}", path.display()))
@@ -248,5 +256,29 @@ fn a_python_task_and_rust_tasks_pass_values_in_an_engine_dag() -> Result<()> {
             .kind(),
         &ErrorKind::DependencyError
     );
+    Ok(())
+}
+
+#[test]
+fn an_uncaught_javascript_error_keeps_its_class_message_and_stack() -> Result<()> {
+    let js = component("js")?;
+    let outcome = runtime().invoke(
+        &js.task("fail_uncaught")?,
+        &Args::new().arg("nope")?,
+        &InvokeOptions::default(),
+    );
+    let e = outcome.result.err().context("fail-uncaught should fail")?;
+    assert_eq!(e.kind(), &ErrorKind::GuestError("TypeError".into()), "{e}");
+    assert!(e.message().contains("nope"), "{e}");
+    let stack = e.traceback().context("a stack")?;
+    assert!(stack.contains("failUncaught"), "{stack}");
+    let sum = runtime()
+        .invoke(
+            &js.task("add")?,
+            &Args::new().arg(&2)?.arg(&3)?,
+            &InvokeOptions::default(),
+        )
+        .result?;
+    assert_eq!(sum.decode::<i64>()?, 5);
     Ok(())
 }
