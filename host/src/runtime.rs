@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig,
+};
 
 use crate::cache::{DiskCache, ModuleCache, ModuleCacheStats};
 use crate::component::{self, ComponentState};
@@ -48,7 +50,10 @@ pub struct Runtime {
 }
 
 pub(crate) struct RuntimeInner {
+    /// Runs core modules.
     pub(crate) engine: Engine,
+    /// Runs components: a pool sized for them, with its own reset mode.
+    pub(crate) component_engine: Engine,
     pub(crate) linker: Linker<StoreState>,
     pub(crate) component_linker: wasmtime::component::Linker<ComponentState>,
     pub(crate) defaults: Limits,
@@ -208,6 +213,67 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The pool core modules are instantiated from: one memory and one table per
+    /// instance slot, no components.
+    fn core_pool(&self) -> PoolingAllocationConfig {
+        let slots = self.instance_slots;
+        let mut pool = self.pool_limits();
+        pool.total_core_instances(slots)
+            .total_memories(slots)
+            .total_tables(slots)
+            .total_component_instances(0);
+        pool
+    }
+
+    /// The pool components are instantiated from. A component holds several core
+    /// instances, memories and tables (a Python component: 14 to 38 core instances,
+    /// tables up to ~5.7k elements, ~12.4 MiB of initial memory), so each slot has room
+    /// for several; a memory slot only reserves address space until it is used.
+    ///
+    /// Slots are reset with `PAGEMAP_SCAN` where the kernel has it (Linux 6.7+): it
+    /// resets only the pages an instance touched, which pays off for components' large
+    /// initial memories. It is not used for core modules, whose tiny no-op instances
+    /// it slowed (see BENCHMARKS.md).
+    fn component_pool(&self) -> PoolingAllocationConfig {
+        let slots = self.instance_slots;
+        let mut pool = self.pool_limits();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_SLOT))
+            .total_memories(slots.saturating_mul(MEMORIES_PER_SLOT))
+            .total_tables(slots.saturating_mul(TABLES_PER_SLOT))
+            .max_core_instances_per_component(component::MAX_CORE_INSTANCES)
+            .max_memories_per_component(component::MAX_MEMORIES)
+            .max_tables_per_component(component::MAX_TABLES)
+            .pagemap_scan(Enabled::Auto);
+        pool
+    }
+
+    /// What every pool shares: slot sizes from the maximum limits, and what stays
+    /// resident between instances.
+    fn pool_limits(&self) -> PoolingAllocationConfig {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.max_memory_size(usize::try_from(self.maximum.memory_bytes).unwrap_or(usize::MAX))
+            .table_elements(usize::try_from(self.maximum.table_elements).unwrap_or(usize::MAX))
+            .linear_memory_keep_resident(self.keep_resident)
+            .table_keep_resident(self.keep_resident);
+        pool
+    }
+
+    fn engine(
+        &self,
+        pool: PoolingAllocationConfig,
+        fuel_metering: bool,
+    ) -> Result<Engine, RuntimeError> {
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .consume_fuel(fuel_metering)
+            .max_wasm_stack(self.max_wasm_stack)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        Engine::new(&config).map_err(RuntimeError::Engine)
+    }
+
     /// Builds the runtime and starts its epoch thread.
     ///
     /// # Errors
@@ -217,33 +283,10 @@ impl RuntimeBuilder {
     pub fn build(self) -> Result<Runtime, RuntimeError> {
         self.defaults
             .with_overrides(&LimitOverrides::default(), &self.maximum)?;
-        let slots = self.instance_slots;
-        let mut pool = PoolingAllocationConfig::new();
-        // Every slot fits a core module or a component; a component holds several core
-        // instances, memories and tables (a Python component: 14 to 38 core instances,
-        // tables up to ~5.7k elements), so those pools are larger than the slot count.
-        // A memory slot only reserves address space until it is used.
-        pool.total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_SLOT))
-            .total_memories(slots.saturating_mul(MEMORIES_PER_SLOT))
-            .total_tables(slots.saturating_mul(TABLES_PER_SLOT))
-            .total_component_instances(slots)
-            .max_core_instances_per_component(component::MAX_CORE_INSTANCES)
-            .max_memories_per_component(component::MAX_MEMORIES)
-            .max_tables_per_component(component::MAX_TABLES)
-            .max_memory_size(usize::try_from(self.maximum.memory_bytes).unwrap_or(usize::MAX))
-            .table_elements(usize::try_from(self.maximum.table_elements).unwrap_or(usize::MAX))
-            .linear_memory_keep_resident(self.keep_resident)
-            .table_keep_resident(self.keep_resident);
         let fuel_metering =
             self.fuel_metering || self.defaults.fuel.is_some() || self.maximum.fuel.is_some();
-        let mut config = Config::new();
-        config
-            .epoch_interruption(true)
-            .consume_fuel(fuel_metering)
-            .max_wasm_stack(self.max_wasm_stack)
-            .memory_init_cow(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config).map_err(RuntimeError::Engine)?;
+        let engine = self.engine(self.core_pool(), fuel_metering)?;
+        let component_engine = self.engine(self.component_pool(), fuel_metering)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut StoreState| &mut s.wasi)
             .map_err(RuntimeError::Engine)?;
@@ -273,7 +316,8 @@ impl RuntimeBuilder {
             )
             .map_err(RuntimeError::Engine)?;
         linker.allow_shadowing(false);
-        let component_linker = component::linker(&engine).map_err(RuntimeError::Engine)?;
+        let component_linker =
+            component::linker(&component_engine).map_err(RuntimeError::Engine)?;
         let disk_cache = self.cache_dir.as_deref().and_then(|dir| {
             DiskCache::open(dir, self.cache_dir_max_bytes, &engine)
                 .inspect_err(|why| {
@@ -286,10 +330,15 @@ impl RuntimeBuilder {
                 .ok()
         });
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_epoch_ticker(engine.clone(), self.epoch_tick, ticker_stop.clone());
+        spawn_epoch_ticker(
+            [engine.clone(), component_engine.clone()],
+            self.epoch_tick,
+            ticker_stop.clone(),
+        );
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
+                component_engine,
                 linker,
                 component_linker,
                 defaults: self.defaults,
@@ -306,20 +355,22 @@ impl RuntimeBuilder {
     }
 }
 
-/// Core instances per instance slot: room for components' inner instances.
-const CORE_INSTANCES_PER_SLOT: u32 = 16;
-/// Memories per instance slot: a component may define more than one.
+/// Core instances per component slot: room for a component's inner instances.
+const CORE_INSTANCES_PER_SLOT: u32 = 40;
+/// Memories per component slot: a component may define more than one.
 const MEMORIES_PER_SLOT: u32 = 2;
-/// Tables per instance slot: a component's shim modules each define one.
+/// Tables per component slot: a component's shim modules each define one.
 const TABLES_PER_SLOT: u32 = 4;
 
-fn spawn_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) {
+fn spawn_epoch_ticker(engines: [Engine; 2], tick: Duration, stop: Arc<AtomicBool>) {
     std::thread::Builder::new()
         .name("wasmtaps-epoch".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(tick);
-                engine.increment_epoch();
+                for engine in &engines {
+                    engine.increment_epoch();
+                }
             }
         })
         .expect("cannot spawn the epoch thread");
@@ -390,7 +441,8 @@ impl Runtime {
         self.inner.modules.stats()
     }
 
-    /// The underlying wasmtime engine.
+    /// The wasmtime engine core modules run in (components run in a second engine whose
+    /// pool is sized for them).
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }

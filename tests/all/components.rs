@@ -699,3 +699,26 @@ fn a_component_sleeping_in_wasi_stops_at_its_deadline() -> Result<()> {
     assert!(e.is_timeout(), "{e}");
     Ok(())
 }
+
+#[test]
+fn a_compiled_component_is_loaded_from_the_cache_directory() -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir()?;
+    let first = Runtime::builder().cache_dir(dir.path()).build()?;
+    fixture(&first)?;
+    let artifacts: Vec<_> = std::fs::read_dir(dir.path())?.collect::<Result<_, _>>()?;
+    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    let stored = artifacts[0].metadata()?.ino();
+    // A second runtime (another process, as far as the cache knows) loads, not compiles:
+    // a compiled artifact would have been written as a new file.
+    let second = Runtime::builder().cache_dir(dir.path()).build()?;
+    let m = fixture(&second)?;
+    assert_eq!(std::fs::metadata(artifacts[0].path())?.ino(), stored);
+    let sum = second.invoke(
+        &m.task("add")?,
+        &Args::new().arg(&1)?.arg(&2)?,
+        &InvokeOptions::default(),
+    );
+    assert_eq!(sum.result?.decode::<i64>()?, 3);
+    Ok(())
+}

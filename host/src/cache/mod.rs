@@ -57,7 +57,7 @@ pub(crate) fn compile_component(
     hash: &[u8; 32],
     wasm: &[u8],
 ) -> Result<Component, LoadError> {
-    let engine = &runtime.inner.engine;
+    let engine = &runtime.inner.component_engine;
     let disk = runtime.inner.disk_cache.as_ref();
     if let Some(disk) = disk {
         match disk.load_component(engine, hash) {

@@ -54,7 +54,7 @@ impl Runtime {
             .build();
         let deadline = limits.timeout.and_then(|t| Instant::now().checked_add(t));
         let mut store = Store::new(
-            &self.inner.engine,
+            &self.inner.component_engine,
             ComponentState {
                 wasi,
                 table: ResourceTable::new(),

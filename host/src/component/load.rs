@@ -17,7 +17,7 @@ impl Runtime {
         wasm: &[u8],
     ) -> Result<TaskModule, LoadError> {
         let component = crate::cache::compile_component(self, name, &hash, wasm)?;
-        let found = exports::list(&self.inner.engine, &component);
+        let found = exports::list(&self.inner.component_engine, &component);
         if found.specs.is_empty() {
             let why = match found.uncallable.first() {
                 Some(u) => format!(
