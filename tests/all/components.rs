@@ -722,3 +722,15 @@ fn a_compiled_component_is_loaded_from_the_cache_directory() -> Result<()> {
     assert_eq!(sum.result?.decode::<i64>()?, 3);
     Ok(())
 }
+
+#[test]
+fn a_byte_list_result_of_megabytes_is_returned() -> Result<()> {
+    // 3.5 MB lift into more host values than wasmtime's default allowance of 128 MiB
+    // (about 40 bytes per element); the runtime allows 8 × max_result_bytes.
+    let runtime = Runtime::new()?;
+    let m = fixture(&runtime)?;
+    let bytes: Vec<u8> = (0..3_500_000u32).map(|i| i as u8).collect();
+    let back = echo(&runtime, &m, "echo-u8", Mp::Binary(bytes.clone()))?;
+    assert_eq!(back, Mp::Binary(bytes));
+    Ok(())
+}

@@ -67,6 +67,7 @@ impl Runtime {
             },
         );
         store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(hostcall_fuel(limits.max_result_bytes));
         self.arm_store(&mut store, limits, deadline)?;
         let fail = |store: &Store<ComponentState>, e: &wasmtime::Error| {
             classify(e, store.data().limiter.task.hit.as_ref(), stderr)
@@ -143,6 +144,17 @@ impl Runtime {
         phases.mark(Phases::RESULT_END);
         Ok(Value::from_trusted(bytes))
     }
+}
+
+/// How many bytes of host values wasmtime may build from guest data in one call: the
+/// task's result (lifted into `Val`s, about 40 bytes per element, so a `list<u8>` costs
+/// 40 times its length) and the data of each WASI call the guest makes. Eight times
+/// the result limit, and never less than wasmtime's own default of 128 MiB: with the
+/// default 64 MiB result limit a task can return a `list<u8>` of about 12 MiB, and the
+/// host holds at most 512 MiB of values for one call.
+fn hostcall_fuel(max_result_bytes: u64) -> usize {
+    let fuel = max_result_bytes.saturating_mul(8).max(128 << 20);
+    usize::try_from(fuel).unwrap_or(usize::MAX)
 }
 
 /// Names a failure as for a core module, except that an `unreachable` trap after the
