@@ -62,6 +62,8 @@ pub const FIXTURE: &str = r#"(component
   (export $perms "perms" (type $perms'))
   (type $task-error' (record (field "type" string) (field "message" string)))
   (export $task-error "task-error" (type $task-error'))
+  (type $wide' (record (field "f0" (option u8)) (field "f1" (option u8)) (field "f2" (option u8)) (field "f3" (option u8)) (field "f4" (option u8)) (field "f5" (option u8)) (field "f6" (option u8)) (field "f7" (option u8)) (field "f8" (option u8)) (field "f9" (option u8)) (field "f10" (option u8)) (field "f11" (option u8)) (field "f12" (option u8)) (field "f13" (option u8)) (field "f14" (option u8)) (field "f15" (option u8)) (field "f16" (option u8)) (field "f17" (option u8)) (field "f18" (option u8)) (field "f19" (option u8)) (field "f20" (option u8)) (field "f21" (option u8)) (field "f22" (option u8)) (field "f23" (option u8)) (field "f24" (option u8)) (field "f25" (option u8)) (field "f26" (option u8)) (field "f27" (option u8)) (field "f28" (option u8)) (field "f29" (option u8)) (field "f30" (option u8)) (field "f31" (option u8)) (field "f32" (option u8)) (field "f33" (option u8)) (field "f34" (option u8)) (field "f35" (option u8)) (field "f36" (option u8)) (field "f37" (option u8)) (field "f38" (option u8)) (field "f39" (option u8))))
+  (export $wide "wide" (type $wide'))
   (type $handle' (resource (rep i32)))
   (export $handle "handle" (type $handle'))
 
@@ -108,6 +110,8 @@ pub const FIXTURE: &str = r#"(component
   (func (export "echo-flags") (param "values" (list $perms)) (result (list $perms))
     (canon lift (core func $i "echo") (memory $i "memory") (realloc (func $i "realloc"))))
   (func (export "echo-result") (param "values" (list (result u8 (error string)))) (result (list (result u8 (error string))))
+    (canon lift (core func $i "echo") (memory $i "memory") (realloc (func $i "realloc"))))
+  (func (export "echo-wide") (param "values" (list $wide)) (result (list $wide))
     (canon lift (core func $i "echo") (memory $i "memory") (realloc (func $i "realloc"))))
   (func (export "add") (param "a" s64) (param "b" s64) (result s64)
     (canon lift (core func $i "add")))
@@ -732,5 +736,21 @@ fn a_byte_list_result_of_megabytes_is_returned() -> Result<()> {
     let bytes: Vec<u8> = (0..3_500_000u32).map(|i| i as u8).collect();
     let back = echo(&runtime, &m, "echo-u8", Mp::Binary(bytes.clone()))?;
     assert_eq!(back, Mp::Binary(bytes));
+    Ok(())
+}
+
+#[test]
+fn a_small_argument_cannot_stand_for_millions_of_values() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let m = fixture(&runtime)?;
+    // An empty map is a record of 40 missing `option` fields: 1 byte, 40 values.
+    let one = echo(&runtime, &m, "echo-wide", Mp::Array(vec![map(vec![])]))?;
+    assert_eq!(one.as_array().map(|a| a.len()), Some(1));
+    let many = Mp::Array(vec![map(vec![]); 10_000]);
+    let message = argument_error(&runtime, &m, "echo-wide", &[many])?;
+    assert!(
+        message.contains("more component values than its size allows"),
+        "{message}"
+    );
     Ok(())
 }

@@ -97,8 +97,16 @@ pub(crate) fn lower_value(name: &str, ty: &Type, bytes: &[u8]) -> Result<Val, Mi
     let mut lowering = Lowering {
         reader: Reader::new(bytes),
         path: vec![Segment::Name(name.to_owned())],
+        values_left: values_allowed(bytes.len()),
     };
     lowering.value(ty)
+}
+
+/// How many component values an argument of `bytes` bytes may become: every value read
+/// takes at least one byte, but a record's missing `option` fields take none, so a
+/// small map could otherwise stand for millions of `none`s.
+fn values_allowed(bytes: usize) -> usize {
+    bytes.saturating_mul(2).saturating_add(64)
 }
 
 enum Segment {
@@ -110,6 +118,8 @@ enum Segment {
 struct Lowering<'a> {
     reader: Reader<'a>,
     path: Vec<Segment>,
+    /// Values this argument may still become (see [`values_allowed`]).
+    values_left: usize,
 }
 
 /// What a token is, for messages.
@@ -178,7 +188,16 @@ impl<'a> Lowering<'a> {
         self.value_from(ty, token)
     }
 
+    /// Counts one more value built, failing past the argument's allowance.
+    fn spend(&mut self) -> Result<(), Mismatch> {
+        self.values_left = self.values_left.checked_sub(1).ok_or_else(|| {
+            self.fail("the value stands for more component values than its size allows (missing `option` fields)")
+        })?;
+        Ok(())
+    }
+
     fn value_from(&mut self, ty: &Type, token: Token<'a>) -> Result<Val, Mismatch> {
+        self.spend()?;
         macro_rules! int {
             ($variant:ident, $t:ty) => {{
                 let fits = match token {
@@ -321,7 +340,10 @@ impl<'a> Lowering<'a> {
                         for ((name, field_ty), value) in fields.into_iter().zip(values) {
                             let value = match (value, &field_ty) {
                                 (Some(v), _) => v,
-                                (None, Type::Option(_)) => Val::Option(None),
+                                (None, Type::Option(_)) => {
+                                    self.spend()?;
+                                    Val::Option(None)
+                                }
                                 (None, _) => {
                                     return Err(self.fail(format!("missing field `{name}`")));
                                 }

@@ -15,6 +15,11 @@ const MAX_SIGNATURE_CHARS: usize = 4096;
 
 /// Why a function cannot be a task, if it cannot: it takes or returns a resource, a
 /// stream, a future or an error context, is `async`, or its types nest too deeply.
+///
+/// The walk visits each function's types as trees. Shared types could make a tree
+/// exponentially larger than the binary, but wasmparser refuses a component whose
+/// effective type size passes 1,000,000 (five functions over a 2^18-node type already
+/// fail to load), which bounds the walk.
 pub(crate) fn uncallable_reason(func: &ComponentFunc) -> Option<String> {
     if func.async_() {
         return Some("it is an async function, which tasks do not support".into());
