@@ -56,6 +56,16 @@ fn quick() -> bool {
     std::env::args().any(|a| a == "--test")
 }
 
+/// Whether the Python measurements run: always, unless a benchmark filter is given
+/// that does not name them (`-- component_wat` times only the WAT no-ops).
+fn python_wanted() -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    filters.is_empty() || filters.iter().any(|f| f.contains("python"))
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -104,10 +114,32 @@ fn bench(c: &mut Criterion) {
         .cache_dir(repo().join("target/wasmtaps-bench-cache"))
         .build()
         .expect("runtime");
+    let core = runtime.load_wat("core-noop", CORE_NOOP).expect("core");
+    let core = core.task("noop").expect("noop");
+    let component = runtime
+        .load_wat("component-noop", COMPONENT_NOOP)
+        .expect("component");
+    let component = component.task("noop").expect("noop");
+    let (args, options) = (Args::new(), InvokeOptions::default());
+    let mut group = c.benchmark_group("noop_fresh_instance");
+    group.bench_function("core_module_wat", |b| {
+        b.iter(|| black_box(runtime.invoke(&core, &args, &options).result.is_ok()))
+    });
+    group.bench_function("component_wat", |b| {
+        b.iter(|| black_box(runtime.invoke(&component, &args, &options).result.is_ok()))
+    });
+    if !python_wanted() {
+        group.finish();
+        return;
+    }
     let python = runtime
         .load_file(python_component())
         .expect("the Python component");
     let python_noop = python.task("noop").expect("noop");
+    group.bench_function("python_component", |b| {
+        b.iter(|| black_box(runtime.invoke(&python_noop, &args, &options).result.is_ok()))
+    });
+    group.finish();
     let (calls, bag) = if quick() { (20, 200) } else { (1_000, 20_000) };
     let medians: Vec<f64> = (0..3)
         .map(|_| fresh_call_median(&runtime, &python_noop, calls))
@@ -127,25 +159,6 @@ fn bench(c: &mut Criterion) {
         rates.iter().copied().fold(f64::INFINITY, f64::min),
         median(rates.clone())
     );
-
-    let core = runtime.load_wat("core-noop", CORE_NOOP).expect("core");
-    let core = core.task("noop").expect("noop");
-    let component = runtime
-        .load_wat("component-noop", COMPONENT_NOOP)
-        .expect("component");
-    let component = component.task("noop").expect("noop");
-    let (args, options) = (Args::new(), InvokeOptions::default());
-    let mut group = c.benchmark_group("noop_fresh_instance");
-    group.bench_function("core_module_wat", |b| {
-        b.iter(|| black_box(runtime.invoke(&core, &args, &options).result.is_ok()))
-    });
-    group.bench_function("component_wat", |b| {
-        b.iter(|| black_box(runtime.invoke(&component, &args, &options).result.is_ok()))
-    });
-    group.bench_function("python_component", |b| {
-        b.iter(|| black_box(runtime.invoke(&python_noop, &args, &options).result.is_ok()))
-    });
-    group.finish();
 }
 
 criterion_group!(benches, bench);
