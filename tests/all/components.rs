@@ -754,3 +754,44 @@ fn a_small_argument_cannot_stand_for_millions_of_values() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn a_component_looping_while_it_starts_hits_its_deadline() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let m = runtime.load_wat(
+        "loops-at-start",
+        r#"(component
+  (core module $m
+    (func $forever (loop $l (br $l)))
+    (start $forever)
+    (func (export "noop")))
+  (core instance $i (instantiate $m))
+  (func (export "noop") (canon lift (core func $i "noop"))))"#,
+    )?;
+    let options = limits(|l| l.timeout = Some(Duration::from_millis(50)));
+    let e = runtime
+        .invoke(&m.task("noop")?, &Args::new(), &options)
+        .result
+        .unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    Ok(())
+}
+
+#[test]
+fn a_component_importing_what_the_host_does_not_provide_is_refused_naming_it() -> Result<()> {
+    let runtime = Runtime::new()?;
+    let error = runtime
+        .load_wat(
+            "wants-more",
+            r#"(component
+  (import "evil:host/escape" (instance $e (export "run" (func))))
+  (core func $run (canon lower (func $e "run")))
+  (core module $m (import "" "run" (func)) (func (export "noop")))
+  (core instance $i (instantiate $m (with "" (instance (export "run" (func $run))))))
+  (func (export "noop") (canon lift (core func $i "noop"))))"#,
+        )
+        .unwrap_err();
+    assert!(matches!(error, LoadError::Link { .. }), "{error}");
+    assert!(error.to_string().contains("evil:host/escape"), "{error}");
+    Ok(())
+}
