@@ -23,7 +23,11 @@
 //!
 //! Core concepts:
 //! - [`Runtime`]: the configured wasmtime engine, module cache and limits.
-//! - [`TaskModule`] and [`Task`]: a validated module and one task in it.
+//! - [`TaskModule`] and [`Task`]: a validated module and one task in it. A WebAssembly
+//!   component (Python through componentize-py, JavaScript through jco, Rust through
+//!   wit-bindgen) is a task module too: its exported functions are its tasks, their
+//!   arguments and results mapped between MessagePack and WIT types
+//!   ([`TaskModule::is_component`], [`Task::signature`]).
 //! - [`Args`] and [`Value`]: MessagePack-encoded arguments and results.
 //! - [`Invocation`]: one run's result, [`ExecutionInfo`] and captured output.
 //! - [`TaskError`]: why a task failed, as [`ExceptionInfo`] in records.
