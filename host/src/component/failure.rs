@@ -20,7 +20,7 @@ const MAX_TEXT_BYTES: usize = 64 << 10;
 ///   `traceback`): those;
 /// - a variant: the case's name as the type, its payload as the message (a string, or
 ///   a record's `message` field); an enum: the case's name;
-/// - anything else: type `Error`, the value in MessagePack-as-JSON form as its message.
+/// - anything else: type `Error`, the value's debug form (bounded) as its message.
 ///
 /// The type always goes through [`ErrorKind::from_guest_type`], so a guest cannot report
 /// a failure under one of the host's type names.
@@ -68,14 +68,27 @@ fn text_field(fields: &[(String, Val)], name: &str) -> Option<String> {
     })
 }
 
-/// A value as text for a message, bounded.
+/// A value as text for a message, bounded: formatting stops at the bound, so a huge
+/// error value costs no more than the bound.
 fn describe(value: Option<&Val>) -> String {
+    struct Bounded(String);
+    impl std::fmt::Write for Bounded {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            if self.0.len() + s.len() > MAX_TEXT_BYTES {
+                return Err(std::fmt::Error);
+            }
+            self.0.push_str(s);
+            Ok(())
+        }
+    }
     let Some(value) = value else {
         return String::new();
     };
-    let mut text = format!("{value:?}");
-    truncate(&mut text, MAX_TEXT_BYTES);
-    text
+    let mut text = Bounded(String::new());
+    if std::fmt::Write::write_fmt(&mut text, format_args!("{value:?}")).is_err() {
+        text.0.push('…');
+    }
+    text.0
 }
 
 fn bounded(mut text: String) -> String {
@@ -348,5 +361,13 @@ note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
         let e = returned_error(Some(&Val::U32(7)));
         assert_eq!(e.type_name(), "Error");
         assert!(e.message().contains('7'));
+        let huge = Val::List(vec![Val::U32(1); 1 << 20]);
+        let e = returned_error(Some(&huge));
+        assert!(
+            e.message().len() <= MAX_TEXT_BYTES + 4,
+            "{}",
+            e.message().len()
+        );
+        assert!(e.message().ends_with('…'));
     }
 }
