@@ -242,6 +242,26 @@ fn rust_string_literal(text: &str) -> Option<(String, &str)> {
     None
 }
 
+/// The message of a Rust panic, from what the standard library printed before the
+/// guest trapped (`thread '<unnamed>' panicked at src/lib.rs:5:9:` and the message on
+/// the lines after it, up to the `note:` line).
+pub(crate) fn rust_panic(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let at = text.rfind(" panicked at ")?;
+    let line_start = text[..at].rfind('\n').map_or(0, |n| n + 1);
+    if !text[line_start..].starts_with("thread '") {
+        return None;
+    }
+    let after = &text[at..];
+    let message: Vec<&str> = after
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("note: "))
+        .collect();
+    let message = message.join("\n").trim().to_owned();
+    (!message.is_empty()).then(|| bounded(message))
+}
+
 impl GuestException {
     /// The task's failure: the class name through [`ErrorKind::from_guest_type`], so a
     /// Python class named like a host failure cannot pass for one.
@@ -315,6 +335,16 @@ note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
             None
         );
         assert_eq!(js_exception(b"plain text"), None);
+    }
+
+    #[test]
+    fn reads_a_rust_panic_message() {
+        let stderr = b"\nthread '<unnamed>' (1) panicked at src/lib.rs:7:5:\nindex out of bounds: the len is 3\nbut the index is 9\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(
+            rust_panic(stderr).as_deref(),
+            Some("index out of bounds: the len is 3\nbut the index is 9")
+        );
+        assert_eq!(rust_panic(b"no panic here"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use wasmtime::{Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::exports::ComponentCode;
-use super::failure::{js_exception, python_exception, returned_error};
+use super::failure::{js_exception, python_exception, returned_error, rust_panic};
 use super::lift::{LiftError, lift};
 use super::lower::lower_args;
 use super::store::{ComponentLimiter, ComponentState};
@@ -158,7 +158,9 @@ fn hostcall_fuel(max_result_bytes: u64) -> usize {
 }
 
 /// Names a failure as for a core module, except that an `unreachable` trap after the
-/// guest printed a Python traceback or a JavaScript error is that exception.
+/// guest printed a Python traceback or a JavaScript error is that exception, and after
+/// a Rust panic message a `GuestPanic` with that message (as a core module's panic
+/// reported through `wasmtaps.panic`).
 fn classify(
     error: &wasmtime::Error,
     limit_hit: Option<&crate::store::LimitExceeded>,
@@ -174,6 +176,10 @@ fn classify(
         let printed = stderr.snapshot();
         if let Some(exception) = python_exception(&printed).or_else(|| js_exception(&printed)) {
             return exception.into_task_error();
+        }
+        if let Some(message) = rust_panic(&printed) {
+            return TaskError::new(ErrorKind::GuestPanic, message)
+                .with_traceback(failure.traceback().map(str::to_owned));
         }
     }
     failure
