@@ -1,8 +1,9 @@
 //! Components: the cost of a fresh instance and one call, and engine throughput.
 //!
-//! Run: `scripts/build-polyglot python && cargo bench -p wasmtaps --bench component`
-//! (`-- --test` runs each measurement once, with a small bag). Prints, for the Python
-//! example component's `noop` (componentize-py), the median of 1,000 fresh calls
+//! Run: `scripts/build-polyglot python && cargo bench -p wasmtaps --bench component`,
+//! and `scripts/build-polyglot js` for the JS rows (`-- --test` runs each measurement
+//! once, with a small bag). Prints, for the example components' `noop` (Python through
+//! componentize-py, JS through componentize-qjs), the median of 1,000 fresh calls
 //! through `Runtime::invoke` and the engine's throughput for a bag of tasks on 2 worker
 //! threads (3 runs: min and median), and benches a WAT component no-op beside the same
 //! no-op as a core module.
@@ -37,33 +38,33 @@ fn repo() -> &'static Path {
         .expect("repo root")
 }
 
-/// The Python example component, built by `scripts/build-polyglot python`.
-fn python_component() -> PathBuf {
+/// An example component, built by `scripts/build-polyglot <language>`.
+fn example_component(language: &str) -> PathBuf {
     let output = Command::new(repo().join("scripts/build-polyglot"))
-        .arg("python")
+        .arg(language)
         .output()
         .expect("cannot run scripts/build-polyglot");
     assert!(
         output.status.success(),
-        "scripts/build-polyglot python failed (install the toolchain with \
-         `scripts/install-guest-toolchains python`):\n{}",
+        "scripts/build-polyglot {language} failed (install the toolchain with \
+         `scripts/install-guest-toolchains {language}`):\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    repo().join("target/polyglot/python/apps.wasm")
+    repo().join(format!("target/polyglot/{language}/apps.wasm"))
 }
 
 fn quick() -> bool {
     std::env::args().any(|a| a == "--test")
 }
 
-/// Whether the Python measurements run: always, unless a benchmark filter is given
-/// that does not name them (`-- component_wat` times only the WAT no-ops).
-fn python_wanted() -> bool {
+/// Whether a language's measurements run: always, unless a benchmark filter is given
+/// that does not name it (`-- component_wat` times only the WAT no-ops).
+fn wanted(language: &str) -> bool {
     let filters: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    filters.is_empty() || filters.iter().any(|f| f.contains("python"))
+    filters.is_empty() || filters.iter().any(|f| f.contains(language))
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -128,37 +129,42 @@ fn bench(c: &mut Criterion) {
     group.bench_function("component_wat", |b| {
         b.iter(|| black_box(runtime.invoke(&component, &args, &options).result.is_ok()))
     });
-    if !python_wanted() {
-        group.finish();
-        return;
+    let mut noops = Vec::new();
+    for language in ["python", "js"] {
+        if !wanted(language) {
+            continue;
+        }
+        let module = runtime
+            .load_file(example_component(language))
+            .expect("the example component");
+        let noop = module.task("noop").expect("noop");
+        group.bench_function(format!("{language}_component"), |b| {
+            b.iter(|| black_box(runtime.invoke(&noop, &args, &options).result.is_ok()))
+        });
+        noops.push((language, noop));
     }
-    let python = runtime
-        .load_file(python_component())
-        .expect("the Python component");
-    let python_noop = python.task("noop").expect("noop");
-    group.bench_function("python_component", |b| {
-        b.iter(|| black_box(runtime.invoke(&python_noop, &args, &options).result.is_ok()))
-    });
     group.finish();
     let (calls, bag) = if quick() { (20, 200) } else { (1_000, 20_000) };
-    let medians: Vec<f64> = (0..3)
-        .map(|_| fresh_call_median(&runtime, &python_noop, calls))
-        .collect();
-    let rates: Vec<f64> = (0..3)
-        .map(|_| engine_tasks_per_second(&runtime, &python_noop, bag))
-        .collect();
-    eprintln!(
-        "python noop, fresh instance + call via Runtime::invoke: median of {calls} calls, \
-         3 runs: min {:.0} us, median {:.0} us",
-        medians.iter().copied().fold(f64::INFINITY, f64::min),
-        median(medians.clone())
-    );
-    eprintln!(
-        "python noop through the engine, bag of {bag}, 2 workers, 3 runs: min {:.0} \
-         tasks/s, median {:.0} tasks/s",
-        rates.iter().copied().fold(f64::INFINITY, f64::min),
-        median(rates.clone())
-    );
+    for (language, noop) in &noops {
+        let medians: Vec<f64> = (0..3)
+            .map(|_| fresh_call_median(&runtime, noop, calls))
+            .collect();
+        let rates: Vec<f64> = (0..3)
+            .map(|_| engine_tasks_per_second(&runtime, noop, bag))
+            .collect();
+        eprintln!(
+            "{language} noop, fresh instance + call via Runtime::invoke: median of {calls} \
+             calls, 3 runs: min {:.0} us, median {:.0} us",
+            medians.iter().copied().fold(f64::INFINITY, f64::min),
+            median(medians.clone())
+        );
+        eprintln!(
+            "{language} noop through the engine, bag of {bag}, 2 workers, 3 runs: min {:.0} \
+             tasks/s, median {:.0} tasks/s",
+            rates.iter().copied().fold(f64::INFINITY, f64::min),
+            median(rates.clone())
+        );
+    }
 }
 
 criterion_group!(benches, bench);
