@@ -795,3 +795,28 @@ fn a_component_importing_what_the_host_does_not_provide_is_refused_naming_it() -
     assert!(error.to_string().contains("evil:host/escape"), "{error}");
     Ok(())
 }
+
+#[test]
+fn the_memory_limit_covers_all_of_a_components_memories_together() -> Result<()> {
+    // Two core instances with 2.5 MiB of memory each: either fits in 4 MiB, both do not.
+    let runtime = Runtime::new()?;
+    let m = runtime.load_wat(
+        "two-memories",
+        r#"(component
+  (core module $a (memory (export "memory") 40))
+  (core module $b (memory (export "memory") 40) (func (export "noop")))
+  (core instance $ia (instantiate $a))
+  (core instance $ib (instantiate $b))
+  (func (export "noop") (canon lift (core func $ib "noop"))))"#,
+    )?;
+    let noop = m.task("noop")?;
+    let roomy = limits(|l| l.memory_bytes = Some(8 << 20));
+    runtime.invoke(&noop, &Args::new(), &roomy).result?;
+    let tight = limits(|l| l.memory_bytes = Some(4 << 20));
+    let e = runtime
+        .invoke(&noop, &Args::new(), &tight)
+        .result
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::MemoryLimitExceeded, "{e}");
+    Ok(())
+}
