@@ -168,7 +168,8 @@ impl RuntimeBuilder {
     }
 
     /// How many instances may be alive at once (default 256). Each slot reserves address
-    /// space for one memory of `maximum.memory_bytes`.
+    /// space for one memory of `maximum.memory_bytes`; core modules and components have
+    /// a pool each, and a component with two memories takes two of its pool's slots.
     pub fn instance_slots(mut self, slots: u32) -> Self {
         self.instance_slots = slots.max(1);
         self
@@ -226,9 +227,11 @@ impl RuntimeBuilder {
     }
 
     /// The pool components are instantiated from. A component holds several core
-    /// instances, memories and tables (a Python component: 14 to 38 core instances,
-    /// tables up to ~5.7k elements, ~12.4 MiB of initial memory), so each slot has room
-    /// for several; a memory slot only reserves address space until it is used.
+    /// instances and tables (a Python component: 14 to 38 core instances, 2 tables up to
+    /// ~5.7k elements, one memory of ~12.4 MiB), so each slot has room for several.
+    /// Memories stay one per slot, as for core modules: each reserves address space for
+    /// `maximum.memory_bytes`, so a component with two memories (QuickJS) halves how
+    /// many can be alive at once rather than doubling every runtime's reservation.
     ///
     /// Slots are reset with `PAGEMAP_SCAN` where the kernel has it (Linux 6.7+): it
     /// resets only the pages an instance touched, which pays off for components' large
@@ -239,7 +242,7 @@ impl RuntimeBuilder {
         let mut pool = self.pool_limits();
         pool.total_component_instances(slots)
             .total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_SLOT))
-            .total_memories(slots.saturating_mul(MEMORIES_PER_SLOT))
+            .total_memories(slots)
             .total_tables(slots.saturating_mul(TABLES_PER_SLOT))
             .max_core_instances_per_component(component::MAX_CORE_INSTANCES)
             .max_memories_per_component(component::MAX_MEMORIES)
@@ -357,8 +360,6 @@ impl RuntimeBuilder {
 
 /// Core instances per component slot: room for a component's inner instances.
 const CORE_INSTANCES_PER_SLOT: u32 = 40;
-/// Memories per component slot: a component may define more than one.
-const MEMORIES_PER_SLOT: u32 = 2;
 /// Tables per component slot: a component's shim modules each define one.
 const TABLES_PER_SLOT: u32 = 4;
 
