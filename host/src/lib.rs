@@ -23,7 +23,11 @@
 //!
 //! Core concepts, at the crate root:
 //! - [`Runtime`]: the configured wasmtime engine, module cache and limits.
-//! - [`TaskModule`] and [`Task`]: a validated module and one task in it.
+//! - [`TaskModule`] and [`Task`]: a validated module and one task in it. A WebAssembly
+//!   component (Python through componentize-py, JavaScript through jco, Rust through
+//!   wit-bindgen) is a task module too: its exported functions are its tasks, their
+//!   arguments and results mapped between MessagePack and WIT types
+//!   ([`TaskModule::is_component`], [`Task::signature`]).
 //! - [`Args`] and [`Value`]: MessagePack-encoded arguments and results.
 //! - [`Limits`] and [`LimitOverrides`]: what one invocation may use.
 //! - [`Invocation`]: one run's result, [`ExecutionInfo`] and captured output.
@@ -45,6 +49,7 @@ pub mod __fuzz;
 pub mod abi;
 mod args;
 mod cache;
+mod component;
 pub mod engine;
 mod envelope;
 mod failure;
