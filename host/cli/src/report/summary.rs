@@ -314,13 +314,13 @@ impl fmt::Display for RunSummary {
         }
         writeln!(
             f,
-            "{:<18} {:>7} {:>10} {:>10} {:>10}  span",
+            "{:<18} {:>9} {:>10} {:>10} {:>10}  span",
             "phase", "tasks", "median", "p99", "max"
         )?;
         for s in &self.phases {
             writeln!(
                 f,
-                "{:<18} {:>7} {:>10} {:>10} {:>10}  {}",
+                "{:<18} {:>9} {:>10} {:>10} {:>10}  {}",
                 s.phase.label(),
                 s.count,
                 human_seconds(s.median),
