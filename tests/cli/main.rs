@@ -5,5 +5,6 @@ mod distributed;
 mod failure_kinds;
 mod processes;
 mod report;
+mod report_stream;
 mod run;
 mod support;

@@ -2,10 +2,12 @@
 //! everything and sets up Python first.
 //!
 //! - `wasmtaps-peers run [--python PY] [--out FILE] [--machine TEXT] [--command TEXT]
-//!   [--rows a,b] [--workloads a,b]`: runs every row on every workload, each pair in its
-//!   own child process, prints the markdown report and writes it to `FILE`.
-//! - `wasmtaps-peers row ROW WORKLOAD`: runs one Rust row on one workload and prints
-//!   one JSON object (`tasks`, `seconds`, `median_us`, `p99_us`, `rss_kib`).
+//!   [--rows a,b] [--workloads a,b] [--repeats N] [--smoke]`: runs every row on every
+//!   workload `N` times (default 3), each run in its own child process, prints the
+//!   markdown report and writes it to `FILE`. `--smoke` runs a hundredth of every
+//!   workload once, as CI does, so a broken row fails the build.
+//! - `wasmtaps-peers row ROW WORKLOAD [--smoke]`: runs one Rust row on one workload and
+//!   prints one JSON object (`tasks`, `seconds`, `median_us`, `p99_us`, `rss_kib`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,20 +17,26 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use wasmtaps_peers::{Measurement, ROWS, WORKERS, WORKLOADS, Workload, make_row};
+use wasmtaps_peers::{Measurement, ROWS, Runs, WORKERS, WORKLOADS, Workload, make_row};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("row") if args.len() == 3 => child(&args[1], &args[2]),
+        Some("row") if args.len() == 3 => child(&args[1], &args[2], false),
+        Some("row") if args.len() == 4 && args[3] == "--smoke" => child(&args[1], &args[2], true),
         Some("run") => run(&args[1..]),
-        _ => bail!("usage: wasmtaps-peers run [options] | wasmtaps-peers row ROW WORKLOAD"),
+        _ => {
+            bail!("usage: wasmtaps-peers run [options] | wasmtaps-peers row ROW WORKLOAD [--smoke]")
+        }
     }
 }
 
 /// One row on one workload, in this process; prints its JSON line.
-fn child(row: &str, workload: &str) -> Result<()> {
-    let workload = Workload::named(workload).context("no such workload")?;
+fn child(row: &str, workload: &str, smoke: bool) -> Result<()> {
+    let mut workload = Workload::named(workload).context("no such workload")?;
+    if smoke {
+        workload = workload.smoke();
+    }
     let row = make_row(row)?;
     let m = workload.run(row.as_ref());
     drop(row);
@@ -57,7 +65,8 @@ fn peak_rss_kib() -> Result<u64> {
         .parse()?)
 }
 
-/// A cell of the table: a measurement and the child's peak RSS, or why it failed.
+/// One run of a cell of the table: a measurement and the child's peak RSS, or why it
+/// failed.
 type Cell = Result<(Measurement, f64), String>;
 
 struct Options {
@@ -67,6 +76,8 @@ struct Options {
     command: String,
     rows: Vec<String>,
     workloads: Vec<String>,
+    repeats: usize,
+    smoke: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -77,9 +88,16 @@ fn parse(args: &[String]) -> Result<Options> {
         command: String::new(),
         rows: ROWS.iter().map(|r| r.0.to_owned()).collect(),
         workloads: WORKLOADS.iter().map(|w| w.name.to_owned()).collect(),
+        repeats: 3,
+        smoke: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
+        if flag == "--smoke" {
+            options.smoke = true;
+            options.repeats = 1;
+            continue;
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         let list = || value.split(',').map(str::to_owned).collect::<Vec<_>>();
         match flag.as_str() {
@@ -89,6 +107,13 @@ fn parse(args: &[String]) -> Result<Options> {
             "--command" => options.command = value.clone(),
             "--rows" => options.rows = list(),
             "--workloads" => options.workloads = list(),
+            "--repeats" => {
+                options.repeats = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .with_context(|| format!("--repeats takes a count ≥ 1, not {value:?}"))?
+            }
             _ => bail!("unknown option {flag}"),
         }
     }
@@ -100,56 +125,82 @@ fn run(args: &[String]) -> Result<()> {
     let exe = std::env::current_exe()?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python_pools.py");
     let started = Instant::now();
-    let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
-    for workload in WORKLOADS
-        .iter()
-        .filter(|w| options.workloads.iter().any(|n| n == w.name))
-    {
-        for (row, _) in ROWS
+    let mut cells: BTreeMap<(String, String), Vec<Cell>> = BTreeMap::new();
+    // Repeats outermost, so that a burst of load on the shared machine hits one run of
+    // every row rather than every run of one row.
+    for repeat in 1..=options.repeats {
+        for workload in WORKLOADS
             .iter()
-            .filter(|r| options.rows.iter().any(|n| n == r.0))
+            .filter(|w| options.workloads.iter().any(|n| n == w.name))
         {
-            let mut cmd = if let Some(pool) = row.strip_prefix("python-") {
-                let Some(python) = &options.python else {
-                    continue;
-                };
-                let mut cmd = Command::new(python);
-                cmd.arg(&script)
-                    .args(["--pool", pool, "--workers", &WORKERS.to_string()])
-                    .args(["--kind", workload.kind.task_name()])
-                    .args(["--shape", workload.shape.name()])
-                    .args(["--bytes", &workload.bytes.to_string()])
-                    .args(["--tasks", &workload.python_tasks.to_string()]);
-                cmd
+            let scaled = if options.smoke {
+                workload.smoke()
             } else {
-                let mut cmd = Command::new(&exe);
-                cmd.args(["row", row, workload.name]);
-                cmd
+                *workload
             };
-            let t = Instant::now();
-            let cell = measure(&mut cmd);
-            eprintln!(
-                "[{:6.1}s] {:<17} {:<17} {}",
-                started.elapsed().as_secs_f64(),
-                workload.name,
-                row,
-                match &cell {
-                    Ok((m, _)) => format!(
-                        "{:>10.0} tasks/s  median {:>10}  ({:.1}s)",
-                        m.tasks as f64 / m.seconds,
-                        duration(m.median_us),
-                        t.elapsed().as_secs_f64()
-                    ),
-                    Err(e) => format!("FAILED: {e}"),
-                }
-            );
-            cells.insert((workload.name.to_owned(), (*row).to_owned()), cell);
+            for (row, _) in ROWS
+                .iter()
+                .filter(|r| options.rows.iter().any(|n| n == r.0))
+            {
+                let mut cmd = if let Some(pool) = row.strip_prefix("python-") {
+                    let Some(python) = &options.python else {
+                        continue;
+                    };
+                    let mut cmd = Command::new(python);
+                    cmd.arg(&script)
+                        .args(["--pool", pool, "--workers", &WORKERS.to_string()])
+                        .args(["--kind", scaled.kind.task_name()])
+                        .args(["--shape", scaled.shape.name()])
+                        .args(["--bytes", &scaled.bytes.to_string()])
+                        .args(["--tasks", &scaled.python_tasks.to_string()]);
+                    cmd
+                } else {
+                    let mut cmd = Command::new(&exe);
+                    cmd.args(["row", row, workload.name]);
+                    if options.smoke {
+                        cmd.arg("--smoke");
+                    }
+                    cmd
+                };
+                let t = Instant::now();
+                let cell = measure(&mut cmd);
+                eprintln!(
+                    "[{:6.1}s] run {repeat}/{} {:<17} {:<17} {}",
+                    started.elapsed().as_secs_f64(),
+                    options.repeats,
+                    workload.name,
+                    row,
+                    match &cell {
+                        Ok((m, _)) => format!(
+                            "{:>10.0} tasks/s  median {:>10}  ({:.1}s)",
+                            m.tasks as f64 / m.seconds,
+                            duration(m.median_us),
+                            t.elapsed().as_secs_f64()
+                        ),
+                        Err(e) => format!("FAILED: {e}"),
+                    }
+                );
+                cells
+                    .entry((workload.name.to_owned(), (*row).to_owned()))
+                    .or_default()
+                    .push(cell);
+            }
         }
     }
+    let failures: Vec<String> = cells
+        .iter()
+        .flat_map(|((w, r), runs)| {
+            runs.iter()
+                .filter_map(move |c| c.as_ref().err().map(|e| format!("{w} {r}: {e}")))
+        })
+        .collect();
     let report = render(&options, &cells, started.elapsed().as_secs_f64());
     print!("{report}");
     if let Some(out) = &options.out {
         std::fs::write(out, &report).with_context(|| format!("writing {}", out.display()))?;
+    }
+    if !failures.is_empty() {
+        bail!("{} runs failed:\n{}", failures.len(), failures.join("\n"));
     }
     Ok(())
 }
@@ -216,7 +267,11 @@ fn ratio(x: f64) -> String {
     }
 }
 
-fn render(options: &Options, cells: &BTreeMap<(String, String), Cell>, seconds: f64) -> String {
+fn render(
+    options: &Options,
+    cells: &BTreeMap<(String, String), Vec<Cell>>,
+    seconds: f64,
+) -> String {
     let mut out = String::new();
     let w = |out: &mut String, s: &str| out.push_str(s);
     w(&mut out, "# wasmtaps and its peers, side by side\n\n");
@@ -230,7 +285,9 @@ fn render(options: &Options, cells: &BTreeMap<(String, String), Cell>, seconds: 
          compiles Extism), creates a Python venv in `target/peers-venv`, runs every peer \
          on every workload — each pair in its own process, so each peak RSS is that \
          row's alone — prints this report and writes it to `docs/peers-results.md`. \
-         `scripts/bench-peers --rows wasmtaps,native --workloads noop` runs a subset. \
+         `scripts/bench-peers --rows wasmtaps,native --workloads noop` runs a subset, \
+         `--repeats N` sets the runs per pair (default 3), and `scripts/bench-peers \
+         --smoke` (run by `scripts/test`) runs a hundredth of every workload once. \
          The criterion view of the no-op and 1 KiB rows is \
          `cargo bench --manifest-path tests/peers/Cargo.toml`.\n\n",
     );
@@ -238,15 +295,22 @@ fn render(options: &Options, cells: &BTreeMap<(String, String), Cell>, seconds: 
     let _ = writeln!(out, "Machine: {}\n", options.machine);
     let _ = writeln!(
         out,
-        "Measurement run (excluding the build): {seconds:.0} s. Every figure below comes \
-         from this one run.\n"
+        "Measurement (excluding the build): {seconds:.0} s, {} run(s) of every row on \
+         every workload. Every figure below comes from this one invocation.\n",
+        options.repeats
     );
     w(
         &mut out,
         "## Method\n\n\
          Every row runs the same task logic with 2 workers (threads; processes for the \
          Python process pool), in its own child process, after a warm-up of 20 tasks \
-         (1 for 64 MiB) that pays for compilation and first instances:\n\n",
+         (1 for 64 MiB) that pays for compilation and first instances. Every Rust row \
+         except `wasmtaps-engine` goes through one and the same dispatch (a thread pool \
+         fed by one `crossbeam-channel` queue, the queue type of the wasmtaps engine's \
+         own executor, each result on its own channel), so those rows differ only in \
+         what a worker does with a task; `wasmtaps-engine` is wasmtaps as a user runs \
+         it, through its `Engine` (futures, dependency graph, its own workers). The \
+         Python rows use `concurrent.futures` as TaPS does.\n\n",
     );
     for (name, what) in ROWS {
         let _ = writeln!(out, "- `{name}`: {what}");
@@ -263,9 +327,13 @@ fn render(options: &Options, cells: &BTreeMap<(String, String), Cell>, seconds: 
          the child); for the 100k batch it includes the queueing behind earlier tasks. \
          tasks/s is tasks over the wall time of the measured tasks. Peak RSS is the \
          child's `VmHWM` (for the Python process pool, the parent's plus each \
-         worker's). `× wasmtaps` is the peer's figure over wasmtaps's: above 1 is more \
-         tasks/s, more latency or more memory. Results are checked (every reversal's \
-         length and ends, every hash, the chain's final bytes).\n\n",
+         worker's). Every row/workload pair runs several times, each run in a new \
+         process, interleaved with the other rows' runs: tasks/s and the median latency \
+         are the median over the runs with the best run in brackets (highest tasks/s, \
+         lowest latency), p99 is the median over the runs, peak RSS the highest. \
+         `× wasmtaps` is the peer's median figure over the `wasmtaps` row's: above 1 is \
+         more tasks/s, more latency or more memory. Results are checked (every \
+         reversal's length and ends, every hash, the chain's final bytes).\n\n",
     );
     let mut slower = Vec::new();
     for workload in WORKLOADS
@@ -273,28 +341,44 @@ fn render(options: &Options, cells: &BTreeMap<(String, String), Cell>, seconds: 
         .filter(|w| options.workloads.iter().any(|n| n == w.name))
     {
         let _ = writeln!(out, "## `{}`: {}\n", workload.name, workload.description);
+        let measured = if options.smoke {
+            workload.smoke()
+        } else {
+            *workload
+        };
         w(
             &mut out,
-            "| peer | tasks | tasks/s | × wasmtaps | median | × | p99 | × | peak RSS | × | \
-             wasmtaps is |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+            "| peer | tasks | runs | tasks/s (best) | × wasmtaps | median (best) | × | p99 | × \
+             | peak RSS | × | wasmtaps is |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: \
+             | ---: | ---: | ---: | ---: | --- |\n",
         );
-        let base = cells
-            .get(&(workload.name.to_owned(), "wasmtaps".to_owned()))
-            .and_then(|c| c.as_ref().ok());
+        let reduce = |row: &str| {
+            let runs = cells.get(&(workload.name.to_owned(), row.to_owned()))?;
+            Some(match runs.iter().find_map(|c| c.as_ref().err()) {
+                Some(e) => Err(e.clone()),
+                None => Ok(Runs::of(
+                    &runs
+                        .iter()
+                        .filter_map(|c| c.clone().ok())
+                        .collect::<Vec<_>>(),
+                )
+                .expect("a cell has at least one run")),
+            })
+        };
+        let base = reduce("wasmtaps").and_then(Result::ok);
         for (row, _) in ROWS {
-            let Some(cell) = cells.get(&(workload.name.to_owned(), (*row).to_owned())) else {
+            let Some(cell) = reduce(row) else {
                 continue;
             };
             match cell {
                 Err(e) => {
                     let _ = writeln!(
                         out,
-                        "| `{row}` | failed: {} | | | | | | | | | |",
+                        "| `{row}` | failed: {} | | | | | | | | | | |",
                         e.replace('|', "/")
                     );
                 }
-                Ok((m, rss)) => {
-                    let tps = m.tasks as f64 / m.seconds;
+                Ok(m) => {
                     let r = |x: f64, b: f64| {
                         if base.is_some() {
                             ratio(x / b)
@@ -302,10 +386,11 @@ fn render(options: &Options, cells: &BTreeMap<(String, String), Cell>, seconds: 
                             "—".into()
                         }
                     };
-                    let (btps, bmed, bp99, brss) = base
-                        .map_or((1.0, 1.0, 1.0, 1.0), |(b, brss)| {
-                            (b.tasks as f64 / b.seconds, b.median_us, b.p99_us, *brss)
+                    let (btps, bmed, bp99, brss) =
+                        base.as_ref().map_or((1.0, 1.0, 1.0, 1.0), |b| {
+                            (b.tasks_per_s, b.median_us, b.p99_us, b.rss_kib)
                         });
+                    let tps = m.tasks_per_s;
                     let verdict = if *row == "wasmtaps" || base.is_none() {
                         "—".to_owned()
                     } else if tps > btps * 1.05 {
@@ -320,27 +405,31 @@ fn render(options: &Options, cells: &BTreeMap<(String, String), Cell>, seconds: 
                     } else {
                         "even (±5%)".to_owned()
                     };
-                    let tasks = if m.tasks == workload.tasks {
+                    let tasks = if m.tasks == measured.tasks {
                         m.tasks.to_string()
                     } else {
                         format!("{}¹", m.tasks)
                     };
                     let _ = writeln!(
                         out,
-                        "| `{row}` | {tasks} | {} | {} | {} | {} | {} | {} | {:.1} MiB | {} | {verdict} |",
+                        "| `{row}` | {tasks} | {} | {} ({}) | {} | {} ({}) | {} | {} | {} | {:.1} MiB \
+                         | {} | {verdict} |",
+                        m.runs,
                         rate(tps),
+                        rate(m.best_tasks_per_s),
                         r(tps, btps),
                         duration(m.median_us),
+                        duration(m.best_median_us),
                         r(m.median_us, bmed),
                         duration(m.p99_us),
                         r(m.p99_us, bp99),
-                        rss / 1024.0,
-                        r(*rss, brss),
+                        m.rss_kib / 1024.0,
+                        r(m.rss_kib, brss),
                     );
                 }
             }
         }
-        if workload.python_tasks != workload.tasks {
+        if measured.python_tasks != measured.tasks {
             let _ = writeln!(
                 out,
                 "\n¹ Fewer tasks for the Python rows: pure Python is slow at this."

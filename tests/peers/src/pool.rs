@@ -1,10 +1,13 @@
-//! A minimal thread pool for the Rust peers that have no executor of their own: jobs
-//! go through one shared queue to [`WORKERS`](crate::WORKERS) threads, each with its
-//! own state (a wasm instance, a plugin), and each result comes back on its own channel.
+//! The one dispatch every pooled row goes through: jobs go through one shared
+//! multi-consumer queue (a `crossbeam-channel`, the queue type of the wasmtaps engine's
+//! `LocalExecutor`) to [`WORKERS`](crate::WORKERS) threads, each with its own state (a
+//! wasm instance, a plugin, a wasmtaps runtime handle), and each result comes back on its
+//! own one-slot channel.
 
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::Kind;
 
@@ -22,19 +25,14 @@ pub struct Pool {
 impl Pool {
     /// Starts `workers` threads; each builds its state with `make` on its own thread.
     pub fn new(workers: usize, make: impl Fn() -> Call + Send + Sync + 'static) -> Pool {
-        let (queue, jobs) = channel::<Job>();
-        let jobs = Arc::new(Mutex::new(jobs));
+        let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
         let make = Arc::new(make);
         let threads = (0..workers)
             .map(|_| {
                 let (jobs, make) = (jobs.clone(), make.clone());
                 std::thread::spawn(move || {
                     let mut call = make();
-                    loop {
-                        let job = jobs.lock().expect("queue lock").recv();
-                        let Ok((kind, input, reply)) = job else {
-                            return;
-                        };
+                    while let Ok((kind, input, reply)) = jobs.recv() {
                         let _ = reply.send(call(kind, &input));
                     }
                 })
@@ -48,7 +46,7 @@ impl Pool {
 
     /// Queues a task; its result arrives on the returned channel.
     pub fn submit(&self, kind: Kind, input: Arc<Vec<u8>>) -> Receiver<Vec<u8>> {
-        let (reply, result) = channel();
+        let (reply, result) = crossbeam_channel::bounded(1);
         self.queue
             .as_ref()
             .expect("pool is running")

@@ -1,12 +1,17 @@
-//! The Rust rows: wasmtaps through its engine, Extism, raw wasmtime and native Rust.
-//! The Python rows live in `python_pools.py`.
+//! The Rust rows: wasmtaps (on the shared pool, and through its own engine), Extism, raw
+//! wasmtime and native Rust. The Python rows live in `python_pools.py`.
+//!
+//! Every row but `wasmtaps-engine` runs on the same [`Pool`], so the rows differ only in
+//! what a worker does with a task; `wasmtaps-engine` adds what the engine costs on top
+//! (futures, the dependency graph, its own dispatch), and is the only row whose chain is
+//! submitted at once and driven by dependencies.
 
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
+use crossbeam_channel::Receiver;
 use serde_bytes::ByteBuf;
-use wasmtaps::{Arg, Engine, Limits, Runtime, Task, TaskFuture};
+use wasmtaps::{Arg, Args, Engine, InvokeOptions, Limits, Runtime, Task, TaskFuture, Value};
 use wasmtime::{InstancePre, Linker, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -16,7 +21,14 @@ use crate::{EXTISM_WASM, Kind, WORKERS};
 
 /// Every row, in table order: (name, what it is).
 pub const ROWS: &[(&str, &str)] = &[
-    ("wasmtaps", "wasmtaps `Engine`, fresh instance per task"),
+    (
+        "wasmtaps",
+        "wasmtaps `Runtime::invoke`, fresh instance per task, on the shared pool",
+    ),
+    (
+        "wasmtaps-engine",
+        "wasmtaps `Engine` (its own dispatch, futures, dependency graph), fresh instance per task",
+    ),
     ("extism-fresh", "Extism 1.13, fresh plugin per call"),
     (
         "extism-reused",
@@ -49,14 +61,18 @@ impl Pending {
         match self {
             Pending::Channel(rx) => rx.recv().expect("worker died"),
             Pending::Engine(future, kind) => {
-                let value = future.result(None).expect("wasmtaps task failed");
-                match kind {
-                    Kind::Noop => Vec::new(),
-                    Kind::Reverse => value.decode::<ByteBuf>().expect("bytes").into_vec(),
-                    Kind::Checksum => value.decode::<u64>().expect("u64").to_le_bytes().to_vec(),
-                }
+                decoded(kind, &future.result(None).expect("wasmtaps task failed"))
             }
         }
+    }
+}
+
+/// A wasmtaps result as the bytes every row hands back.
+fn decoded(kind: Kind, value: &Value) -> Vec<u8> {
+    match kind {
+        Kind::Noop => Vec::new(),
+        Kind::Reverse => value.decode::<ByteBuf>().expect("bytes").into_vec(),
+        Kind::Checksum => value.decode::<u64>().expect("u64").to_le_bytes().to_vec(),
     }
 }
 
@@ -82,7 +98,8 @@ pub trait Row {
 /// The row called `name` (not the Python rows).
 pub fn make_row(name: &str) -> anyhow::Result<Box<dyn Row>> {
     Ok(match name {
-        "wasmtaps" => Box::new(EngineRow::new()?),
+        "wasmtaps" => Box::new(PoolRow(wasmtaps_pool()?)),
+        "wasmtaps-engine" => Box::new(EngineRow::new()?),
         "extism-fresh" => Box::new(PoolRow(extism_pool(false)?)),
         "extism-reused" => Box::new(PoolRow(extism_pool(true)?)),
         "wasmtime-fresh" => Box::new(PoolRow(wasmtime_pool(false)?)),
@@ -173,6 +190,32 @@ impl Row for PoolRow {
     fn submit(&self, kind: Kind, input: Arc<Vec<u8>>) -> Pending {
         Pending::Channel(self.0.submit(kind, input))
     }
+}
+
+/// wasmtaps without its engine: `Runtime::invoke` on the shared pool, a fresh limited
+/// instance per task, arguments and result as MessagePack through the wasmtaps ABI.
+fn wasmtaps_pool() -> anyhow::Result<Pool> {
+    let runtime = runtime()?;
+    let module = runtime.load_file(wasmtaps_example_artifacts::TASKS_WASM)?;
+    let tasks = [
+        module.task("noop")?,
+        module.task("reverse_bytes")?,
+        module.task("checksum")?,
+    ];
+    Ok(Pool::new(WORKERS, move || {
+        let (runtime, tasks) = (runtime.clone(), tasks.clone());
+        let options = InvokeOptions::default();
+        Box::new(move |kind: Kind, input: &[u8]| {
+            let args = match kind {
+                Kind::Noop => Args::new(),
+                Kind::Reverse | Kind::Checksum => Args::new()
+                    .arg(serde_bytes::Bytes::new(input))
+                    .expect("bytes encode"),
+            };
+            let outcome = runtime.invoke(&tasks[kind as usize], &args, &options);
+            decoded(kind, &outcome.result.expect("wasmtaps task failed"))
+        }) as Call
+    }))
 }
 
 /// Native Rust: the example task functions called directly, given an owned copy of

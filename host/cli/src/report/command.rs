@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{RunSummary, read_records, render_html};
+use super::{RunDigest, render_html};
 use crate::terminal::{terminal_line, terminal_text};
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
@@ -28,20 +28,17 @@ pub(crate) fn run(a: ReportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let path = a.run_dir.join(&a.records);
-    let (records, stats) = read_records(&path)?;
+    let (digest, stats) = RunDigest::from_file(&path)?;
     if let Some(message) = stats.skipped_message() {
         eprintln!("wasmtaps: {}: {}", path.display(), terminal_line(&message));
     }
-    if records.is_empty() && stats.skipped > 0 {
+    if digest.timeline.seen() == 0 && stats.skipped > 0 {
         bail!("{} holds no task record", path.display());
     }
     // Exception types in the records are whatever the tasks (or the file) said.
-    print!(
-        "{}",
-        terminal_text(&RunSummary::from_records(&records).to_string())
-    );
+    print!("{}", terminal_text(&digest.summary.summary().to_string()));
     let output = a.output.unwrap_or_else(|| a.run_dir.join("report.html"));
-    let page = render_html(&records, &stats, &path.display().to_string());
+    let page = render_html(&digest, &stats, &path.display().to_string());
     std::fs::write(&output, page).with_context(|| format!("cannot write {}", output.display()))?;
     eprintln!("wasmtaps: wrote {}", output.display());
     Ok(ExitCode::SUCCESS)

@@ -1,83 +1,16 @@
-//! [`RunSummary`]: counts, wall time, throughput and phase-duration percentiles of a run.
+//! [`RunSummary`]: counts, wall time, throughput and phase-duration percentiles of a run,
+//! added up one record at a time by a [`SummaryBuilder`] in memory that does not grow with
+//! the number of tasks.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
+use super::ReportError;
+use super::durations::Durations;
+use super::phase::Phase;
+use super::read::{ReadStats, read_records};
 use wasmtaps::TaskInfo;
-
-/// One span of a task's life that the report measures.
-///
-/// The four execution phases are those of [`ExecutionInfo`](wasmtaps::ExecutionInfo); the
-/// other two are the engine's side of the task: waiting before a worker started it, and
-/// the lag between the worker finishing and the engine being told.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Phase {
-    /// `submit_time` → `execution_start_time`: waiting for a worker.
-    Queue,
-    /// `input_transform_start_time` → `input_transform_end_time`: resolving arguments.
-    InputTransform,
-    /// `task_start_time` → `task_end_time`: the task function itself.
-    Task,
-    /// `result_transform_start_time` → `result_transform_end_time`: decoding the result.
-    ResultTransform,
-    /// `execution_start_time` → `execution_end_time`: everything on the worker.
-    Execution,
-    /// `execution_end_time` → `received_time`: until the engine learned of the end.
-    ReceivedLag,
-}
-
-impl Phase {
-    /// Every phase, in the order reports list them.
-    pub const ALL: [Phase; 6] = [
-        Phase::Queue,
-        Phase::InputTransform,
-        Phase::Task,
-        Phase::ResultTransform,
-        Phase::Execution,
-        Phase::ReceivedLag,
-    ];
-
-    /// A short lower-case label, such as `"input transform"`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Phase::Queue => "queue",
-            Phase::InputTransform => "input transform",
-            Phase::Task => "task",
-            Phase::ResultTransform => "result transform",
-            Phase::Execution => "execution",
-            Phase::ReceivedLag => "received lag",
-        }
-    }
-
-    /// The two `TaskInfo` fields the phase spans, such as `"submit → start"`.
-    pub fn span(self) -> &'static str {
-        match self {
-            Phase::Queue => "submit → execution start",
-            Phase::InputTransform => "input_transform start → end",
-            Phase::Task => "task start → end",
-            Phase::ResultTransform => "result_transform start → end",
-            Phase::Execution => "execution start → end",
-            Phase::ReceivedLag => "execution end → received",
-        }
-    }
-
-    /// How long the phase took for `info`, in seconds, or `None` when the task never ran
-    /// (no `execution`) or, for [`Phase::ReceivedLag`], was never received.
-    ///
-    /// Durations are not clamped: clocks of different hosts may make a queue or lag
-    /// duration negative.
-    pub fn duration(self, info: &TaskInfo) -> Option<f64> {
-        let e = info.execution.as_ref()?;
-        Some(match self {
-            Phase::Queue => e.execution_start_time - info.submit_time,
-            Phase::InputTransform => e.input_transform_end_time - e.input_transform_start_time,
-            Phase::Task => e.task_end_time - e.task_start_time,
-            Phase::ResultTransform => e.result_transform_end_time - e.result_transform_start_time,
-            Phase::Execution => e.execution_end_time - e.execution_start_time,
-            Phase::ReceivedLag => info.received_time? - e.execution_end_time,
-        })
-    }
-}
 
 /// Percentiles of one [`Phase`]'s durations over the tasks that have it.
 #[derive(Clone, Debug, PartialEq)]
@@ -85,38 +18,38 @@ pub struct PhaseStats {
     /// Which phase.
     pub phase: Phase,
     /// How many tasks had this phase (see [`Phase::duration`]).
-    pub count: usize,
-    /// Median duration in seconds (nearest rank); 0 when `count` is 0.
+    pub count: u64,
+    /// Median duration in seconds (nearest rank, within 0.05 %); 0 when `count` is 0.
     pub median: f64,
-    /// 99th-percentile duration in seconds (nearest rank); 0 when `count` is 0.
+    /// 99th-percentile duration in seconds (nearest rank, within 0.05 %); 0 when `count`
+    /// is 0.
     pub p99: f64,
-    /// Longest duration in seconds; 0 when `count` is 0.
+    /// Longest duration in seconds, exact; 0 when `count` is 0.
     pub max: f64,
 }
 
 impl PhaseStats {
-    /// Statistics of `phase` over `records`.
-    pub fn compute(phase: Phase, records: &[TaskInfo]) -> PhaseStats {
-        let mut durations: Vec<f64> = records.iter().filter_map(|r| phase.duration(r)).collect();
-        durations.sort_by(f64::total_cmp);
+    fn of(phase: Phase, durations: &Durations) -> PhaseStats {
         PhaseStats {
             phase,
-            count: durations.len(),
-            median: percentile(&durations, 0.50),
-            p99: percentile(&durations, 0.99),
-            max: durations.last().copied().unwrap_or(0.0),
+            count: durations.count(),
+            median: durations.quantile(0.50),
+            p99: durations.quantile(0.99),
+            max: durations.max(),
         }
     }
 }
 
-/// The nearest-rank percentile `q` (0..=1) of sorted `values`; 0 when empty.
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
+/// The most distinct exception types [`RunSummary::failures`] names; failures of further
+/// types are counted under [`OTHER_TYPES`], so a file with millions of made-up types
+/// cannot grow the summary.
+pub const MAX_FAILURE_TYPES: usize = 100;
+
+/// The [`RunSummary::failures`] key of failures beyond [`MAX_FAILURE_TYPES`] types.
+pub const OTHER_TYPES: &str = "(other types)";
+
+/// The longest exception type kept, in characters; longer ones are cut and end in `…`.
+const MAX_TYPE_CHARS: usize = 80;
 
 /// What a run's task records add up to: the summary `wasmtaps report` prints and puts at
 /// the top of `report.html`.
@@ -125,18 +58,19 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunSummary {
     /// Number of task records.
-    pub tasks: usize,
+    pub tasks: u64,
     /// Tasks with `success: true`.
-    pub succeeded: usize,
+    pub succeeded: u64,
     /// Tasks with `success: false`.
-    pub failed: usize,
+    pub failed: u64,
     /// Tasks with no `success` yet (still running when the file was written).
-    pub unfinished: usize,
-    /// Failed tasks by exception type (`"unknown"` when a failure has no exception).
-    pub failures: BTreeMap<String, usize>,
+    pub unfinished: u64,
+    /// Failed tasks by exception type (`"unknown"` when a failure has no exception), at
+    /// most [`MAX_FAILURE_TYPES`] types plus [`OTHER_TYPES`].
+    pub failures: BTreeMap<String, u64>,
     /// Tasks that were never executed (no `execution`), such as cancelled tasks or tasks
     /// whose dependency failed.
-    pub not_executed: usize,
+    pub not_executed: u64,
     /// First `submit_time` → last `received_time`, in seconds; `None` without any
     /// received task.
     pub wall_time: Option<f64>,
@@ -144,53 +78,166 @@ pub struct RunSummary {
     pub throughput: Option<f64>,
     /// One entry per [`Phase::ALL`], in that order.
     pub phases: Vec<PhaseStats>,
+    /// The spacing of the records' `f64` Unix-second timestamps at the largest one seen
+    /// (2^-22 s ≈ 238 ns between 2004 and 2038), the finest step any duration can show;
+    /// `None` without timestamps.
+    pub resolution: Option<f64>,
 }
 
-impl RunSummary {
-    /// Summarises `records`, in any order.
-    pub fn from_records(records: &[TaskInfo]) -> RunSummary {
-        let mut summary = RunSummary {
-            tasks: records.len(),
+/// Adds up task records one at a time into a [`RunSummary`] and the [`Durations`] of
+/// every phase.
+#[derive(Clone, Debug)]
+pub struct SummaryBuilder {
+    tasks: u64,
+    succeeded: u64,
+    failed: u64,
+    unfinished: u64,
+    failures: BTreeMap<String, u64>,
+    not_executed: u64,
+    first_submit: f64,
+    last_received: f64,
+    received: u64,
+    largest_time: f64,
+    durations: Vec<Durations>,
+}
+
+impl Default for SummaryBuilder {
+    fn default() -> Self {
+        SummaryBuilder {
+            tasks: 0,
             succeeded: 0,
             failed: 0,
             unfinished: 0,
             failures: BTreeMap::new(),
             not_executed: 0,
+            first_submit: f64::INFINITY,
+            last_received: f64::NEG_INFINITY,
+            received: 0,
+            largest_time: 0.0,
+            durations: Phase::ALL.iter().map(|_| Durations::default()).collect(),
+        }
+    }
+}
+
+/// `kind` cut to [`MAX_TYPE_CHARS`] characters.
+fn short_type(kind: &str) -> String {
+    match kind.char_indices().nth(MAX_TYPE_CHARS) {
+        Some((end, _)) => format!("{}…", &kind[..end]),
+        None => kind.to_owned(),
+    }
+}
+
+/// The distance from `t` to the next larger `f64`.
+fn spacing_at(t: f64) -> f64 {
+    let t = t.abs();
+    if !t.is_finite() || t == 0.0 {
+        return 0.0;
+    }
+    let next = f64::from_bits(t.to_bits() + 1);
+    next - t
+}
+
+impl SummaryBuilder {
+    /// Adds one record.
+    pub fn add(&mut self, r: &TaskInfo) {
+        self.tasks += 1;
+        match r.success {
+            Some(true) => self.succeeded += 1,
+            Some(false) => {
+                self.failed += 1;
+                let kind = r.exception.as_ref().map_or("unknown", |e| e.kind.as_str());
+                let kind = short_type(kind);
+                if let Some(n) = self.failures.get_mut(&kind) {
+                    *n += 1;
+                } else if self.failures.len() < MAX_FAILURE_TYPES {
+                    self.failures.insert(kind, 1);
+                } else {
+                    *self.failures.entry(OTHER_TYPES.to_owned()).or_default() += 1;
+                }
+            }
+            None => self.unfinished += 1,
+        }
+        let mut largest = r.submit_time.abs();
+        match &r.execution {
+            None => self.not_executed += 1,
+            Some(e) => {
+                for t in [e.execution_start_time, e.execution_end_time] {
+                    largest = largest.max(t.abs());
+                }
+            }
+        }
+        self.first_submit = self.first_submit.min(r.submit_time);
+        if let Some(t) = r.received_time {
+            self.last_received = self.last_received.max(t);
+            self.received += 1;
+            largest = largest.max(t.abs());
+        }
+        if largest.is_finite() {
+            self.largest_time = self.largest_time.max(largest);
+        }
+        for (phase, durations) in Phase::ALL.iter().zip(&mut self.durations) {
+            if let Some(d) = phase.duration(r) {
+                durations.add(d);
+            }
+        }
+    }
+
+    /// The durations of `phase` added so far.
+    pub fn durations(&self, phase: Phase) -> &Durations {
+        let index = Phase::ALL
+            .iter()
+            .position(|&p| p == phase)
+            .expect("Phase::ALL holds every phase");
+        &self.durations[index]
+    }
+
+    /// The summary of the records added so far.
+    pub fn summary(&self) -> RunSummary {
+        let mut summary = RunSummary {
+            tasks: self.tasks,
+            succeeded: self.succeeded,
+            failed: self.failed,
+            unfinished: self.unfinished,
+            failures: self.failures.clone(),
+            not_executed: self.not_executed,
             wall_time: None,
             throughput: None,
             phases: Phase::ALL
                 .iter()
-                .map(|&p| PhaseStats::compute(p, records))
+                .zip(&self.durations)
+                .map(|(&p, d)| PhaseStats::of(p, d))
                 .collect(),
+            resolution: (self.largest_time > 0.0).then(|| spacing_at(self.largest_time)),
         };
-        let mut first_submit = f64::INFINITY;
-        let mut last_received = f64::NEG_INFINITY;
-        let mut received = 0usize;
-        for r in records {
-            match r.success {
-                Some(true) => summary.succeeded += 1,
-                Some(false) => {
-                    summary.failed += 1;
-                    let kind = r.exception.as_ref().map_or("unknown", |e| e.kind.as_str());
-                    *summary.failures.entry(kind.to_owned()).or_default() += 1;
-                }
-                None => summary.unfinished += 1,
-            }
-            if r.execution.is_none() {
-                summary.not_executed += 1;
-            }
-            first_submit = first_submit.min(r.submit_time);
-            if let Some(t) = r.received_time {
-                last_received = last_received.max(t);
-                received += 1;
-            }
-        }
-        if received > 0 && first_submit.is_finite() {
-            let wall = (last_received - first_submit).max(0.0);
+        if self.received > 0 && self.first_submit.is_finite() {
+            let wall = (self.last_received - self.first_submit).max(0.0);
             summary.wall_time = Some(wall);
-            summary.throughput = (wall > 0.0).then(|| received as f64 / wall);
+            summary.throughput = (wall > 0.0).then(|| self.received as f64 / wall);
         }
         summary
+    }
+}
+
+impl RunSummary {
+    /// Summarises `records`, in any order.
+    #[cfg(test)]
+    pub fn from_records<'a>(records: impl IntoIterator<Item = &'a TaskInfo>) -> RunSummary {
+        let mut builder = SummaryBuilder::default();
+        for r in records {
+            builder.add(r);
+        }
+        builder.summary()
+    }
+
+    /// Summarises a `tasks.jsonl` as [`read_records`] reads it, one record at a time.
+    ///
+    /// # Errors
+    ///
+    /// [`ReportError::Read`] when the file cannot be opened or read.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<(RunSummary, ReadStats), ReportError> {
+        let mut builder = SummaryBuilder::default();
+        let stats = read_records(path, |info, _| builder.add(&info))?;
+        Ok((builder.summary(), stats))
     }
 
     /// The statistics of one phase.
@@ -200,6 +247,19 @@ impl RunSummary {
             .iter()
             .find(|s| s.phase == phase)
             .expect("from_records computes every phase")
+    }
+
+    /// Whether a figure the summary shows is within 100 timestamp steps of zero, where
+    /// quantisation moves it by 1 % or more.
+    fn shows_quantised_figures(&self) -> bool {
+        let Some(step) = self.resolution else {
+            return false;
+        };
+        self.phases.iter().any(|s| {
+            [s.median, s.p99, s.max]
+                .iter()
+                .any(|v| *v != 0.0 && v.abs() < 100.0 * step)
+        })
     }
 }
 
@@ -254,19 +314,29 @@ impl fmt::Display for RunSummary {
         }
         writeln!(
             f,
-            "{:<18} {:>7} {:>10} {:>10} {:>10}  span",
+            "{:<18} {:>9} {:>10} {:>10} {:>10}  span",
             "phase", "tasks", "median", "p99", "max"
         )?;
         for s in &self.phases {
             writeln!(
                 f,
-                "{:<18} {:>7} {:>10} {:>10} {:>10}  {}",
+                "{:<18} {:>9} {:>10} {:>10} {:>10}  {}",
                 s.phase.label(),
                 s.count,
                 human_seconds(s.median),
                 human_seconds(s.p99),
                 human_seconds(s.max),
                 s.phase.span()
+            )?;
+        }
+        if let Some(step) = self.resolution.filter(|_| self.shows_quantised_figures()) {
+            writeln!(
+                f,
+                "note        timestamps are f64 Unix seconds, {} apart at this date: every \
+                 duration above is a multiple of that step (±1 step), so figures under {} \
+                 are off by 1 % or more",
+                human_seconds(step),
+                human_seconds(100.0 * step)
             )?;
         }
         Ok(())
@@ -306,15 +376,6 @@ mod tests {
     }
 
     #[test]
-    fn percentiles_use_nearest_rank() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 0.5), 50.0);
-        assert_eq!(percentile(&v, 0.99), 99.0);
-        assert_eq!(percentile(&[3.0], 0.99), 3.0);
-        assert_eq!(percentile(&[], 0.5), 0.0);
-    }
-
-    #[test]
     fn counts_failures_wall_time_and_phases() {
         let records: Vec<TaskInfo> = (0..4)
             .map(|i| record(i, 1.0, 1.0 + i as f64, i != 3))
@@ -323,9 +384,10 @@ mod tests {
         assert_eq!((s.tasks, s.succeeded, s.failed), (4, 3, 1));
         assert_eq!(s.failures["GuestPanic"], 1);
         assert_eq!(s.wall_time, Some(5.5));
-        assert_eq!(s.phase(Phase::Task).median, 2.0);
+        let close = |got: f64, want: f64| (got - want).abs() <= want * 5e-4;
+        assert!(close(s.phase(Phase::Task).median, 2.0));
         assert_eq!(s.phase(Phase::Task).max, 4.0);
-        assert_eq!(s.phase(Phase::Queue).median, 1.0);
+        assert_eq!(s.phase(Phase::Queue).median, 1.0, "all equal: min = max");
         assert_eq!(s.phase(Phase::ReceivedLag).p99, 0.5);
         let text = s.to_string();
         assert!(text.contains("GuestPanic 1"), "{text}");
@@ -351,9 +413,38 @@ mod tests {
 
     #[test]
     fn empty_run_has_no_wall_time() {
-        let s = RunSummary::from_records(&[]);
+        let s = RunSummary::from_records(std::iter::empty());
         assert_eq!((s.tasks, s.wall_time, s.throughput), (0, None, None));
         assert!(s.to_string().contains("unknown"));
+    }
+
+    #[test]
+    fn failure_types_are_capped_and_cut() {
+        let mut builder = SummaryBuilder::default();
+        for i in 0..(MAX_FAILURE_TYPES + 50) {
+            let mut r = record(i, 1.0, 1.0, false);
+            r.exception.as_mut().unwrap().kind = format!("Kind{i}{}", "x".repeat(200));
+            builder.add(&r);
+        }
+        let s = builder.summary();
+        assert_eq!(s.failures.len(), MAX_FAILURE_TYPES + 1);
+        assert_eq!(s.failures[OTHER_TYPES], 50);
+        assert!(s.failures.keys().all(|k| k.chars().count() <= 81));
+    }
+
+    #[test]
+    fn sub_microsecond_figures_carry_the_quantisation_note() {
+        // A 2026 Unix time: f64 steps of 2^-22 s.
+        let t0 = 1.78e9;
+        let step = 2f64.powi(-22);
+        let fast = record(0, t0, 4.0 * step, true);
+        let s = RunSummary::from_records([&fast]);
+        assert_eq!(s.resolution, Some(step));
+        let text = s.to_string();
+        assert!(text.contains("238 ns apart"), "{text}");
+        let slow = record(0, 0.0, 1.0, true);
+        let text = RunSummary::from_records([&slow]).to_string();
+        assert!(!text.contains("apart"), "{text}");
     }
 
     #[test]

@@ -182,8 +182,8 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
 
     let mut report = String::new();
     if let Some(path) = &records {
-        let (tasks, _) = crate::report::read_records(path)?;
-        report.push_str(&RunSummary::from_records(&tasks).to_string());
+        let (summary, _) = RunSummary::from_file(path)?;
+        report.push_str(&summary.to_string());
     }
     for line in &outcome.lines {
         report.push_str(line);

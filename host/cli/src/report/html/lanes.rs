@@ -1,24 +1,16 @@
-//! Which lane of the report's timeline each task is drawn in.
-//!
-//! A record whose JSON carries a `worker` key (see [`ReadStats::workers`]) is drawn in the
-//! lane `hostname / worker`. Records without one are packed per host greedily: sorted by
-//! `execution_start_time`, each goes to the lowest-numbered lane of its host that is free
-//! by then (`hostname #0`, `#1`, ...), so the number of lanes of a host is its peak
-//! concurrency. Tasks that never executed are drawn from submit to received in a last
-//! `not executed` lane.
-//!
-//! [`ReadStats::workers`]: super::ReadStats::workers
+//! Timeline lanes: which row of the timeline each drawn task goes in.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
 
-use wasmtaps::TaskInfo;
+use crate::report::sample::SampledTask;
 
 /// The lane of each record, and the lanes' labels in drawing order.
-pub(super) struct Lanes {
-    pub(super) labels: Vec<String>,
-    /// Lane index per record; records that never executed go to the last lane.
-    pub(super) of_record: Vec<usize>,
+pub struct Lanes {
+    /// Lane labels, top to bottom.
+    pub labels: Vec<String>,
+    /// Lane index per drawn task; tasks that never executed go to the last lane.
+    pub of_record: Vec<usize>,
 }
 
 /// An execution's end and lane, ordered by end time, for the packing heap.
@@ -43,7 +35,7 @@ impl Ord for Busy {
 
 /// Packs intervals `(start, end)` into the fewest lanes, lowest free lane first; returns
 /// the lane of each interval and the number of lanes.
-fn pack(intervals: &[(f64, f64)]) -> (Vec<usize>, usize) {
+pub fn pack(intervals: &[(f64, f64)]) -> (Vec<usize>, usize) {
     let mut order: Vec<usize> = (0..intervals.len()).collect();
     order.sort_by(|&a, &b| {
         let (x, y) = (intervals[a], intervals[b]);
@@ -71,7 +63,9 @@ fn pack(intervals: &[(f64, f64)]) -> (Vec<usize>, usize) {
     (lane_of, lanes)
 }
 
-pub(super) fn assign_lanes(records: &[TaskInfo], workers: &[Option<String>]) -> Lanes {
+/// Lanes for the drawn tasks: by `hostname / worker` when a task has a worker key, else
+/// packed per host (see [`pack`]); tasks that never executed share a last lane.
+pub fn assign_lanes(tasks: &[&SampledTask]) -> Lanes {
     #[derive(Default)]
     struct Host {
         named: BTreeMap<String, Vec<usize>>,
@@ -79,20 +73,20 @@ pub(super) fn assign_lanes(records: &[TaskInfo], workers: &[Option<String>]) -> 
     }
     let mut hosts: BTreeMap<&str, Host> = BTreeMap::new();
     let mut not_executed = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        let Some(e) = &r.execution else {
+    for (i, t) in tasks.iter().enumerate() {
+        let Some(e) = &t.info.execution else {
             not_executed.push(i);
             continue;
         };
         let host = hosts.entry(e.hostname.as_str()).or_default();
-        match workers.get(i).and_then(Option::as_ref) {
+        match &t.worker {
             Some(w) => host.named.entry(w.clone()).or_default().push(i),
             None => host.packed.push(i),
         }
     }
     let mut lanes = Lanes {
         labels: Vec::new(),
-        of_record: vec![0; records.len()],
+        of_record: vec![0; tasks.len()],
     };
     for (name, host) in hosts {
         for (worker, members) in host.named {
@@ -105,7 +99,8 @@ pub(super) fn assign_lanes(records: &[TaskInfo], workers: &[Option<String>]) -> 
             .packed
             .iter()
             .map(|&i| {
-                let e = records[i]
+                let e = tasks[i]
+                    .info
                     .execution
                     .as_ref()
                     .expect("packed records executed");
@@ -133,7 +128,7 @@ pub(super) fn assign_lanes(records: &[TaskInfo], workers: &[Option<String>]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::executed;
+    use crate::report::html::tests::executed;
 
     #[test]
     fn packing_reuses_the_lowest_free_lane() {
@@ -146,15 +141,25 @@ mod tests {
     fn lanes_per_host_worker_and_not_executed() {
         let mut cancelled = executed("a", 0.0, 1.0);
         cancelled.execution = None;
-        let records = vec![
+        let records = [
             executed("b", 0.0, 2.0),
             executed("a", 0.0, 2.0),
             executed("a", 1.0, 3.0),
             executed("a", 0.0, 9.0),
             cancelled,
         ];
-        let workers = vec![None, None, None, Some("w7".to_owned()), None];
-        let lanes = assign_lanes(&records, &workers);
+        let workers = [None, None, None, Some("w7".to_owned()), None];
+        let tasks: Vec<SampledTask> = records
+            .into_iter()
+            .zip(workers)
+            .enumerate()
+            .map(|(i, (info, worker))| SampledTask {
+                index: i as u64,
+                info,
+                worker,
+            })
+            .collect();
+        let lanes = assign_lanes(&tasks.iter().collect::<Vec<_>>());
         assert_eq!(
             lanes.labels,
             ["a / w7", "a #0", "a #1", "b #0", "not executed"]
