@@ -193,3 +193,83 @@ fn a_worker_process_declaring_a_huge_reply_fails_its_task_without_the_engine_all
     engine.shutdown(true, false);
     Ok(())
 }
+
+/// `--deadline-mode process`: the worker runs wasm without epoch checks, so only the
+/// engine's watchdog can stop an endless loop.
+#[test]
+fn an_endless_task_in_deadline_mode_process_is_killed_as_a_timeout_and_its_neighbours_run()
+-> Result<()> {
+    let runtime = Runtime::new()?;
+    let module = runtime.load_file(wasmtaps_example_artifacts::TASKS_WASM)?;
+    let records = RecordCollector::new();
+    let engine = Engine::builder(runtime)
+        .executor(Arc::new(ProcessExecutor::with_deadline_watchdog(
+            WorkerCommand::new(
+                WASMTAPS,
+                [
+                    "worker-process",
+                    "--cache-dir",
+                    "none",
+                    "--deadline-mode",
+                    "process",
+                ],
+            ),
+            1,
+        )?))
+        .record_sink(RecordSink::Memory(records.clone()))
+        .build()?;
+    let limits = wasmtaps::LimitOverrides {
+        timeout: Some(std::time::Duration::from_millis(200)),
+        ..Default::default()
+    };
+    let add = module.task("add")?;
+    let adds = |from: i64| -> Result<Vec<_>> {
+        (from..from + 5)
+            .map(|i| {
+                Ok(engine.submit_with(
+                    &add,
+                    vec![Arg::encode(&i)?, Arg::encode(&1)?],
+                    vec![],
+                    &limits,
+                ))
+            })
+            .collect()
+    };
+    // Tasks before the endless one, and after it in the same worker's window: those
+    // after are in flight when the worker is killed, and must run in its replacement.
+    let before = adds(0)?;
+    // 2^64 - 1 xorshift rounds: a while(1) for any test's lifetime.
+    let endless = engine.submit_with(
+        &module.task("spin")?,
+        vec![Arg::encode(&u64::MAX)?],
+        vec![],
+        &limits,
+    );
+    let after = adds(100)?;
+    // Only keeps a broken build from hanging.
+    let anti_hang = Some(std::time::Duration::from_secs(120));
+    let error = endless
+        .exception(anti_hang)?
+        .expect("the endless task fails");
+    assert!(error.is_timeout(), "{error}");
+    assert!(
+        error
+            .message()
+            .contains("worker process was killed at the deadline"),
+        "the watchdog, not the worker, stopped it: {error}"
+    );
+    for (i, f) in (0..).zip(&before).chain((100..).zip(&after)) {
+        let sum = f
+            .result(anti_hang)
+            .map_err(|e| anyhow::anyhow!("add({i}, 1): {e}"))?;
+        assert_eq!(sum.decode::<i64>()?, i + 1);
+    }
+    // A task submitted after the kill runs in the replacement process.
+    let later = adds(200)?;
+    for (i, f) in (200..).zip(&later) {
+        assert_eq!(f.result(anti_hang)?.decode::<i64>()?, i + 1);
+    }
+    engine.shutdown(true, false);
+    assert_eq!(records.records().len(), 16, "every task recorded once");
+    Ok(())
+}

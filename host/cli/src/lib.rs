@@ -44,6 +44,10 @@ enum Command {
         /// Where compiled modules are cached ("none": nowhere).
         #[arg(long)]
         cache_dir: Option<std::path::PathBuf>,
+        /// epoch: wasm checks its deadline in every loop; process: wasm runs unguarded and
+        /// the engine that started this process kills it at a task's deadline.
+        #[arg(long, value_enum, default_value_t)]
+        deadline_mode: run::DeadlineMode,
         #[command(flatten)]
         budget: BudgetFlags,
     },
@@ -121,8 +125,13 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Report(args) => report::command::run(args),
         Command::Run(args) => run::run(args, &logging),
-        Command::WorkerProcess { cache_dir, budget } => runtime_builder(cache_dir.as_deref())
+        Command::WorkerProcess {
+            cache_dir,
+            deadline_mode,
+            budget,
+        } => runtime_builder(cache_dir.as_deref())
             .compile_budget(budget.budget())
+            .epoch_interruption(deadline_mode == run::DeadlineMode::Epoch)
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|runtime| Ok(wasmtaps::remote::serve_worker_process(runtime)?))

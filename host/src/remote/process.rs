@@ -15,6 +15,16 @@
 //!   queue is empty, and a worker flushes its replies whenever it has no job waiting, so
 //!   both sides work in batches.
 //!
+//! With [`ProcessExecutor::with_deadline_watchdog`], for workers whose runtime runs wasm
+//! without epoch interruption (`wasmtaps worker-process --deadline-mode process`, which
+//! also answers each task at once rather than in batches), a watchdog enforces each task's
+//! deadline from outside the worker: when the task a
+//! worker is running is still unanswered [`WATCHDOG_GRACE`] after its timeout, measured
+//! from when the worker could start it (its previous answer was read, or it was sent;
+//! plus [`WATCHDOG_COMPILE_ALLOWANCE`] when its job brings the module to compile), the
+//! process is killed and replaced, that task fails as a `Timeout`, and the worker's other
+//! unanswered tasks are sent again to its replacement.
+//!
 //! [`serve_worker_process`](super::serve_worker_process) is the worker side.
 
 use std::collections::{HashSet, VecDeque};
@@ -23,6 +33,7 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use serde_bytes::ByteBuf;
@@ -35,6 +46,15 @@ use super::wire::{Job, Reply, read_frame, write_frame};
 
 /// Jobs in flight per worker process.
 pub(crate) const WINDOW: usize = 32;
+
+/// How long past a task's timeout the watchdog waits for the worker's own answer before
+/// it kills the worker process.
+pub(crate) const WATCHDOG_GRACE: Duration = Duration::from_millis(20);
+
+/// Added to the watchdog's deadline for a task whose job brings its module to the process
+/// (the first of that module there): the worker compiles it, or loads it from the cache
+/// directory, before the task's own deadline starts.
+pub(crate) const WATCHDOG_COMPILE_ALLOWANCE: Duration = Duration::from_secs(10);
 
 /// How to start a worker process: a program and its arguments.
 #[derive(Clone, Debug)]
@@ -75,7 +95,8 @@ impl WorkerCommand {
 /// unanswered), and a reader thread, which completes them from the replies. Each
 /// process compiles a module on first use, or loads it from its runtime's cache
 /// directory. A process that exits fails the tasks it had in flight with a `HostError`
-/// and is replaced.
+/// and is replaced. Deadlines are enforced by the workers themselves, unless built with
+/// [`with_deadline_watchdog`](ProcessExecutor::with_deadline_watchdog).
 pub struct ProcessExecutor {
     queue: Mutex<Option<Sender<ReadyTask>>>,
     slots: Mutex<Vec<JoinHandle<()>>>,
@@ -89,14 +110,45 @@ impl ProcessExecutor {
     /// When the first process or a thread cannot be started (so a command that cannot
     /// run fails here, not task by task).
     pub fn new(command: WorkerCommand, processes: usize) -> std::io::Result<ProcessExecutor> {
+        Self::spawn_slots(command, processes, false)
+    }
+
+    /// Like [`new`](ProcessExecutor::new), for workers that run wasm without deadline
+    /// checks (`wasmtaps worker-process --deadline-mode process`, or a runtime built with
+    /// [`RuntimeBuilder::epoch_interruption(false)`](crate::runtime::RuntimeBuilder::epoch_interruption)):
+    /// the engine enforces deadlines. A task still unanswered 20 ms past its timeout
+    /// (measured from when the worker could start it; plus 10 s if it brought its module
+    /// to the process, which compiles it first) gets its process killed and replaced; it fails as a `Timeout`, and the
+    /// process's other unanswered tasks run again in the replacement. The workers must
+    /// answer each task as soon as it ends (as `--deadline-mode process` does), or a
+    /// finished task waiting in a batch may be taken for a late one.
+    ///
+    /// # Errors
+    /// As [`new`](ProcessExecutor::new).
+    pub fn with_deadline_watchdog(
+        command: WorkerCommand,
+        processes: usize,
+    ) -> std::io::Result<ProcessExecutor> {
+        Self::spawn_slots(command, processes, true)
+    }
+
+    fn spawn_slots(
+        command: WorkerCommand,
+        processes: usize,
+        watchdog: bool,
+    ) -> std::io::Result<ProcessExecutor> {
         let processes = processes.max(1);
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut first = Some(Process::start(&command)?);
         let slots = (0..processes)
             .map(|i| {
+                let (resend, resent) = crossbeam_channel::unbounded();
                 let slot = Slot {
                     command: command.clone(),
                     queue: rx.clone(),
+                    resend,
+                    resent,
+                    watchdog,
                     process: if i == 0 { first.take() } else { None },
                 };
                 std::thread::Builder::new()
@@ -152,7 +204,8 @@ impl std::fmt::Debug for ProcessExecutor {
 
 /// One running worker process, seen from the engine.
 struct Process {
-    child: Child,
+    /// Shared with the watchdog, which kills it.
+    child: Arc<Mutex<Child>>,
     input: BufWriter<Box<dyn Write + Send>>,
     output: Option<BufReader<ChildStdout>>,
     /// Modules whose bytes this process has been sent.
@@ -173,7 +226,7 @@ impl Process {
             return Err(std::io::Error::other("the worker process has no pipes"));
         };
         Ok(Process {
-            child,
+            child: Arc::new(Mutex::new(child)),
             input: BufWriter::new(Box::new(stdin)),
             output: Some(BufReader::new(stdout)),
             known: HashSet::new(),
@@ -181,50 +234,181 @@ impl Process {
     }
 }
 
+impl Process {
+    fn child(&self) -> std::sync::MutexGuard<'_, Child> {
+        self.child.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut child = self.child();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
 /// The tasks a process has been sent and not yet answered, in order.
 #[derive(Default)]
 struct InFlight {
-    tasks: Mutex<(VecDeque<RunningTask>, bool)>,
+    state: Mutex<State>,
     changed: Condvar,
 }
 
+#[derive(Default)]
+struct State {
+    tasks: VecDeque<RunningTask>,
+    /// For each of `tasks`: whether its job brought the module's bytes.
+    brings_module: VecDeque<bool>,
+    /// When the first of `tasks` could start: its predecessor's answer was read, or it
+    /// was pushed onto an empty window.
+    front_since: Option<Instant>,
+    /// The process has died (or was killed): nothing more is sent to it.
+    dead: bool,
+    /// The task the watchdog killed the process for.
+    killed_for: Option<String>,
+    /// The watchdog is to stop.
+    unwatched: bool,
+}
+
 impl InFlight {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (VecDeque<RunningTask>, bool)> {
-        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the window is full.
     fn full(&self) -> bool {
-        self.lock().0.len() >= WINDOW
+        self.lock().tasks.len() >= WINDOW
     }
 
     /// Waits for room in the window; `false` if the process died meanwhile.
     fn wait_for_room(&self) -> bool {
         let mut guard = self.lock();
-        while guard.0.len() >= WINDOW && !guard.1 {
+        while guard.tasks.len() >= WINDOW && !guard.dead {
             guard = self.changed.wait(guard).unwrap_or_else(|e| e.into_inner());
         }
-        !guard.1
+        !guard.dead
+    }
+
+    /// Adds a sent task; `Err(task)` if the process has died.
+    fn push(&self, task: RunningTask, brings_module: bool) -> Result<(), RunningTask> {
+        let mut guard = self.lock();
+        if guard.dead {
+            return Err(task);
+        }
+        if guard.tasks.is_empty() {
+            guard.front_since = Some(Instant::now());
+        }
+        guard.tasks.push_back(task);
+        guard.brings_module.push_back(brings_module);
+        drop(guard);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Takes the first task, which the process has just answered.
+    fn pop(&self) -> Option<RunningTask> {
+        let mut guard = self.lock();
+        let task = guard.tasks.pop_front();
+        guard.brings_module.pop_front();
+        guard.front_since = Some(Instant::now());
+        drop(guard);
+        self.changed.notify_all();
+        task
     }
 
     /// Marks the process dead and fails every task it had with `why`.
     fn fail_all(&self, why: &str) {
         let tasks = {
             let mut guard = self.lock();
-            guard.1 = true;
-            std::mem::take(&mut guard.0)
+            guard.dead = true;
+            guard.brings_module.clear();
+            std::mem::take(&mut guard.tasks)
         };
         self.changed.notify_all();
         for task in tasks {
             task.fail(TaskError::new(ErrorKind::HostError, why));
         }
+    }
+
+    /// After the watchdog killed the process: fails the task it was killed for as a
+    /// `Timeout` and hands every other unanswered task to `resend`. `false` (and nothing
+    /// done) when the watchdog did not kill it.
+    fn reclaim_after_kill(&self, resend: &Sender<RunningTask>) -> bool {
+        let (killed_for, tasks) = {
+            let mut guard = self.lock();
+            let Some(killed_for) = guard.killed_for.clone() else {
+                return false;
+            };
+            guard.dead = true;
+            guard.brings_module.clear();
+            (killed_for, std::mem::take(&mut guard.tasks))
+        };
+        self.changed.notify_all();
+        for task in tasks {
+            if task.id() == killed_for {
+                let timeout = task.limits().timeout.unwrap_or_default();
+                task.fail(TaskError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "the task ran past its {timeout:?} deadline: its worker process was \
+                         killed at the deadline"
+                    ),
+                ));
+            } else if let Err(unsent) = resend.send(task) {
+                unsent.0.fail(TaskError::new(
+                    ErrorKind::HostError,
+                    "its worker process was killed and the executor has shut down",
+                ));
+            }
+        }
+        true
+    }
+
+    /// Stops [`watch`].
+    fn unwatch(&self) {
+        self.lock().unwatched = true;
+        self.changed.notify_all();
+    }
+}
+
+/// The watchdog: kills `child` when the task it is running is still unanswered
+/// [`WATCHDOG_GRACE`] past its timeout. Returns once it has, or when the process dies or
+/// [`InFlight::unwatch`] is called.
+fn watch(in_flight: &InFlight, child: &Mutex<Child>) {
+    let mut guard = in_flight.lock();
+    loop {
+        if guard.dead || guard.unwatched {
+            return;
+        }
+        let overdue_at = guard.front_since.and_then(|since| {
+            let task = guard.tasks.front()?;
+            let mut deadline = task.limits().timeout?.checked_add(WATCHDOG_GRACE)?;
+            if guard.brings_module.front() == Some(&true) {
+                deadline = deadline.checked_add(WATCHDOG_COMPILE_ALLOWANCE)?;
+            }
+            Some((since.checked_add(deadline)?, task.id().to_owned()))
+        });
+        let Some((at, id)) = overdue_at else {
+            guard = in_flight
+                .changed
+                .wait(guard)
+                .unwrap_or_else(|e| e.into_inner());
+            continue;
+        };
+        let now = Instant::now();
+        if now < at {
+            guard = in_flight
+                .changed
+                .wait_timeout(guard, at - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            continue;
+        }
+        guard.killed_for = Some(id);
+        drop(guard);
+        let _ = child.lock().unwrap_or_else(|e| e.into_inner()).kill();
+        return;
     }
 }
 
@@ -232,6 +416,11 @@ impl InFlight {
 struct Slot {
     command: WorkerCommand,
     queue: Receiver<ReadyTask>,
+    /// Tasks to send again: a killed process's unanswered tasks, which were not at fault.
+    resend: Sender<RunningTask>,
+    resent: Receiver<RunningTask>,
+    /// Whether a watchdog kills a process at a task's deadline.
+    watchdog: bool,
     process: Option<Process>,
 }
 
@@ -268,17 +457,36 @@ impl Slot {
         }
     }
 
-    /// The next task to run, waiting for one; `None` once the queue has closed.
+    /// The next task to run, waiting for one (tasks to send again first); `None` once
+    /// the queue has closed.
     fn next(&self) -> Option<RunningTask> {
         loop {
-            if let Some(task) = self.queue.recv().ok()?.claim() {
+            if let Ok(task) = self.resent.try_recv() {
                 return Some(task);
+            }
+            crossbeam_channel::select! {
+                recv(self.resent) -> task => {
+                    if let Ok(task) = task {
+                        return Some(task);
+                    }
+                }
+                recv(self.queue) -> ready => match ready {
+                    Ok(ready) => {
+                        if let Some(task) = ready.claim() {
+                            return Some(task);
+                        }
+                    }
+                    Err(_) => return self.resent.try_recv().ok(),
+                },
             }
         }
     }
 
     /// The next task to run if one is queued now.
     fn try_next(&self) -> Option<RunningTask> {
+        if let Ok(task) = self.resent.try_recv() {
+            return Some(task);
+        }
         loop {
             if let Some(task) = self.queue.try_recv().ok()?.claim() {
                 return Some(task);
@@ -298,12 +506,27 @@ impl Slot {
             return Some(None);
         };
         let reader = {
-            let in_flight = in_flight.clone();
+            let (in_flight, resend) = (in_flight.clone(), self.resend.clone());
             std::thread::Builder::new()
                 .name("wasmtaps-process-replies".into())
-                .spawn(move || read_replies(output, &in_flight))
+                .spawn(move || read_replies(output, &in_flight, &resend))
         };
-        let Ok(reader) = reader else {
+        let watchdog = {
+            let (in_flight, child) = (in_flight.clone(), process.child.clone());
+            let enabled = self.watchdog;
+            std::thread::Builder::new()
+                .name("wasmtaps-process-watchdog".into())
+                .spawn(move || {
+                    if enabled {
+                        watch(&in_flight, &child);
+                    }
+                })
+        };
+        let (Ok(reader), Ok(watchdog)) = (reader, watchdog) else {
+            // Marked dead, the window stops a watchdog; the process, dropped, is killed and
+            // so ends a reader.
+            in_flight.fail_all("cannot start a thread");
+            process.close_input();
             first.fail(TaskError::new(
                 ErrorKind::HostError,
                 "cannot start a thread",
@@ -334,21 +557,27 @@ impl Slot {
                 // Closing stdin ends the worker once it has answered everything.
                 process.close_input();
                 let _ = reader.join();
-                let _ = process.child.wait();
+                in_flight.unwatch();
+                let _ = watchdog.join();
+                let _ = process.child().wait();
                 return None;
             }
             Err(unsent) => unsent,
         };
-        let _ = process.child.kill();
+        in_flight.unwatch();
+        let _ = watchdog.join();
+        let _ = process.child().kill();
+        // The reader sees the end of the output: it fails (or, after the watchdog's kill,
+        // reclaims) what the process had.
+        let _ = reader.join();
         let status = process
-            .child
+            .child()
             .wait()
             .map(|s| s.to_string())
             .unwrap_or_else(|_| "unknown status".into());
         in_flight.fail_all(&format!(
             "the worker process exited while running the task ({status})"
         ));
-        let _ = reader.join();
         Some(unsent.task)
     }
 }
@@ -395,13 +624,8 @@ fn send(process: &mut Process, in_flight: &InFlight, task: RunningTask) -> Resul
         reply_to: String::new(),
         max_deliveries: 0,
     };
-    {
-        let mut guard = in_flight.lock();
-        if guard.1 {
-            drop(guard);
-            return Err(SendError { task: Some(task) });
-        }
-        guard.0.push_back(task);
+    if let Err(task) = in_flight.push(task, first_use) {
+        return Err(SendError { task: Some(task) });
     }
     write_frame(&mut process.input, &job)?;
     if first_use {
@@ -411,17 +635,19 @@ fn send(process: &mut Process, in_flight: &InFlight, task: RunningTask) -> Resul
 }
 
 /// Completes in-flight tasks from the process's replies, in order, until it closes its
-/// stdout; then fails whatever is left.
-fn read_replies(mut output: BufReader<ChildStdout>, in_flight: &InFlight) {
+/// stdout; then fails whatever is left, or, when the watchdog killed the process,
+/// reclaims it (see [`InFlight::reclaim_after_kill`]).
+fn read_replies(
+    mut output: BufReader<ChildStdout>,
+    in_flight: &InFlight,
+    resend: &Sender<RunningTask>,
+) {
     loop {
         let reply = read_frame::<Reply>(&mut output, MAX_REPLY_BYTES);
-        let task = {
-            let mut guard = in_flight.lock();
-            let task = guard.0.pop_front();
-            drop(guard);
-            in_flight.changed.notify_all();
-            task
-        };
+        if !matches!(reply, Ok(Some(_))) && in_flight.reclaim_after_kill(resend) {
+            return;
+        }
+        let task = in_flight.pop();
         match (reply, task) {
             (Ok(Some(reply)), Some(task)) => {
                 if reply.id == task.id() {

@@ -29,12 +29,19 @@ pub(crate) const MAX_REPLY_BYTES: u64 =
 /// runtime with fuel metering, built on first use). A module's bytes arrive with the
 /// first job that needs it; later jobs name it by hash.
 ///
+/// Replies are flushed whenever no job is waiting, so they travel in batches; with a
+/// runtime without epoch interruption (whose deadlines the engine's watchdog enforces
+/// from outside, see [`ProcessExecutor::with_deadline_watchdog`](super::ProcessExecutor::with_deadline_watchdog)),
+/// each reply is flushed at once, so that the engine never takes a finished task for
+/// the one still running.
+///
 /// # Errors
 /// When stdin or stdout fail, or a frame does not decode (the engine went away
 /// mid-frame, or something else is writing to the pipe).
 pub fn serve_worker_process(runtime: Runtime) -> std::io::Result<()> {
     let mut input = BufReader::new(std::io::stdin().lock());
     let mut output = BufWriter::new(std::io::stdout().lock());
+    let flush_each_reply = !runtime.epoch_interruption();
     let runner = JobRunner::new(runtime, None);
     // Bytes of every module sent, by hash: the module cache may evict a compiled
     // module, and the engine sends the bytes only once.
@@ -64,7 +71,7 @@ pub fn serve_worker_process(runtime: Runtime) -> std::io::Result<()> {
         };
         let (invocation, stored) = runner.run(&job, dirs, fetch);
         write_frame(&mut output, &Reply::new(&job.id, invocation, stored))?;
-        if input.buffer().is_empty() {
+        if flush_each_reply || input.buffer().is_empty() {
             output.flush()?;
         }
     }

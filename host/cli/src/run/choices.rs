@@ -19,7 +19,14 @@ macro_rules! display_as_value_name {
     )*};
 }
 
-display_as_value_name!(AppName, ExecutorKind, Structure, ProgressMode, FailureType);
+display_as_value_name!(
+    AppName,
+    ExecutorKind,
+    DeadlineMode,
+    Structure,
+    ProgressMode,
+    FailureType
+);
 
 /// Which of TaPS's applications a run is (the `run` subcommand; `app` in a config file).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -43,6 +50,20 @@ pub(crate) enum ExecutorKind {
     Processes,
     /// `wasmtaps worker` processes anywhere, through Redis.
     Redis,
+}
+
+/// Who stops a task at its deadline (`--deadline-mode`, `engine.deadline_mode`; also
+/// `wasmtaps worker-process --deadline-mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum DeadlineMode {
+    /// The wasm code checks the clock on every loop back-edge and function entry (epoch
+    /// interruption): any executor, within about 1 ms, at a compute cost.
+    #[default]
+    Epoch,
+    /// Wasm runs unguarded in worker processes (`--executor processes`); the engine kills
+    /// and replaces a worker whose task overruns, and runs its other tasks again.
+    Process,
 }
 
 /// The shape of the synthetic app's task graph (`--structure`, `synthetic.structure`).

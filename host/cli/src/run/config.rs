@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::choices::{AppName, ExecutorKind, FailureType, ProgressMode, Structure};
+use super::choices::{AppName, DeadlineMode, ExecutorKind, FailureType, ProgressMode, Structure};
 use crate::parse::{deadline, duration as seconds};
 
 /// Everything a run needs.
@@ -36,6 +36,10 @@ pub(crate) struct EngineConfig {
     /// anywhere, reading jobs from `engine.redis`; `workers` is then the number of tasks
     /// in flight).
     pub executor: ExecutorKind,
+    /// `epoch` (wasm checks its deadline in every loop) or `process` (wasm runs unguarded in
+    /// worker processes, killed by the engine at the deadline; needs the `processes`
+    /// executor).
+    pub deadline_mode: DeadlineMode,
     /// A task module to use instead of the built-in one (for your own builds of the tasks).
     pub module: Option<PathBuf>,
     /// Where compiled modules are cached ("none": nowhere; default: the user's cache).
@@ -59,6 +63,7 @@ impl Default for EngineConfig {
         EngineConfig {
             workers: 0,
             executor: ExecutorKind::Threads,
+            deadline_mode: DeadlineMode::Epoch,
             module: None,
             cache_dir: None,
             redis: None,
@@ -284,6 +289,16 @@ fn check(table: &toml::Table, origin: &str) -> Result<RunConfig, String> {
 fn validate(c: &RunConfig) -> Result<(), String> {
     if c.engine.executor == ExecutorKind::Redis && c.engine.redis.is_none() {
         return Err("engine.executor = \"redis\" needs engine.redis (--redis URL)".into());
+    }
+    if c.engine.deadline_mode == DeadlineMode::Process
+        && c.engine.executor != ExecutorKind::Processes
+    {
+        return Err(format!(
+            "engine.deadline_mode = \"process\" needs engine.executor = \"processes\" \
+             (--executor processes), not {:?}: only a worker process can be killed at a \
+             deadline",
+            c.engine.executor.to_string()
+        ));
     }
     if c.engine.store != "redis" && !c.engine.store.starts_with("dir:") {
         return Err(format!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args as ClapArgs, Subcommand};
 use serde::{Serialize, Serializer};
 
-use super::choices::{AppName, ExecutorKind, FailureType, ProgressMode, Structure};
+use super::choices::{AppName, DeadlineMode, ExecutorKind, FailureType, ProgressMode, Structure};
 use crate::{BudgetFlags, parse};
 
 #[derive(ClapArgs)]
@@ -173,6 +173,11 @@ struct EngineFlags {
     /// Where tasks run [default: threads].
     #[arg(long, value_enum)]
     executor: Option<ExecutorKind>,
+    /// Who stops a task at its deadline: epoch (checks in the wasm code) or process
+    /// (unguarded wasm in worker processes, killed at the deadline; needs --executor
+    /// processes) [default: epoch].
+    #[arg(long, value_enum)]
+    deadline_mode: Option<DeadlineMode>,
     /// The Redis URL for `--executor redis`, e.g. redis://127.0.0.1:6379.
     #[arg(long)]
     redis: Option<String>,

@@ -22,6 +22,8 @@ use crate::logging::Logging;
 use crate::report::RunSummary;
 use apps::{AppContext, AppOutcome};
 use choices::{AppName, ExecutorKind, ProgressMode};
+
+pub(crate) use choices::DeadlineMode;
 use config::RunConfig;
 use rundir::RunLog;
 
@@ -102,7 +104,11 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
     if config.engine.executor == ExecutorKind::Processes {
         let program = std::env::current_exe()
             .context("cannot find the wasmtaps binary to start worker processes")?;
-        let mut args = vec!["worker-process".to_owned()];
+        let mut args = vec![
+            "worker-process".to_owned(),
+            "--deadline-mode".to_owned(),
+            config.engine.deadline_mode.to_string(),
+        ];
         if let Some(dir) = &config.engine.cache_dir {
             args.extend(["--cache-dir".to_owned(), dir.display().to_string()]);
         }
@@ -119,8 +125,13 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             n => n,
         };
         let command = wasmtaps::WorkerCommand::new(program, args);
-        let executor = wasmtaps::ProcessExecutor::new(command, processes)
-            .context("cannot start the worker processes")?;
+        let executor = match config.engine.deadline_mode {
+            DeadlineMode::Epoch => wasmtaps::ProcessExecutor::new(command, processes),
+            DeadlineMode::Process => {
+                wasmtaps::ProcessExecutor::with_deadline_watchdog(command, processes)
+            }
+        }
+        .context("cannot start the worker processes")?;
         builder = builder.executor(Arc::new(executor)).workers(processes);
     }
     if config.engine.workers > 0 {
