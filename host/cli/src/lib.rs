@@ -114,13 +114,22 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// Parses the command line, runs the subcommand and returns the process's exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // TaPS's form of `run` (`-c` with several files, `--app`, dotted flags) is taken out
+    // before clap reads the rest.
+    let split = match run::taps_flags::split(std::env::args_os().collect()) {
+        Ok(split) => split,
+        Err(message) => {
+            eprintln!("wasmtaps: error: {}", terminal::terminal_line(&message));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let cli = Cli::parse_from(split.argv);
     let logging = logging::Logging::install(cli.verbose);
     let outcome = match cli.command {
         Command::Call(args) => call::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Report(args) => report::command::run(args),
-        Command::Run(args) => run::run(args, &logging),
+        Command::Run(args) => run::run(args, split.layer, &logging),
         Command::WorkerProcess { cache_dir, budget } => runtime_builder(cache_dir.as_deref())
             .compile_budget(budget.budget())
             .build()

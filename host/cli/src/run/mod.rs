@@ -4,8 +4,11 @@
 mod apps;
 mod choices;
 pub(crate) mod config;
+mod environment;
 mod progress;
 pub(crate) mod rundir;
+mod taps;
+pub(crate) mod taps_flags;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +26,7 @@ use crate::logging::Logging;
 use crate::report::RunSummary;
 use crate::{EXIT_USAGE, parse};
 use apps::{AppContext, AppOutcome};
+pub(crate) use choices::LogLevel;
 use choices::{AppName, ExecutorKind, FailureType, ProgressMode, Structure};
 use config::RunConfig;
 use rundir::RunLog;
@@ -50,7 +54,7 @@ enum App {
         #[command(flatten)]
         synthetic: SyntheticFlags,
         /// How the injected tasks fail.
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, ignore_case = true)]
         failure_type: Option<FailureType>,
         /// Fraction of tasks that fail (0 to 1).
         #[arg(long)]
@@ -108,7 +112,7 @@ struct Common {
     #[arg(long)]
     workers: Option<u64>,
     /// Where tasks run [default: threads].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     executor: Option<ExecutorKind>,
     /// The Redis URL for `--executor redis`, e.g. redis://127.0.0.1:6379.
     #[arg(long)]
@@ -148,7 +152,7 @@ struct Common {
     #[arg(long)]
     record_file: Option<String>,
     /// How progress is shown [default: auto].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     progress: Option<ProgressMode>,
     /// Use this task module instead of the built-in one.
     #[arg(long)]
@@ -161,7 +165,7 @@ struct Common {
 #[derive(ClapArgs)]
 struct SyntheticFlags {
     /// The shape of the task graph [default: bag].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     structure: Option<Structure>,
     /// Number of tasks.
     #[arg(long)]
@@ -169,9 +173,12 @@ struct SyntheticFlags {
     /// Bytes passed along each edge, e.g. 1KiB.
     #[arg(long, value_parser = parse::bytes)]
     task_data_bytes: Option<u64>,
-    /// Seconds each task sleeps.
+    /// Seconds each task sleeps (the mean, with --task-std).
     #[arg(long)]
     task_sleep: Option<f64>,
+    /// Standard deviation of each task's sleep in seconds (a normal draw, never below 0).
+    #[arg(long)]
+    task_std: Option<f64>,
     /// Tasks in flight at once (bag).
     #[arg(long)]
     bag_max_running: Option<u64>,
@@ -257,6 +264,7 @@ impl Flags {
             s.task_data_bytes.map(|v| v as i64),
         );
         self.set("synthetic", "task_sleep", s.task_sleep);
+        self.set("synthetic", "task_std", s.task_std);
         self.set(
             "synthetic",
             "bag_max_running",
@@ -270,7 +278,13 @@ impl Flags {
     }
 }
 
-pub(crate) fn run(args: RunArgs, logging: &Logging) -> anyhow::Result<ExitCode> {
+/// Runs the app of `args`; `taps_layer` holds the TaPS-style dotted flags (see
+/// [`taps_flags`]).
+pub(crate) fn run(
+    args: RunArgs,
+    taps_layer: toml::Table,
+    logging: &Logging,
+) -> anyhow::Result<ExitCode> {
     let mut flags = Flags::default();
     let configs = match args.app {
         App::Synthetic { common, synthetic } => {
@@ -339,7 +353,7 @@ pub(crate) fn run(args: RunArgs, logging: &Logging) -> anyhow::Result<ExitCode> 
             flags.common(common)
         }
     };
-    let config = match config::resolve(&configs, flags.0) {
+    let config = match config::resolve(&configs, taps_layer, flags.0) {
         Ok(c) => c,
         Err(message) => {
             eprintln!("wasmtaps: error: {message}");
@@ -351,22 +365,30 @@ pub(crate) fn run(args: RunArgs, logging: &Logging) -> anyhow::Result<ExitCode> 
 
 fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let dir = config
-        .run
-        .run_dir
-        .clone()
-        .unwrap_or_else(|| rundir::default_dir(config.app, config.engine.executor));
+    let dir = config.run.run_dir.clone().unwrap_or_else(|| {
+        rundir::default_dir(&config.run.dir_format, config.app, config.engine.executor)
+    });
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create run directory {}", dir.display()))?;
     std::fs::write(dir.join("config.toml"), config::to_toml(&config, &dir))
         .with_context(|| format!("cannot write {}", dir.join("config.toml").display()))?;
-    let log = Arc::new(RunLog::create(
-        &dir,
-        matches!(
-            config.run.progress,
-            ProgressMode::Auto | ProgressMode::Lines
-        ),
-    )?);
+    logging.set_levels(config.logging.level, config.logging.file_level);
+    let log = Arc::new(
+        RunLog::create(
+            &dir,
+            &config.logging.file_name,
+            matches!(
+                config.run.progress,
+                ProgressMode::Auto | ProgressMode::Lines
+            ),
+        )
+        .with_context(|| {
+            format!(
+                "cannot create {}",
+                dir.join(&config.logging.file_name).display()
+            )
+        })?,
+    );
     logging.also_to(log.clone());
     log.line(format!("wasmtaps run {} in {}", config.app, dir.display()));
 
@@ -394,7 +416,9 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
         .fuel_metering(limits.fuel.is_some())
         .compile_budget(budget)
         .build()?;
-    runtime.limits_for(&limits)?;
+    let resolved = runtime.limits_for(&limits)?;
+    environment::write(&dir, &config, &resolved, &budget)
+        .with_context(|| format!("cannot write {}", dir.join("environment.json").display()))?;
     let module = match &config.engine.module {
         Some(path) => runtime.load_file(path)?,
         None => runtime.load_bytes(

@@ -27,13 +27,23 @@ pub(crate) fn submit(
 ) -> TaskFuture {
     ctx.engine.submit(
         task,
-        vec![
-            Arg::List(inputs),
-            arg(&c.task_data_bytes),
-            arg(&c.task_sleep),
-        ],
+        vec![Arg::List(inputs), arg(&c.task_data_bytes), arg(&sleep(c))],
         vec![],
     )
+}
+
+/// One task's sleep: `task_sleep`, or with `task_std` above 0 a normal draw around it
+/// (Box–Muller over a generator seeded by the task's position), never below 0.
+fn sleep(c: &SyntheticConfig) -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static DRAWS: AtomicU64 = AtomicU64::new(0);
+    if c.task_std <= 0.0 {
+        return c.task_sleep;
+    }
+    let mut rng = Rng::new(DRAWS.fetch_add(1, Ordering::Relaxed));
+    let (u1, u2) = (1.0 - rng.unit(), rng.unit());
+    let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    (c.task_sleep + c.task_std * normal).max(0.0)
 }
 
 pub(crate) fn run(ctx: &AppContext, c: &SyntheticConfig) -> anyhow::Result<AppOutcome> {
@@ -42,6 +52,7 @@ pub(crate) fn run(ctx: &AppContext, c: &SyntheticConfig) -> anyhow::Result<AppOu
         let warm = SyntheticConfig {
             task_data_bytes: 0,
             task_sleep: 0.0,
+            task_std: 0.0,
             ..c.clone()
         };
         let futures: Vec<_> = (0..c.warmup_tasks)
