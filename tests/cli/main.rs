@@ -7,3 +7,4 @@ mod processes;
 mod report;
 mod run;
 mod support;
+mod taps;
