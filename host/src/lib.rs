@@ -73,7 +73,7 @@ pub use module::{LoadError, Task, TaskModule};
 pub use remote::{
     DirectoryStore, DistributedError, Filter, ProcessExecutor, REFERENCE_EXT, RedisExecutor,
     RedisExecutorBuilder, RedisStore, SECRET_ENV, Secret, Store, StoreKey, Transformer, Worker,
-    WorkerBuilder, WorkerCommand, serve_worker_process,
+    WorkerBuilder, WorkerCommand, serve_worker_process, serve_worker_process_with_store,
 };
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeError};
 pub use survey::CompileBudget;

@@ -8,3 +8,4 @@ mod report;
 mod run;
 mod support;
 mod taps;
+mod taps_by_reference;

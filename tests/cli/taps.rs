@@ -342,9 +342,9 @@ fn options_that_would_be_ignored_are_refused() -> Result<()> {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["run", "synthetic", "--transform-threshold", "1KiB"],
-            "redis executor only",
+            "not yet with threads",
         ),
-        (vec!["run", "-c", &file_store], "redis executor only"),
+        (vec!["run", "-c", &file_store], "not yet with threads"),
         (vec!["run", "-c", &filter], "object-type"),
         (vec!["run", "-c", &env_vars], "env_vars"),
         (

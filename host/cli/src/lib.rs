@@ -46,6 +46,13 @@ enum Command {
         cache_dir: Option<std::path::PathBuf>,
         #[command(flatten)]
         budget: BudgetFlags,
+        /// Where values passed by reference are (the engine's `--store`): dir:PATH, or
+        /// redis with --redis.
+        #[arg(long)]
+        store: Option<String>,
+        /// The Redis URL of `--store redis`.
+        #[arg(long)]
+        redis: Option<String>,
     },
     /// Summarise a run directory's tasks.jsonl and write report.html (timeline, histograms).
     Report(report::command::ReportArgs),
@@ -130,11 +137,25 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Report(args) => report::command::run(args),
         Command::Run(args) => run::run(args, split.layer, &logging),
-        Command::WorkerProcess { cache_dir, budget } => runtime_builder(cache_dir.as_deref())
+        Command::WorkerProcess {
+            cache_dir,
+            budget,
+            store,
+            redis,
+        } => runtime_builder(cache_dir.as_deref())
             .compile_budget(budget.budget())
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|runtime| Ok(wasmtaps::serve_worker_process(runtime)?))
+            .and_then(|runtime| {
+                match store {
+                    None => wasmtaps::serve_worker_process(runtime)?,
+                    Some(store) => wasmtaps::serve_worker_process_with_store(
+                        runtime,
+                        run::store(&store, redis.as_deref())?,
+                    )?,
+                }
+                Ok(())
+            })
             .map(|()| ExitCode::SUCCESS),
         Command::Worker(args) => worker::run(args),
     };

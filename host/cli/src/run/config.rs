@@ -354,11 +354,19 @@ fn validate(c: &RunConfig) -> Result<(), String> {
     if c.engine.executor == ExecutorKind::Redis && c.engine.redis.is_none() {
         return Err("engine.executor = \"redis\" needs engine.redis (--redis URL)".into());
     }
-    if c.engine.transform_threshold.is_some() && c.engine.executor != ExecutorKind::Redis {
-        return Err(format!(
-            "passing data by reference (engine.transform_threshold, --transform-threshold, or [engine.filter]/[engine.transformer]) works with the redis executor only so far; with engine.executor = \"{}\" it would be ignored",
-            c.engine.executor
-        ));
+    if c.engine.transform_threshold.is_some() && c.engine.executor == ExecutorKind::Threads {
+        return Err(
+            "passing data by reference (engine.transform_threshold, --transform-threshold, or [engine.filter]/[engine.transformer]) works with the processes and redis executors, not yet with threads, where it would be ignored"
+                .into(),
+        );
+    }
+    if c.engine.transform_threshold.is_some()
+        && c.engine.store == "redis"
+        && c.engine.redis.is_none()
+    {
+        return Err(
+            "engine.store = \"redis\" (the default store for values passed by reference) needs engine.redis (--redis URL); or use --store dir:PATH".into(),
+        );
     }
     if c.engine.store != "redis" && !c.engine.store.starts_with("dir:") {
         return Err(format!(

@@ -427,6 +427,8 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
         )?,
     };
     let mut builder = Engine::builder(runtime).default_limits(limits);
+    // Resolves the results that come back by reference, for the apps that read them.
+    let mut transformer_for_results: Option<Transformer> = None;
     if config.engine.executor == ExecutorKind::Processes {
         let program = std::env::current_exe()
             .context("cannot find the wasmtaps binary to start worker processes")?;
@@ -446,9 +448,28 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let command = wasmtaps::WorkerCommand::new(program, args);
-        let executor = wasmtaps::ProcessExecutor::new(command, processes)
-            .context("cannot start the worker processes")?;
+        let executor = match &config.engine.transform_threshold {
+            None => wasmtaps::ProcessExecutor::new(
+                wasmtaps::WorkerCommand::new(program, args),
+                processes,
+            ),
+            Some(threshold) => {
+                // The workers open the same store from their own flags.
+                args.extend(["--store".to_owned(), config.engine.store.clone()]);
+                if let Some(url) = &config.engine.redis {
+                    args.extend(["--redis".to_owned(), url.clone()]);
+                }
+                let store = store(&config.engine.store, config.engine.redis.as_deref())?;
+                let transformer = Transformer::new(store, Filter::larger_than(threshold.0));
+                transformer_for_results = Some(transformer.clone());
+                wasmtaps::ProcessExecutor::with_transformer(
+                    wasmtaps::WorkerCommand::new(program, args),
+                    processes,
+                    transformer,
+                )
+            }
+        }
+        .context("cannot start the worker processes")?;
         builder = builder.executor(Arc::new(executor)).workers(processes);
     }
     if config.engine.workers > 0 {
@@ -463,11 +484,10 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             None => redis,
         };
         if let Some(threshold) = &config.engine.transform_threshold {
-            let store: Arc<dyn Store> = match config.engine.store.strip_prefix("dir:") {
-                Some(path) => Arc::new(DirectoryStore::new(path)?),
-                None => Arc::new(RedisStore::new(url, "wasmtaps")?),
-            };
-            redis = redis.transformer(Transformer::new(store, Filter::larger_than(threshold.0)));
+            let store = store(&config.engine.store, Some(url))?;
+            let transformer = Transformer::new(store, Filter::larger_than(threshold.0));
+            transformer_for_results = Some(transformer.clone());
+            redis = redis.transformer(transformer);
         }
         builder = builder.executor(Arc::new(redis.build()?));
     }
@@ -488,6 +508,7 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
         module,
         log: log.clone(),
         dir: dir.clone(),
+        transformer: transformer_for_results,
     };
     let total = match config.app {
         AppName::Synthetic => apps::synthetic::task_count(&config.synthetic),
@@ -535,5 +556,20 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// The store `--store` names: `dir:PATH`, or `redis` at the Redis URL `redis`.
+///
+/// # Errors
+/// The directory cannot be used, `redis` has no URL, or the URL is not one.
+pub(crate) fn store(spec: &str, redis: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match spec.strip_prefix("dir:") {
+        Some(path) => Arc::new(DirectoryStore::new(path)?),
+        None if spec == "redis" => {
+            let url = redis.context("--store redis needs a Redis URL (--redis URL)")?;
+            Arc::new(RedisStore::new(url, "wasmtaps")?)
+        }
+        None => anyhow::bail!("--store must be \"redis\" or \"dir:PATH\", not {spec:?}"),
     })
 }

@@ -108,7 +108,7 @@ pub(crate) fn run(ctx: &AppContext, c: &CholeskyConfig) -> anyhow::Result<AppOut
     for (i, row) in tiles.iter().enumerate() {
         for (j, tile) in row.iter().enumerate() {
             let bytes: serde_bytes::ByteBuf = match tile {
-                Arg::Future(f) => match f.result(None) {
+                Arg::Future(f) => match ctx.value(f) {
                     Ok(v) => v.decode()?,
                     Err(e) => {
                         return Ok(AppOutcome {

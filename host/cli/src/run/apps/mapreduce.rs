@@ -60,7 +60,7 @@ pub(crate) fn run(ctx: &AppContext, c: &MapReduceConfig) -> anyhow::Result<AppOu
         vec![Arg::List(maps.iter().map(Arg::from).collect())],
         vec![],
     );
-    let counts: BTreeMap<String, u64> = match reduce.result(None) {
+    let counts: BTreeMap<String, u64> = match ctx.value(&reduce) {
         Ok(v) => v.decode()?,
         Err(e) => {
             return Ok(AppOutcome {

@@ -20,9 +20,24 @@ pub(crate) struct AppContext {
     pub module: TaskModule,
     pub log: Arc<RunLog>,
     pub dir: PathBuf,
+    /// Resolves results that came back by reference, when values are passed so.
+    pub transformer: Option<wasmtaps::Transformer>,
 }
 
 impl AppContext {
+    /// The value of a finished task, resolved from the store if it came back by
+    /// reference.
+    ///
+    /// # Errors
+    /// The task failed, or its stored value cannot be read.
+    pub(crate) fn value(&self, future: &TaskFuture) -> anyhow::Result<wasmtaps::Value> {
+        let value = future.result(None)?;
+        Ok(match &self.transformer {
+            Some(t) => t.resolve(&value)?,
+            None => value,
+        })
+    }
+
     pub(crate) fn task(&self, name: &str) -> anyhow::Result<Task> {
         self.module.task(name).with_context(|| {
             format!(
