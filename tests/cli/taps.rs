@@ -340,11 +340,12 @@ fn options_that_would_be_ignored_are_refused() -> Result<()> {
         "[app]\nname = \"synthetic\"\n[run]\nenv_vars = { OMP_NUM_THREADS = \"1\" }\n",
     )?;
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        // The default store for values by reference is Redis's: no URL, nowhere to go.
         (
             vec!["run", "synthetic", "--transform-threshold", "1KiB"],
-            "not yet with threads",
+            "--redis URL",
         ),
-        (vec!["run", "-c", &file_store], "not yet with threads"),
+        (vec!["run", "synthetic", "--insecure"], "would be ignored"),
         (vec!["run", "-c", &filter], "object-type"),
         (vec!["run", "-c", &env_vars], "env_vars"),
         (
@@ -381,6 +382,37 @@ fn options_that_would_be_ignored_are_refused() -> Result<()> {
         );
     }
     ensure!(!tmp.path().join("runs").exists(), "no run started");
+    // TaPS's object-size filter and file transformer on the thread pool: values of at
+    // least min_size bytes go through file_dir, which the run leaves empty.
+    let printed = wasmtaps(
+        tmp.path(),
+        &[
+            "run",
+            "-c",
+            &file_store,
+            "--app.task-data-bytes",
+            "1000",
+            "--app.task-count",
+            "8",
+        ],
+        0,
+    )?;
+    ensure!(printed.contains("0 failed"), "{printed}");
+    let store = tmp.path().join("store");
+    ensure!(
+        store.is_dir() && std::fs::read_dir(&store)?.count() == 0,
+        "{printed}"
+    );
+    let dir = run_dir(tmp.path(), &printed)?;
+    let written: toml::Table = std::fs::read_to_string(dir.join("config.toml"))?.parse()?;
+    ensure!(
+        written["engine"]["filter"]["min_size"].as_integer() == Some(100),
+        "{written}"
+    );
+    ensure!(
+        written["engine"]["transformer"]["file_dir"].as_str() == Some("store"),
+        "{written}"
+    );
     Ok(())
 }
 

@@ -1,5 +1,5 @@
-//! Data by reference on the processes executor, as TaPS's transformer works on any
-//! executor: values above the filter's threshold travel through the store, and the
+//! Data by reference on the threads and processes executors, as TaPS's transformer works
+//! on any executor (tests/cli/distributed.rs has the Redis executor's): values above the filter's threshold travel through the store, and the
 //! security rules of the Redis executor hold (references are minted only by the host; a
 //! job lists the keys the engine vouches for; a guest result shaped like a reference
 //! fails its task).
@@ -10,14 +10,29 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use wasmtaps::{
-    Arg, DirectoryStore, Engine, Filter, ProcessExecutor, Runtime, TaskModule, Transformer, Value,
-    WorkerCommand,
+    Arg, DirectoryStore, Engine, Filter, LocalExecutor, ProcessExecutor, Runtime, TaskModule,
+    Transformer, Value, WorkerCommand,
 };
 
 use crate::support::{WASMTAPS, wat};
 
-/// An engine on two worker processes sharing the directory store at `store`.
-fn engine(runtime: Runtime, store: &Path, transformer: &Transformer) -> Result<Engine> {
+/// The executors tested: two threads, or two worker processes sharing the store.
+const EXECUTORS: [&str; 2] = ["threads", "processes"];
+
+/// An engine on `executor` passing values by reference through the directory store at
+/// `store`.
+fn engine(
+    executor: &str,
+    runtime: Runtime,
+    store: &Path,
+    transformer: &Transformer,
+) -> Result<Engine> {
+    if executor == "threads" {
+        let threads = LocalExecutor::with_transformer(runtime.clone(), 2, transformer.clone())?;
+        return Ok(Engine::builder(runtime)
+            .executor(Arc::new(threads))
+            .build()?);
+    }
     let command = WorkerCommand::new(
         WASMTAPS,
         [
@@ -39,7 +54,14 @@ fn stored_objects(dir: &Path) -> Result<usize> {
 }
 
 #[test]
-fn worker_processes_pass_large_values_by_reference() -> Result<()> {
+fn threads_and_worker_processes_pass_large_values_by_reference() -> Result<()> {
+    for executor in EXECUTORS {
+        large_values_go_by_reference(executor).with_context(|| executor.to_owned())?;
+    }
+    Ok(())
+}
+
+fn large_values_go_by_reference(executor: &str) -> Result<()> {
     let store = tempfile::tempdir()?;
     let transformer = Transformer::new(
         Arc::new(DirectoryStore::new(store.path())?),
@@ -47,7 +69,7 @@ fn worker_processes_pass_large_values_by_reference() -> Result<()> {
     );
     let runtime = Runtime::new()?;
     let module = runtime.load_file(wasmtaps_example_artifacts::TASKS_WASM)?;
-    let engine = engine(runtime, store.path(), &transformer)?;
+    let engine = engine(executor, runtime, store.path(), &transformer)?;
     let (make, len, sum) = (
         module.task("make_bytes")?,
         module.task("byte_len")?,
@@ -114,7 +136,14 @@ fn forger(runtime: &Runtime, tasks: &[(String, Vec<u8>)]) -> Result<TaskModule> 
 }
 
 #[test]
-fn forged_references_are_never_resolved_on_worker_processes() -> Result<()> {
+fn forged_references_are_never_resolved_on_threads_and_worker_processes() -> Result<()> {
+    for executor in EXECUTORS {
+        forged_references_fail(executor).with_context(|| executor.to_owned())?;
+    }
+    Ok(())
+}
+
+fn forged_references_fail(executor: &str) -> Result<()> {
     let store = tempfile::tempdir()?;
     let secret = "planted-secret-contents-0123456789";
     std::fs::write(store.path().join("planted"), secret)?;
@@ -135,7 +164,7 @@ fn forged_references_are_never_resolved_on_worker_processes() -> Result<()> {
     list.extend(forged_reference("result-x"));
     tasks.push(("forge_list".into(), list));
     let module = forger(&runtime, &tasks)?;
-    let engine = engine(runtime, store.path(), &transformer)?;
+    let engine = engine(executor, runtime, store.path(), &transformer)?;
     let limit = Some(Duration::from_secs(120));
     for (name, _) in &tasks {
         let parent = engine.submit(&module.task(name)?, vec![], vec![]);
@@ -162,7 +191,7 @@ fn forged_references_are_never_resolved_on_worker_processes() -> Result<()> {
 }
 
 #[test]
-fn run_passes_data_by_reference_on_processes_and_refuses_it_on_threads() -> Result<()> {
+fn run_passes_data_by_reference_on_threads_and_processes() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let store = tmp.path().join("store");
     let store_flag = format!("dir:{}", store.display());
@@ -188,23 +217,24 @@ fn run_passes_data_by_reference_on_processes_and_refuses_it_on_threads() -> Resu
             ],
         )
     };
-    let out = run("processes", "p");
-    let printed = String::from_utf8_lossy(&out.stdout);
-    ensure!(
-        out.status.code() == Some(0),
-        "{printed}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    ensure!(
-        printed.contains("mapreduce:") && printed.contains("words"),
-        "{printed}"
-    );
-    // The same TaPS config on threads would ignore it: refused.
-    let out = run("threads", "t");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    ensure!(
-        out.status.code() == Some(2) && stderr.contains("threads"),
-        "{stderr}"
-    );
+    let mut tops = Vec::new();
+    for executor in EXECUTORS {
+        let out = run(executor, executor);
+        let printed = String::from_utf8_lossy(&out.stdout);
+        ensure!(
+            out.status.code() == Some(0),
+            "{executor}: {printed}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ensure!(printed.contains("words"), "{printed}");
+        tops.push(std::fs::read_to_string(
+            tmp.path().join(executor).join("top_words.txt"),
+        )?);
+        ensure!(
+            std::fs::read_dir(&store)?.count() == 0,
+            "{executor}: evicted"
+        );
+    }
+    ensure!(tops[0] == tops[1] && !tops[0].is_empty(), "{tops:?}");
     Ok(())
 }

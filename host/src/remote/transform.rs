@@ -416,3 +416,86 @@ impl Drop for ByReference {
         }
     }
 }
+
+impl ByReference {
+    /// Runs `task` in this process as a worker sharing the store would: its arguments
+    /// stored when the filter accepts them, then resolved from the store (the references
+    /// this run minted, and only those) in the input-transform phase; a guest result
+    /// shaped like a reference refused; a result the filter accepts stored in the
+    /// result-transform phase, so the task's children and caller get a reference.
+    pub(crate) fn run_local(
+        &self,
+        runtime: &crate::runtime::Runtime,
+        task: &crate::engine::RunningTask,
+    ) -> crate::invoke::Invocation {
+        use crate::failure::{ErrorKind, TaskError};
+        use crate::invoke::Invocation;
+        let host = |message: String| TaskError::new(ErrorKind::HostError, message);
+        let start = crate::info::unix_now();
+        let resolved = self
+            .transform_args(task.id(), task.args())
+            .map_err(|e| host(format!("cannot store an argument by reference: {e}")))
+            .and_then(|(args, _)| {
+                let max = task.limits().max_argument_bytes;
+                let fetch = |key: &StoreKey| {
+                    self.transformer
+                        .is_minted(key)
+                        .then(|| fetch(self.transformer.store().as_ref(), key, max))
+                };
+                let resolve = |value: &Value| {
+                    resolve_with(value, &fetch).map_err(|e| {
+                        host(format!(
+                            "cannot resolve an argument passed by reference: {e}"
+                        ))
+                    })
+                };
+                let mut out = crate::args::Args::new();
+                for value in args.positional() {
+                    out.push(resolve(value)?);
+                }
+                for (name, value) in args.keyword() {
+                    out.push_kwarg(name.clone(), resolve(value)?);
+                }
+                Ok(out)
+            });
+        let args = match resolved {
+            Ok(args) => args,
+            Err(error) => {
+                return Invocation::failed_before_start(error, runtime.hostname(), start);
+            }
+        };
+        let mut invocation = runtime.invoke(task.task(), &args, task.invoke_options());
+        if let Ok(value) = &invocation.result {
+            if has_reference_shape(value) {
+                invocation.result = Err(host(format!(
+                    "the task returned a MessagePack extension of type {REFERENCE_EXT} where a \
+                     store reference would go; that type is reserved for references the host \
+                     makes"
+                )));
+            } else {
+                let key = super::serve::result_key(task.id());
+                invocation.result = match self.transformer.transform(&key, value) {
+                    Ok(out) => {
+                        if &out != value
+                            && let Ok(key) = StoreKey::new(key)
+                        {
+                            self.stored
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push(key);
+                        }
+                        Ok(out)
+                    }
+                    Err(e) => Err(host(format!("cannot store the result by reference: {e}"))),
+                };
+            }
+        }
+        let end = crate::info::unix_now();
+        let info = &mut invocation.execution;
+        info.execution_start_time = start;
+        info.input_transform_start_time = start;
+        info.result_transform_end_time = end.max(info.result_transform_end_time);
+        info.execution_end_time = end.max(info.execution_end_time);
+        invocation
+    }
+}

@@ -354,11 +354,13 @@ fn validate(c: &RunConfig) -> Result<(), String> {
     if c.engine.executor == ExecutorKind::Redis && c.engine.redis.is_none() {
         return Err("engine.executor = \"redis\" needs engine.redis (--redis URL)".into());
     }
-    if c.engine.transform_threshold.is_some() && c.engine.executor == ExecutorKind::Threads {
-        return Err(
-            "passing data by reference (engine.transform_threshold, --transform-threshold, or [engine.filter]/[engine.transformer]) works with the processes and redis executors, not yet with threads, where it would be ignored"
-                .into(),
-        );
+    if c.engine.executor != ExecutorKind::Redis
+        && (c.engine.insecure || c.engine.secret_file.is_some())
+    {
+        return Err(format!(
+            "engine.secret_file and engine.insecure (--secret-file, --insecure) are for the redis executor; with engine.executor = \"{}\" they would be ignored",
+            c.engine.executor
+        ));
     }
     if c.engine.transform_threshold.is_some()
         && c.engine.store == "redis"

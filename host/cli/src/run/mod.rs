@@ -426,6 +426,7 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             wasmtaps_example_artifacts::APPS_WASM_BYTES,
         )?,
     };
+    let builder_runtime = runtime.clone();
     let mut builder = Engine::builder(runtime).default_limits(limits);
     // Resolves the results that come back by reference, for the apps that read them.
     let mut transformer_for_results: Option<Transformer> = None;
@@ -474,6 +475,24 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
     }
     if config.engine.workers > 0 {
         builder = builder.workers(config.engine.workers);
+    }
+    if config.engine.executor == ExecutorKind::Threads
+        && let Some(threshold) = &config.engine.transform_threshold
+    {
+        let store = store(&config.engine.store, config.engine.redis.as_deref())?;
+        let transformer = Transformer::new(store, Filter::larger_than(threshold.0));
+        transformer_for_results = Some(transformer.clone());
+        let threads = match config.engine.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let executor = wasmtaps::LocalExecutor::with_transformer(
+            builder_runtime.clone(),
+            threads,
+            transformer,
+        )
+        .context("cannot start the worker threads")?;
+        builder = builder.executor(Arc::new(executor)).workers(threads);
     }
     if config.engine.executor == ExecutorKind::Redis {
         let url = config.engine.redis.as_deref().unwrap_or_default();
