@@ -468,8 +468,8 @@ pub(crate) fn from_wasmtaps(mut own: Table) -> Table {
         taps_engine.insert("task_record_file_name".into(), file);
     }
     taps_engine.insert("executor".into(), Value::Table(executor));
-    let store = engine.remove("store");
     if let Some(Value::Integer(threshold)) = engine.remove("transform_threshold") {
+        let store = engine.remove("store");
         let mut filter = Table::new();
         filter.insert("name".into(), Value::String("object-size".into()));
         filter.insert(
@@ -526,4 +526,28 @@ pub(crate) fn from_wasmtaps(mut own: Table) -> Table {
         taps.insert("wasmtaps".into(), Value::Table(wasmtaps));
     }
     taps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::config::{resolve, to_toml};
+    use std::path::Path;
+
+    /// `config.toml` (TaPS's schema) resolves to the configuration it was written from.
+    #[test]
+    fn written_configs_resolve_to_themselves() {
+        for text in [
+            "app = \"synthetic\"\n[synthetic]\ntask_count = 3\ntask_std = 0.5\n",
+            "app = \"failures\"\n[failures]\nfailure_type = \"zero-division\"\n[synthetic]\nstructure = \"reduce\"\n",
+            "app = \"mapreduce\"\n[mapreduce]\ngenerate = true\nmap_tasks = 3\n[engine]\nexecutor = \"processes\"\nworkers = 2\nstore = \"dir:/tmp/s\"\n",
+            "app = \"cholesky\"\n[engine]\nexecutor = \"redis\"\nredis = \"redis://h\"\ntransform_threshold = 100\nstore = \"dir:/x\"\n[limits]\nmemory_limit = \"32MiB\"\n[logging]\nlevel = \"DEBUG\"\n[run]\ndir_format = \"r/{name}\"\n",
+        ] {
+            let table: toml::Table = text.parse().unwrap();
+            let config = resolve(&[], table, toml::Table::new()).unwrap();
+            let written = to_toml(&config, Path::new("runs/x"));
+            let again = resolve(&[], written.parse().unwrap(), toml::Table::new())
+                .unwrap_or_else(|e| panic!("{e}\n{written}"));
+            assert_eq!(format!("{config:?}"), format!("{again:?}"), "{written}");
+        }
+    }
 }
