@@ -71,7 +71,7 @@ fn synthetic_runs_every_structure_into_a_run_directory() -> Result<()> {
         assert!(
             tasks
                 .iter()
-                .all(|t| t.success == Some(true) && t.name == "synthetic")
+                .all(|t| t.success == Some(true) && t.name == "noop_task")
         );
         let ids: std::collections::HashSet<_> = tasks.iter().map(|t| &t.task_id).collect();
         assert_eq!(ids.len(), tasks.len(), "unique task ids");

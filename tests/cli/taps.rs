@@ -133,8 +133,14 @@ fn a_taps_config_runs_unchanged_without_a_subcommand() -> Result<()> {
     ] {
         ensure!(dir.join(file).is_file(), "{file} in {}", dir.display());
     }
-    // Warm-up tasks are recorded too: 3 + the diamond's 4 + 2.
-    ensure!(records(&dir.join("records.jsonl"))?.len() == 9, "{printed}");
+    // Warm-up tasks are recorded too: 3 + the diamond's 4 + 2, under TaPS's task names.
+    let all = records(&dir.join("records.jsonl"))?;
+    ensure!(all.len() == 9, "{printed}");
+    let named = |name: &str| all.iter().filter(|(_, t)| t.name == name).count();
+    ensure!(
+        named("warmup_task") == 3 && named("noop_task") == 6,
+        "{all:?}"
+    );
     // level = "WARNING" keeps the run's info lines off stderr; file_level = "INFO" keeps
     // them in the log file.
     let log = std::fs::read_to_string(dir.join("run.log"))?;
@@ -399,6 +405,35 @@ fn options_that_would_be_ignored_are_refused() -> Result<()> {
     )?;
     ensure!(printed.contains("0 failed"), "{printed}");
     let store = tmp.path().join("store");
+    // mapreduce's tasks under TaPS's names.
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data)?;
+    for (file, text) in [("a.txt", "one two"), ("b.txt", "two three")] {
+        std::fs::write(data.join(file), text)?;
+    }
+    let data_dir = data.display().to_string();
+    let out = wasmtaps(
+        tmp.path(),
+        &[
+            "run",
+            "--app",
+            "mapreduce",
+            "--app.data-dir",
+            &data_dir,
+            "--progress",
+            "none",
+        ],
+        0,
+    )?;
+    let names: Vec<String> = records(&run_dir(tmp.path(), &out)?.join("tasks.jsonl"))?
+        .into_iter()
+        .map(|(_, t)| t.name)
+        .collect();
+    ensure!(
+        names.iter().filter(|n| *n == "map_task").count() == 2
+            && names.iter().filter(|n| *n == "reduce_task").count() == 1,
+        "one map_task per file and a reduce_task: {names:?}"
+    );
     ensure!(
         store.is_dir() && std::fs::read_dir(&store)?.count() == 0,
         "{printed}"

@@ -29,7 +29,7 @@ pub(crate) fn run(
     s: &SyntheticConfig,
     f: &FailuresConfig,
 ) -> anyhow::Result<AppOutcome> {
-    let benign = ctx.task("synthetic")?;
+    let benign = ctx.task(synthetic::TASK)?;
     let mut rng = Rng::new(f.seed);
     let mut injected: Vec<(FailureType, TaskFuture)> = Vec::new();
     let mut running: Vec<TaskFuture> = Vec::new();
@@ -156,7 +156,7 @@ fn inject(
             );
             synthetic::submit(
                 ctx,
-                &ctx.task("synthetic")?,
+                &ctx.task(synthetic::TASK)?,
                 vec![input.clone(), parent.into()],
                 s,
             )

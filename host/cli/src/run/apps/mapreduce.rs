@@ -50,13 +50,13 @@ pub(crate) fn run(ctx: &AppContext, c: &MapReduceConfig) -> anyhow::Result<AppOu
         texts.len(),
     ));
     let chunks = split(&texts, parts);
-    let map = ctx.task("map_words")?;
+    let map = ctx.task("map_task")?;
     let maps: Vec<TaskFuture> = chunks
         .iter()
         .map(|chunk| ctx.engine.submit(&map, vec![arg(chunk)], vec![]))
         .collect();
     let reduce = ctx.engine.submit(
-        &ctx.task("reduce_counts")?,
+        &ctx.task("reduce_task")?,
         vec![Arg::List(maps.iter().map(Arg::from).collect())],
         vec![],
     );

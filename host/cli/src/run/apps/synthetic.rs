@@ -8,6 +8,9 @@ use super::{AppContext, AppOutcome, Rng, arg, wait_all};
 use crate::run::choices::Structure;
 use crate::run::config::SyntheticConfig;
 
+/// The synthetic task, under TaPS's name (records name it so).
+pub(crate) const TASK: &str = "noop_task";
+
 /// Tasks the app submits, warm-up included (for progress).
 pub(crate) fn task_count(c: &SyntheticConfig) -> u64 {
     let extra = match c.structure {
@@ -47,16 +50,11 @@ fn sleep(c: &SyntheticConfig) -> f64 {
 }
 
 pub(crate) fn run(ctx: &AppContext, c: &SyntheticConfig) -> anyhow::Result<AppOutcome> {
-    let task = ctx.task("synthetic")?;
+    let task = ctx.task(TASK)?;
     if c.warmup_tasks > 0 {
-        let warm = SyntheticConfig {
-            task_data_bytes: 0,
-            task_sleep: 0.0,
-            task_std: 0.0,
-            ..c.clone()
-        };
+        let warmup = ctx.task("warmup_task")?;
         let futures: Vec<_> = (0..c.warmup_tasks)
-            .map(|_| submit(ctx, &task, vec![], &warm))
+            .map(|_| ctx.engine.submit(&warmup, vec![], vec![]))
             .collect();
         wait_all(&futures);
         ctx.log
