@@ -352,6 +352,10 @@ fn options_that_would_be_ignored_are_refused() -> Result<()> {
             "--redis URL",
         ),
         (vec!["run", "synthetic", "--insecure"], "would be ignored"),
+        (
+            vec!["run", "--app", "failures", "--app.base", "mapreduce"],
+            "--generate",
+        ),
         (vec!["run", "-c", &filter], "object-type"),
         (vec!["run", "-c", &env_vars], "env_vars"),
         (
@@ -365,8 +369,8 @@ fn options_that_would_be_ignored_are_refused() -> Result<()> {
             "worker-killed",
         ),
         (
-            vec!["run", "--app", "failures", "--app.base", "mapreduce"],
-            "base",
+            vec!["run", "--app", "failures", "--app.base", "failures"],
+            "own base",
         ),
         (
             vec![
@@ -675,6 +679,53 @@ fn critical_path_is_at_least_layers_times_task_sleep() -> Result<()> {
             seconds >= layers as f64 * sleep,
             "{structure}: critical path {seconds} s < {layers} x {sleep} s"
         );
+    }
+    Ok(())
+}
+
+/// TaPS's failures app wraps any app: `base` = mapreduce or cholesky with its fields in
+/// `[app.config]`; every injected failure is recorded with its type, the base app's own
+/// verdict is reported beside.
+#[test]
+fn failures_inject_into_any_base_app() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    for (base, config, kind, recorded) in [
+        (
+            "mapreduce",
+            "generate = true\ngenerated_files = 6",
+            "zero-division",
+            "Trap",
+        ),
+        (
+            "cholesky",
+            "matrix_size = 128\nblock_size = 32",
+            "failure",
+            "InjectedFailure",
+        ),
+        (
+            "mapreduce",
+            "generate = true\ngenerated_files = 6",
+            "dependency",
+            "InjectedFailure",
+        ),
+    ] {
+        let file = write(
+            tmp.path(),
+            "f.toml",
+            &format!(
+                "[app]\nname = \"failures\"\nbase = \"{base}\"\nfailure_type = \"{kind}\"\nfailure_rate = 0.5\nseed = 1\n[app.config]\n{config}\n"
+            ),
+        )?;
+        let printed = wasmtaps(tmp.path(), &["run", "-c", &file, "--progress", "none"], 0)?;
+        ensure!(printed.contains(&format!("{base} (base):")), "{printed}");
+        ensure!(!printed.contains("MISMATCH"), "{printed}");
+        let dir = run_dir(tmp.path(), &printed)?;
+        let all = records(&dir.join("tasks.jsonl"))?;
+        let of_type = all
+            .iter()
+            .filter(|(j, _)| j["exception"]["type"] == recorded)
+            .count();
+        ensure!(of_type > 0, "{base}/{kind}: no {recorded}: {printed}");
     }
     Ok(())
 }

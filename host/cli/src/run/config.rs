@@ -185,8 +185,9 @@ impl Default for SyntheticConfig {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct FailuresConfig {
     /// The app failures are injected into (TaPS's `base`; its fields are in `[app.config]`
-    /// of a TaPS config, the base's own section otherwise). wasmtaps injects into the
-    /// synthetic app.
+    /// of a TaPS config, the base's own section otherwise): synthetic (a bag of its
+    /// tasks, a share replaced by failures), mapreduce or cholesky (each task the app
+    /// submits replaced at `failure_rate`).
     pub base: AppName,
     /// zero-division (trap), failure (guest-error), memory (ulimit), walltime (timeout),
     /// panic, stack-overflow, dependency or random.
@@ -392,11 +393,8 @@ fn validate(c: &RunConfig) -> Result<(), String> {
     }
     seconds(c.synthetic.task_std)
         .map_err(|e| format!("synthetic.task_std = {:?}: {e}", c.synthetic.task_std))?;
-    if c.app == AppName::Failures && c.failures.base != AppName::Synthetic {
-        return Err(format!(
-            "failures.base = \"{}\": wasmtaps injects failures into the synthetic app only (base = \"synthetic\")",
-            c.failures.base
-        ));
+    if c.app == AppName::Failures && c.failures.base == AppName::Failures {
+        return Err("failures.base = \"failures\": the failures app cannot be its own base".into());
     }
     rundir::check_dir_format(&c.run.dir_format)
         .map_err(|e| format!("run.dir_format = {:?}: {e}", c.run.dir_format))?;
@@ -413,7 +411,10 @@ fn validate(c: &RunConfig) -> Result<(), String> {
         return Err("synthetic.bag_max_running must be at least 1".into());
     }
     timeout(c)?;
-    if c.app == AppName::Mapreduce {
+    // The app that runs: the failures app's base runs too.
+    let runs =
+        |app: AppName| c.app == app || (c.app == AppName::Failures && c.failures.base == app);
+    if runs(AppName::Mapreduce) {
         if c.mapreduce.data_dir.is_none() && !c.mapreduce.generate {
             return Err("mapreduce needs --data-dir DIR or --generate".into());
         }
@@ -421,7 +422,7 @@ fn validate(c: &RunConfig) -> Result<(), String> {
             return Err("mapreduce.map_tasks must be at least 1".into());
         }
     }
-    if c.app == AppName::Cholesky {
+    if runs(AppName::Cholesky) {
         let (n, b) = (c.cholesky.matrix_size, c.cholesky.block_size);
         if b == 0 || n == 0 || n % b != 0 {
             return Err(format!(

@@ -528,16 +528,24 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
         log: log.clone(),
         dir: dir.clone(),
         transformer: transformer_for_results,
+        injector: None,
     };
     let total = match config.app {
         AppName::Synthetic => apps::synthetic::task_count(&config.synthetic),
-        AppName::Failures => apps::failures::task_count(&config.synthetic, &config.failures),
+        AppName::Failures => match config.failures.base {
+            AppName::Mapreduce => apps::mapreduce::task_count(&config.mapreduce),
+            AppName::Cholesky => apps::cholesky::task_count(&config.cholesky),
+            _ => apps::failures::task_count(&config.synthetic, &config.failures),
+        },
         AppName::Mapreduce => apps::mapreduce::task_count(&config.mapreduce),
         AppName::Cholesky => apps::cholesky::task_count(&config.cholesky),
     };
     let progress = progress::Progress::start(config.run.progress, &engine, total, log.clone());
     let outcome: anyhow::Result<AppOutcome> = match config.app {
         AppName::Synthetic => apps::synthetic::run(&ctx, &config.synthetic),
+        AppName::Failures if config.failures.base != AppName::Synthetic => {
+            apps::failures::run_on(&ctx, &config)
+        }
         AppName::Failures => apps::failures::run(&ctx, &config.synthetic, &config.failures),
         AppName::Mapreduce => apps::mapreduce::run(&ctx, &config.mapreduce),
         AppName::Cholesky => apps::cholesky::run(&ctx, &config.cholesky),

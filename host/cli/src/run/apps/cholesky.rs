@@ -68,7 +68,7 @@ pub(crate) fn run(ctx: &AppContext, c: &CholeskyConfig) -> anyhow::Result<AppOut
         .collect();
     let mut all: Vec<TaskFuture> = Vec::new();
     let submit = |task: &wasmtaps::Task, args: Vec<Arg>, all: &mut Vec<TaskFuture>| {
-        let f = ctx.engine.submit(task, args, vec![]);
+        let f = ctx.submit(task, args);
         all.push(f.clone());
         Arg::Future(f)
     };

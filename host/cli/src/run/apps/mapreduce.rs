@@ -53,12 +53,11 @@ pub(crate) fn run(ctx: &AppContext, c: &MapReduceConfig) -> anyhow::Result<AppOu
     let map = ctx.task("map_task")?;
     let maps: Vec<TaskFuture> = chunks
         .iter()
-        .map(|chunk| ctx.engine.submit(&map, vec![arg(chunk)], vec![]))
+        .map(|chunk| ctx.submit(&map, vec![arg(chunk)]))
         .collect();
-    let reduce = ctx.engine.submit(
+    let reduce = ctx.submit(
         &ctx.task("reduce_task")?,
         vec![Arg::List(maps.iter().map(Arg::from).collect())],
-        vec![],
     );
     let counts: BTreeMap<String, u64> = match ctx.value(&reduce) {
         Ok(v) => v.decode()?,

@@ -22,9 +22,20 @@ pub(crate) struct AppContext {
     pub dir: PathBuf,
     /// Resolves results that came back by reference, when values are passed so.
     pub transformer: Option<wasmtaps::Transformer>,
+    /// Failures injected into what the app submits (the failures app over another app).
+    pub injector: Option<Arc<failures::Injector>>,
 }
 
 impl AppContext {
+    /// Submits `task` with `args`, or, when failures are injected, maybe a failure in its
+    /// place.
+    pub(crate) fn submit(&self, task: &Task, args: Vec<Arg>) -> TaskFuture {
+        match &self.injector {
+            Some(injector) => injector.submit(self, task, args),
+            None => self.engine.submit(task, args, vec![]),
+        }
+    }
+
     /// The value of a finished task, resolved from the store if it came back by
     /// reference.
     ///
