@@ -145,6 +145,7 @@ fn a_taps_config_runs_unchanged_without_a_subcommand() -> Result<()> {
     // them in the log file.
     let log = std::fs::read_to_string(dir.join("run.log"))?;
     ensure!(log.contains("run succeeded"), "{log}");
+    ensure!(!printed.contains("run succeeded"), "{printed}");
     Ok(())
 }
 

@@ -24,7 +24,8 @@ macro_rules! display_as_value_name {
 display_as_value_name!(AppName, ExecutorKind, Structure, ProgressMode, FailureType);
 
 /// A Python logging level, as TaPS's `[logging] level` and `file_level` name them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Ordered from the most to the least verbose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub(crate) enum LogLevel {
     Debug,

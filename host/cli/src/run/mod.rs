@@ -377,10 +377,12 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
         RunLog::create(
             &dir,
             &config.logging.file_name,
+            // The run's own lines are INFO: `[logging] level` above that keeps them off
+            // stderr (they still go to the log file).
             matches!(
                 config.run.progress,
                 ProgressMode::Auto | ProgressMode::Lines
-            ),
+            ) && config.logging.level.is_none_or(|l| l <= LogLevel::Info),
         )
         .with_context(|| {
             format!(
