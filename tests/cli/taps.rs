@@ -354,6 +354,14 @@ fn options_that_would_be_ignored_are_refused() -> Result<()> {
         ),
         (vec!["run", "synthetic", "--insecure"], "would be ignored"),
         (
+            vec!["run", "synthetic", "--store", "dir:somewhere"],
+            "would be ignored",
+        ),
+        (
+            vec!["run", "synthetic", "--redis", "redis://127.0.0.1:1"],
+            "would be ignored",
+        ),
+        (
             vec!["run", "--app", "failures", "--app.base", "mapreduce"],
             "--generate",
         ),

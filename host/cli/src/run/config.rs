@@ -49,13 +49,21 @@ pub(crate) struct EngineConfig {
     /// Pass values larger than this by reference (redis executor only).
     pub transform_threshold: Option<ByteSize>,
     /// Where values passed by reference go: "redis" or "dir:PATH".
-    pub store: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
     /// The file holding the secret shared with the workers (redis executor).
     pub secret_file: Option<PathBuf>,
     /// Run the redis executor without a secret.
     pub insecure: bool,
     /// Fail a task as PoisonTask after this many deliveries that killed their worker.
     pub max_deliveries: u64,
+}
+
+impl EngineConfig {
+    /// Where values passed by reference go: `engine.store`, by default Redis's.
+    pub(crate) fn store(&self) -> &str {
+        self.store.as_deref().unwrap_or("redis")
+    }
 }
 
 impl Default for EngineConfig {
@@ -67,7 +75,7 @@ impl Default for EngineConfig {
             cache_dir: None,
             redis: None,
             transform_threshold: None,
-            store: "redis".into(),
+            store: None,
             secret_file: None,
             insecure: false,
             max_deliveries: 3,
@@ -363,18 +371,32 @@ fn validate(c: &RunConfig) -> Result<(), String> {
             c.engine.executor
         ));
     }
+    if c.engine.transform_threshold.is_none() && c.engine.store.is_some() {
+        return Err(
+            "engine.store (--store, [engine.transformer]) without engine.transform_threshold (--transform-threshold, [engine.filter]) would be ignored: nothing is passed by reference".into(),
+        );
+    }
+    if c.engine.redis.is_some()
+        && c.engine.executor != ExecutorKind::Redis
+        && !(c.engine.transform_threshold.is_some() && c.engine.store() == "redis")
+    {
+        return Err(format!(
+            "engine.redis (--redis) is for the redis executor or the redis store; with engine.executor = \"{}\" and no redis store it would be ignored",
+            c.engine.executor
+        ));
+    }
     if c.engine.transform_threshold.is_some()
-        && c.engine.store == "redis"
+        && c.engine.store() == "redis"
         && c.engine.redis.is_none()
     {
         return Err(
             "engine.store = \"redis\" (the default store for values passed by reference) needs engine.redis (--redis URL); or use --store dir:PATH".into(),
         );
     }
-    if c.engine.store != "redis" && !c.engine.store.starts_with("dir:") {
+    if c.engine.store() != "redis" && !c.engine.store().starts_with("dir:") {
         return Err(format!(
             "engine.store must be \"redis\" or \"dir:PATH\", not {:?}",
-            c.engine.store
+            c.engine.store()
         ));
     }
     if !(0.0..=1.0).contains(&c.failures.failure_rate) {

@@ -458,11 +458,11 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             ),
             Some(threshold) => {
                 // The workers open the same store from their own flags.
-                args.extend(["--store".to_owned(), config.engine.store.clone()]);
+                args.extend(["--store".to_owned(), config.engine.store().to_owned()]);
                 if let Some(url) = &config.engine.redis {
                     args.extend(["--redis".to_owned(), url.clone()]);
                 }
-                let store = store(&config.engine.store, config.engine.redis.as_deref())?;
+                let store = store(config.engine.store(), config.engine.redis.as_deref())?;
                 let transformer = Transformer::new(store, Filter::larger_than(threshold.0));
                 transformer_for_results = Some(transformer.clone());
                 wasmtaps::ProcessExecutor::with_transformer(
@@ -481,7 +481,7 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
     if config.engine.executor == ExecutorKind::Threads
         && let Some(threshold) = &config.engine.transform_threshold
     {
-        let store = store(&config.engine.store, config.engine.redis.as_deref())?;
+        let store = store(config.engine.store(), config.engine.redis.as_deref())?;
         let transformer = Transformer::new(store, Filter::larger_than(threshold.0));
         transformer_for_results = Some(transformer.clone());
         let threads = match config.engine.workers {
@@ -505,7 +505,7 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             None => redis,
         };
         if let Some(threshold) = &config.engine.transform_threshold {
-            let store = store(&config.engine.store, Some(url))?;
+            let store = store(config.engine.store(), Some(url))?;
             let transformer = Transformer::new(store, Filter::larger_than(threshold.0));
             transformer_for_results = Some(transformer.clone());
             redis = redis.transformer(transformer);

@@ -539,7 +539,7 @@ mod tests {
         for text in [
             "app = \"synthetic\"\n[synthetic]\ntask_count = 3\ntask_std = 0.5\n",
             "app = \"failures\"\n[failures]\nfailure_type = \"zero-division\"\n[synthetic]\nstructure = \"reduce\"\n",
-            "app = \"mapreduce\"\n[mapreduce]\ngenerate = true\nmap_tasks = 3\n[engine]\nexecutor = \"processes\"\nworkers = 2\nstore = \"dir:/tmp/s\"\n",
+            "app = \"mapreduce\"\n[mapreduce]\ngenerate = true\nmap_tasks = 3\n[engine]\nexecutor = \"processes\"\nworkers = 2\n",
             "app = \"cholesky\"\n[engine]\nexecutor = \"redis\"\nredis = \"redis://h\"\ntransform_threshold = 100\nstore = \"dir:/x\"\n[limits]\nmemory_limit = \"32MiB\"\n[logging]\nlevel = \"DEBUG\"\n[run]\ndir_format = \"r/{name}\"\n",
         ] {
             let table: toml::Table = text.parse().unwrap();
