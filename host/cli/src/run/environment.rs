@@ -29,7 +29,7 @@ pub(crate) fn write(
             "arch": std::env::consts::ARCH,
             "cpus": std::thread::available_parallelism().map_or(1, |n| n.get()),
         },
-        "command": std::env::args().collect::<Vec<_>>(),
+        "command": std::env::args().map(|a| redact(&a)).collect::<Vec<_>>(),
         "versions": {
             "wasmtaps": env!("CARGO_PKG_VERSION"),
             "wasmtime": WASMTIME_VERSION,
@@ -57,4 +57,28 @@ pub(crate) fn write(
     });
     let text = serde_json::to_string_pretty(&environment).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("environment.json"), text + "\n")
+}
+
+/// `arg` with the credentials of a URL (`scheme://user:password@host`) replaced by `***`,
+/// so a Redis password on the command line does not land in the run directory.
+fn redact(arg: &str) -> String {
+    match (arg.find("://"), arg.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme + 3 => {
+            format!("{}***{}", &arg[..scheme + 3], &arg[at..])
+        }
+        _ => arg.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_lose_their_credentials() {
+        assert_eq!(
+            super::redact("redis://:hunter2@db:6379/0"),
+            "redis://***@db:6379/0"
+        );
+        assert_eq!(super::redact("--redis"), "--redis");
+        assert_eq!(super::redact("redis://db:6379"), "redis://db:6379");
+    }
 }
