@@ -717,6 +717,12 @@ fn failures_inject_into_any_base_app() -> Result<()> {
             "dependency",
             "InjectedFailure",
         ),
+        (
+            "synthetic",
+            "structure = \"diamond\"\ntask_count = 8",
+            "walltime",
+            "Timeout",
+        ),
     ] {
         let file = write(
             tmp.path(),

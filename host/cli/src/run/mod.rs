@@ -537,6 +537,9 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
         AppName::Failures => match config.failures.base {
             AppName::Mapreduce => apps::mapreduce::task_count(&config.mapreduce),
             AppName::Cholesky => apps::cholesky::task_count(&config.cholesky),
+            _ if config.synthetic.structure != Structure::Bag => {
+                apps::synthetic::task_count(&config.synthetic)
+            }
             _ => apps::failures::task_count(&config.synthetic, &config.failures),
         },
         AppName::Mapreduce => apps::mapreduce::task_count(&config.mapreduce),
@@ -545,7 +548,10 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
     let progress = progress::Progress::start(config.run.progress, &engine, total, log.clone());
     let outcome: anyhow::Result<AppOutcome> = match config.app {
         AppName::Synthetic => apps::synthetic::run(&ctx, &config.synthetic),
-        AppName::Failures if config.failures.base != AppName::Synthetic => {
+        AppName::Failures
+            if config.failures.base != AppName::Synthetic
+                || config.synthetic.structure != Structure::Bag =>
+        {
             apps::failures::run_on(&ctx, &config)
         }
         AppName::Failures => apps::failures::run(&ctx, &config.synthetic, &config.failures),

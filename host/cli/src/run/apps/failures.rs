@@ -150,7 +150,8 @@ const FAILING_TASKS: [&str; 6] = [
     "fail_stack_overflow",
 ];
 
-/// Runs the base app `config.failures.base` (not synthetic) with failures injected.
+/// Runs the base app `config.failures.base` with failures injected (the synthetic app
+/// when its structure is not a bag, which [`run`] covers).
 pub(crate) fn run_on(ctx: &AppContext, config: &RunConfig) -> anyhow::Result<AppOutcome> {
     for name in FAILING_TASKS {
         ctx.task(name)?;
@@ -165,6 +166,7 @@ pub(crate) fn run_on(ctx: &AppContext, config: &RunConfig) -> anyhow::Result<App
         injector: Some(injector.clone()),
     };
     let base = match config.failures.base {
+        AppName::Synthetic => super::synthetic::run(&injecting, &config.synthetic)?,
         AppName::Mapreduce => super::mapreduce::run(&injecting, &config.mapreduce)?,
         AppName::Cholesky => super::cholesky::run(&injecting, &config.cholesky)?,
         other => {

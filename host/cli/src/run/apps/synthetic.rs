@@ -28,10 +28,9 @@ pub(crate) fn submit(
     inputs: Vec<Arg>,
     c: &SyntheticConfig,
 ) -> TaskFuture {
-    ctx.engine.submit(
+    ctx.submit(
         task,
         vec![Arg::List(inputs), arg(&c.task_data_bytes), arg(&sleep(c))],
-        vec![],
     )
 }
 
