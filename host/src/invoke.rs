@@ -10,7 +10,7 @@ use crate::args::Args;
 use crate::failure::{AbiViolation, ErrorKind, TaskError};
 use crate::info::{ExecutionInfo, PhaseClock};
 use crate::limits::{LimitOverrides, Limits};
-use crate::module::Task;
+use crate::module::{Code, Task};
 use crate::runtime::Runtime;
 use crate::store::{CapturedOutput, StoreState, TaskLimiter};
 use crate::value::Value;
@@ -75,20 +75,20 @@ impl Invocation {
 }
 
 /// Where an invocation has got to; every stamp taken is kept.
-struct Phases {
+pub(crate) struct Phases {
     clock: PhaseClock,
     stamps: [Option<f64>; 6],
 }
 
 impl Phases {
-    const INPUT_START: usize = 0;
-    const INPUT_END: usize = 1;
-    const TASK_START: usize = 2;
-    const TASK_END: usize = 3;
-    const RESULT_START: usize = 4;
-    const RESULT_END: usize = 5;
+    pub(crate) const INPUT_START: usize = 0;
+    pub(crate) const INPUT_END: usize = 1;
+    pub(crate) const TASK_START: usize = 2;
+    pub(crate) const TASK_END: usize = 3;
+    pub(crate) const RESULT_START: usize = 4;
+    pub(crate) const RESULT_END: usize = 5;
 
-    fn mark(&mut self, phase: usize) {
+    pub(crate) fn mark(&mut self, phase: usize) {
         self.stamps[phase] = Some(self.clock.now());
     }
 
@@ -150,9 +150,20 @@ impl Runtime {
             Err(_) => (CapturedOutput::new(0), CapturedOutput::new(0)),
         };
         let mut phases = phases;
-        let result = match limits {
-            Ok(limits) => self.run(task, args, options, &limits, &mut phases, &stdout, &stderr),
-            Err(e) => Err(TaskError::new(ErrorKind::InvalidLimits, e.to_string())),
+        let result = match (limits, &task.module.inner.code) {
+            (Ok(limits), Code::Core(_)) => {
+                self.run(task, args, options, &limits, &mut phases, &stdout, &stderr)
+            }
+            (Ok(limits), Code::Component(component)) => self.run_component(
+                task,
+                component,
+                args,
+                options,
+                &limits,
+                &mut phases,
+                (&stdout, &stderr),
+            ),
+            (Err(e), _) => Err(TaskError::new(ErrorKind::InvalidLimits, e.to_string())),
         };
         let execution = phases.finish(&self.inner.hostname);
         let (stdout, out_dropped) = stdout.take();
@@ -177,7 +188,12 @@ impl Runtime {
         stdout: &CapturedOutput,
         stderr: &CapturedOutput,
     ) -> Result<Value, TaskError> {
-        let module = &task.module.inner;
+        let Code::Core(module) = &task.module.inner.code else {
+            return Err(TaskError::new(
+                ErrorKind::HostError,
+                "a component task reached the core-module path",
+            ));
+        };
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -208,30 +224,8 @@ impl Runtime {
             },
         );
         store.limiter(|s| &mut s.limiter);
-        if self.inner.fuel_metering {
-            store
-                .set_fuel(limits.fuel.unwrap_or(u64::MAX))
-                .map_err(|e| {
-                    TaskError::new(ErrorKind::HostError, format!("cannot set fuel: {e:#}"))
-                })?;
-        }
-        let tick = self.inner.epoch_tick;
-        match store.data().deadline {
-            Some(deadline) => {
-                store.set_epoch_deadline(ticks_towards(deadline, tick));
-                store.epoch_deadline_callback(move |_| {
-                    Ok(if Instant::now() >= deadline {
-                        UpdateDeadline::Interrupt
-                    } else {
-                        UpdateDeadline::Continue(ticks_towards(deadline, tick))
-                    })
-                });
-            }
-            None => {
-                store.set_epoch_deadline(NO_DEADLINE_TICKS);
-                store.epoch_deadline_trap();
-            }
-        }
+        let deadline = store.data().deadline;
+        self.arm_store(&mut store, limits, deadline)?;
 
         let fail = |store: &Store<StoreState>, e: &wasmtime::Error| {
             TaskError::from_wasm(
@@ -297,7 +291,8 @@ impl Runtime {
         drop(input);
         phases.mark(Phases::INPUT_END);
 
-        let func = typed::<(i32, i32), i64>(&mut store, &instance, task.export())?;
+        let func =
+            typed::<(i32, i32), i64>(&mut store, &instance, &module.task_exports[task.index])?;
         phases.mark(Phases::TASK_START);
         let packed = func.call(&mut store, (ptr, input_len));
         phases.mark(Phases::TASK_END);
@@ -334,6 +329,43 @@ impl Runtime {
         drop(store);
         phases.mark(Phases::RESULT_END);
         value
+    }
+}
+
+impl Runtime {
+    /// Gives a fresh store its fuel (when metering) and its deadline: at the deadline
+    /// the guest is interrupted, and with no deadline it never is.
+    pub(crate) fn arm_store<T: 'static>(
+        &self,
+        store: &mut Store<T>,
+        limits: &Limits,
+        deadline: Option<Instant>,
+    ) -> Result<(), TaskError> {
+        if self.inner.fuel_metering {
+            store
+                .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+                .map_err(|e| {
+                    TaskError::new(ErrorKind::HostError, format!("cannot set fuel: {e:#}"))
+                })?;
+        }
+        let tick = self.inner.epoch_tick;
+        match deadline {
+            Some(deadline) => {
+                store.set_epoch_deadline(ticks_towards(deadline, tick));
+                store.epoch_deadline_callback(move |_| {
+                    Ok(if Instant::now() >= deadline {
+                        UpdateDeadline::Interrupt
+                    } else {
+                        UpdateDeadline::Continue(ticks_towards(deadline, tick))
+                    })
+                });
+            }
+            None => {
+                store.set_epoch_deadline(NO_DEADLINE_TICKS);
+                store.epoch_deadline_trap();
+            }
+        }
+        Ok(())
     }
 }
 

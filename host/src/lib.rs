@@ -21,23 +21,36 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Core concepts:
+//! Core concepts, at the crate root:
 //! - [`Runtime`]: the configured wasmtime engine, module cache and limits.
-//! - [`TaskModule`] and [`Task`]: a validated module and one task in it.
+//! - [`TaskModule`] and [`Task`]: a validated module and one task in it. A WebAssembly
+//!   component (Python through componentize-py, JavaScript through jco, Rust through
+//!   wit-bindgen) is a task module too: its exported functions are its tasks, their
+//!   arguments and results mapped between MessagePack and WIT types
+//!   ([`TaskModule::is_component`], [`Task::signature`]).
 //! - [`Args`] and [`Value`]: MessagePack-encoded arguments and results.
+//! - [`Limits`] and [`LimitOverrides`]: what one invocation may use.
 //! - [`Invocation`]: one run's result, [`ExecutionInfo`] and captured output.
-//! - [`TaskError`]: why a task failed, as [`ExceptionInfo`] in records.
-//! - [`Engine`]: submits tasks to worker threads and returns [`TaskFuture`]s; futures
-//!   passed as arguments ([`Arg`]) make dependencies; [`wait`], [`as_completed`] and
-//!   [`Engine::map`] work on many; every task is recorded through a [`RecordSink`].
+//! - [`TaskError`]: why a task failed, as [`ExceptionInfo`] in records ([`TaskInfo`]).
+//! - [`Engine`]: submits tasks and returns [`TaskFuture`]s; futures passed as arguments
+//!   ([`Arg`]) make dependencies; [`wait`], [`as_completed`] and [`Engine::map`] work on
+//!   many; every task is recorded through a [`RecordSink`].
+//! - [`Executor`]: where ready tasks run — [`LocalExecutor`] (threads, the default),
+//!   [`ProcessExecutor`] (worker processes) or [`RedisExecutor`] (workers anywhere).
+//!
+//! The rest is in modules: [`engine`] (builder, statistics, typed calls), [`remote`]
+//! (worker processes and Redis: workers, stores, secrets), [`runtime`] (builder, compile
+//! budget, cache), [`value`] and [`abi`].
 #![deny(missing_docs)]
 
 #[doc(hidden)]
 #[path = "fuzz_api.rs"]
 pub mod __fuzz;
+pub mod abi;
 mod args;
 mod cache;
-mod engine;
+mod component;
+pub mod engine;
 mod envelope;
 mod failure;
 mod info;
@@ -49,33 +62,25 @@ mod module;
 mod mounts;
 mod msgpack;
 mod poll;
-mod remote;
-mod runtime;
+pub mod remote;
+pub mod runtime;
 mod store;
 mod survey;
 mod terminal;
-mod value;
+pub mod value;
 mod wasi_misuse;
 
+// The vocabulary of a program that runs tasks; the rest is in the public modules above.
 pub use args::{Args, JsonArgsError};
-pub use cache::ModuleCacheStats;
 pub use engine::{
-    Arg, ArgOf, AsCompleted, CallArgs, Engine, EngineBuilder, EngineError, EngineStats, Executor,
-    FutureError, LocalExecutor, MapResults, ReadyTask, RecordCollector, RecordSink, ReturnWhen,
-    TaskFuture, TypedFuture, TypedTask, as_completed, wait,
+    Arg, Engine, EngineError, Executor, FutureError, LocalExecutor, ReadyTask, RecordCollector,
+    RecordSink, ReturnWhen, RunningTask, TaskFuture, TypedFuture, TypedTask, as_completed, wait,
 };
-pub use failure::{AbiViolation, ErrorKind, TaskError};
+pub use failure::{ErrorKind, TaskError};
 pub use info::{ExceptionInfo, ExecutionInfo, TaskInfo, TaskResult};
 pub use invoke::{Invocation, InvokeOptions, ReadOnlyDir};
 pub use limits::{LimitError, LimitOverrides, Limits};
-pub use manifest::TaskSpec;
 pub use module::{LoadError, Task, TaskModule};
-pub use remote::{
-    DirectoryStore, DistributedError, Filter, ProcessExecutor, REFERENCE_EXT, RedisExecutor,
-    RedisExecutorBuilder, RedisStore, SECRET_ENV, Secret, Store, StoreKey, Transformer, Worker,
-    WorkerBuilder, WorkerCommand, serve_worker_process, serve_worker_process_with_store,
-};
-pub use runtime::{Runtime, RuntimeBuilder, RuntimeError};
-pub use survey::CompileBudget;
-pub use terminal::TerminalSafeJson;
+pub use remote::{ProcessExecutor, RedisExecutor, WorkerCommand};
+pub use runtime::{Runtime, RuntimeError};
 pub use value::{Value, ValueError};

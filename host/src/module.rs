@@ -1,4 +1,5 @@
-//! [`TaskModule`] and [`Task`]: a validated, compiled task module and one task in it.
+//! [`TaskModule`] and [`Task`]: a validated, compiled task module (a core module or a
+//! component) and one task in it.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use wasmtime::{ExternType, FuncType, InstancePre, Module, ModuleExport, ValType};
 
+use crate::component::{ComponentCode, UncallableExport};
 use crate::manifest::{self, MANIFEST_SECTION, TASK_EXPORT_PREFIX, TaskSpec};
 use crate::runtime::Runtime;
 use crate::store::StoreState;
@@ -81,7 +83,7 @@ pub enum LoadError {
         /// The runtime's maximum.
         maximum: u64,
     },
-    /// The module is larger than the runtime's [`CompileBudget`](crate::CompileBudget)
+    /// The module is larger than the runtime's [`CompileBudget`](crate::runtime::CompileBudget)
     /// allows; nothing was compiled.
     #[error(
         "{name} is {bytes} bytes, more than the runtime's maximum module size of {maximum} bytes"
@@ -94,7 +96,7 @@ pub enum LoadError {
         /// The runtime's maximum.
         maximum: u64,
     },
-    /// A function body is larger than the runtime's [`CompileBudget`](crate::CompileBudget)
+    /// A function body is larger than the runtime's [`CompileBudget`](crate::runtime::CompileBudget)
     /// allows (compiling it could take minutes); nothing was compiled.
     #[error(
         "{name}: function {index} has a body of {bytes} bytes, more than the runtime's maximum function size of {maximum} bytes"
@@ -110,7 +112,7 @@ pub enum LoadError {
         maximum: u64,
     },
     /// A function has more locals (parameters included) than the runtime's
-    /// [`CompileBudget`](crate::CompileBudget) allows; nothing was compiled.
+    /// [`CompileBudget`](crate::runtime::CompileBudget) allows; nothing was compiled.
     #[error(
         "{name}: function {index} has {locals} locals, more than the runtime's maximum of {maximum} locals per function"
     )]
@@ -123,6 +125,17 @@ pub enum LoadError {
         locals: u64,
         /// The runtime's maximum.
         maximum: u64,
+    },
+    /// The component exports a function of that name, but it cannot be a task (it takes
+    /// or returns a resource, a stream or a future).
+    #[error("{module}: `{task}` cannot be called as a task: {reason}")]
+    NotCallable {
+        /// The module's name.
+        module: String,
+        /// The name asked for.
+        task: String,
+        /// Why it cannot be called.
+        reason: String,
     },
     /// No task with that name.
     #[error("module {module} has no task `{task}` (it has: {available})")]
@@ -149,12 +162,24 @@ pub(crate) struct ModuleInner {
     pub(crate) hash: [u8; 32],
     /// The wasm binary, for executors that send the module to other processes.
     pub(crate) wasm: Arc<[u8]>,
-    pub(crate) pre: InstancePre<StoreState>,
     pub(crate) tasks: Vec<TaskSpec>,
     /// Each task's index in `tasks`, by name.
     pub(crate) task_index: HashMap<String, usize>,
-    pub(crate) task_exports: Vec<ModuleExport>,
     pub(crate) has_manifest: bool,
+    pub(crate) code: Code,
+}
+
+/// What runs the tasks: a core module (ABI v1) or a component.
+pub(crate) enum Code {
+    Core(CoreCode),
+    Component(ComponentCode),
+}
+
+/// A core module's pre-linked instance and the exports ABI v1 calls.
+pub(crate) struct CoreCode {
+    pub(crate) pre: InstancePre<StoreState>,
+    /// By task index.
+    pub(crate) task_exports: Vec<ModuleExport>,
     pub(crate) alloc: ModuleExport,
     pub(crate) memory: ModuleExport,
     pub(crate) initialize: Option<ModuleExport>,
@@ -183,8 +208,24 @@ impl TaskModule {
     }
 
     /// Whether the module carries a `wasmtaps.tasks` manifest (and so accepts kwargs).
+    /// A component's WIT types name its parameters, so a component counts as having one.
     pub fn has_manifest(&self) -> bool {
         self.inner.has_manifest
+    }
+
+    /// Whether this is a WebAssembly component (its tasks typed by WIT) rather than a
+    /// core module implementing ABI v1.
+    pub fn is_component(&self) -> bool {
+        matches!(self.inner.code, Code::Component(_))
+    }
+
+    /// The functions a component exports that cannot be tasks, and why (empty for a
+    /// core module).
+    pub fn uncallable(&self) -> &[UncallableExport] {
+        match &self.inner.code {
+            Code::Component(c) => &c.uncallable,
+            Code::Core(_) => &[],
+        }
     }
 
     /// The ABI version the module implements.
@@ -194,25 +235,45 @@ impl TaskModule {
 
     /// A handle to the task called `name`.
     ///
+    /// A component's tasks have WIT names (`word-count`); the Python spelling
+    /// (`word_count`) finds them too.
+    ///
     /// # Errors
-    /// [`LoadError::UnknownTask`] listing the tasks the module does have.
+    /// [`LoadError::UnknownTask`] listing the tasks the module does have, or
+    /// [`LoadError::NotCallable`] for a component function that cannot be a task.
     pub fn task(&self, name: &str) -> Result<Task, LoadError> {
-        match self.inner.task_index.get(name) {
+        let found = self.inner.task_index.get(name).or_else(|| {
+            if self.is_component() && name.contains('_') {
+                self.inner.task_index.get(&name.replace('_', "-"))
+            } else {
+                None
+            }
+        });
+        match found {
             Some(&index) => Ok(Task {
                 module: self.clone(),
                 index,
             }),
-            None => Err(LoadError::UnknownTask {
-                module: self.inner.name.clone(),
-                task: name.to_owned(),
-                available: self
-                    .inner
-                    .tasks
-                    .iter()
-                    .map(|t| t.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
+            None => {
+                if let Some(export) = self.uncallable().iter().find(|e| e.name == name) {
+                    return Err(LoadError::NotCallable {
+                        module: self.inner.name.clone(),
+                        task: name.to_owned(),
+                        reason: export.reason.clone(),
+                    });
+                }
+                Err(LoadError::UnknownTask {
+                    module: self.inner.name.clone(),
+                    task: name.to_owned(),
+                    available: self
+                        .inner
+                        .tasks
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+            }
         }
     }
 }
@@ -250,12 +311,16 @@ impl Task {
         self.spec().params.as_deref()
     }
 
-    pub(crate) fn spec(&self) -> &TaskSpec {
-        &self.module.inner.tasks[self.index]
+    /// Its WIT signature, such as `func(a: s64, b: s64) -> s64`, if it is a component's.
+    pub fn signature(&self) -> Option<&str> {
+        match &self.module.inner.code {
+            Code::Component(c) => Some(&c.tasks[self.index].signature),
+            Code::Core(_) => None,
+        }
     }
 
-    pub(crate) fn export(&self) -> &ModuleExport {
-        &self.module.inner.task_exports[self.index]
+    pub(crate) fn spec(&self) -> &TaskSpec {
+        &self.module.inner.tasks[self.index]
     }
 }
 
@@ -296,7 +361,7 @@ impl Runtime {
     /// Loads a task module from a wasm binary or WAT text in memory.
     ///
     /// Modules are compiled once per content hash: loading the same bytes again returns
-    /// the module compiled before, and with a [cache directory](crate::RuntimeBuilder::cache_dir)
+    /// the module compiled before, and with a [cache directory](crate::runtime::RuntimeBuilder::cache_dir)
     /// a module compiled by an earlier process is loaded instead of compiled.
     ///
     /// # Errors
@@ -321,6 +386,10 @@ impl Runtime {
             return Ok(found);
         }
         let surveyed = self.survey_within_budget(name, &wasm)?;
+        if wasmparser::Parser::is_component(&wasm) {
+            let loaded = self.load_component(name, hash, &wasm)?;
+            return Ok(self.inner.modules.insert(hash, loaded));
+        }
         let module = crate::cache::compile(self, name, &hash, &wasm)?;
         let loaded = self.validate(name, hash, &wasm, surveyed, module)?;
         Ok(self.inner.modules.insert(hash, loaded))
@@ -340,7 +409,11 @@ impl Runtime {
 
     /// Reads the binary once and refuses it, before any compiling, when it breaks the
     /// compile budget or declares more memory than the runtime allows.
-    fn survey_within_budget(&self, name: &str, wasm: &[u8]) -> Result<Survey, LoadError> {
+    pub(crate) fn survey_within_budget(
+        &self,
+        name: &str,
+        wasm: &[u8],
+    ) -> Result<Survey, LoadError> {
         self.check_module_size(name, wasm.len())?;
         let surveyed = survey(wasm).map_err(|e| LoadError::Compile {
             name: name.to_owned(),
@@ -516,14 +589,16 @@ impl Runtime {
                 name: name.to_owned(),
                 hash,
                 wasm: wasm.into(),
-                pre,
                 tasks,
                 task_index,
-                task_exports,
                 has_manifest,
-                alloc,
-                memory: memory_export,
-                initialize,
+                code: Code::Core(CoreCode {
+                    pre,
+                    task_exports,
+                    alloc,
+                    memory: memory_export,
+                    initialize,
+                }),
             }),
         })
     }

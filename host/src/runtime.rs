@@ -1,16 +1,23 @@
-//! [`Runtime`]: the wasmtime engine, configured for one fresh instance per invocation.
+//! [`Runtime`]: the wasmtime engine, configured for one fresh instance per invocation,
+//! with its [`RuntimeBuilder`], the [`CompileBudget`] it compiles modules within and its
+//! module cache's [`ModuleCacheStats`].
+
+pub use crate::cache::ModuleCacheStats;
+pub use crate::survey::CompileBudget;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig,
+};
 
-use crate::cache::{DiskCache, ModuleCache, ModuleCacheStats};
+use crate::cache::{DiskCache, ModuleCache};
+use crate::component::{self, ComponentState};
 use crate::limits::{LimitError, LimitOverrides, Limits};
 use crate::store::StoreState;
-use crate::survey::CompileBudget;
 
 /// Runs task invocations, each in a fresh wasm instance.
 ///
@@ -47,8 +54,12 @@ pub struct Runtime {
 }
 
 pub(crate) struct RuntimeInner {
+    /// Runs core modules.
     pub(crate) engine: Engine,
+    /// Runs components: a pool sized for them, with its own reset mode.
+    pub(crate) component_engine: Engine,
     pub(crate) linker: Linker<StoreState>,
+    pub(crate) component_linker: wasmtime::component::Linker<ComponentState>,
     pub(crate) defaults: Limits,
     pub(crate) maximum: Limits,
     pub(crate) budget: CompileBudget,
@@ -163,7 +174,8 @@ impl RuntimeBuilder {
     }
 
     /// How many instances may be alive at once (default 256). Each slot reserves address
-    /// space for one memory of `maximum.memory_bytes`.
+    /// space for one memory of `maximum.memory_bytes`; core modules and components have
+    /// a pool each, and a component with two memories takes two of its pool's slots.
     pub fn instance_slots(mut self, slots: u32) -> Self {
         self.instance_slots = slots.max(1);
         self
@@ -208,6 +220,69 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The pool core modules are instantiated from: one memory and one table per
+    /// instance slot, no components.
+    fn core_pool(&self) -> PoolingAllocationConfig {
+        let slots = self.instance_slots;
+        let mut pool = self.pool_limits();
+        pool.total_core_instances(slots)
+            .total_memories(slots)
+            .total_tables(slots)
+            .total_component_instances(0);
+        pool
+    }
+
+    /// The pool components are instantiated from. A component holds several core
+    /// instances and tables (a Python component: 14 to 38 core instances, 2 tables up to
+    /// ~5.7k elements, one memory of ~12.4 MiB), so each slot has room for several.
+    /// Memories stay one per slot, as for core modules: each reserves address space for
+    /// `maximum.memory_bytes`, so a component with two memories (QuickJS) halves how
+    /// many can be alive at once rather than doubling every runtime's reservation.
+    ///
+    /// Slots are reset with `PAGEMAP_SCAN` where the kernel has it (Linux 6.7+): it
+    /// resets only the pages an instance touched, which pays off for components' large
+    /// initial memories. It is not used for core modules, whose tiny no-op instances
+    /// it slowed (see BENCHMARKS.md).
+    fn component_pool(&self) -> PoolingAllocationConfig {
+        let slots = self.instance_slots;
+        let mut pool = self.pool_limits();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_SLOT))
+            .total_memories(slots)
+            .total_tables(slots.saturating_mul(TABLES_PER_SLOT))
+            .max_core_instances_per_component(component::MAX_CORE_INSTANCES)
+            .max_memories_per_component(component::MAX_MEMORIES)
+            .max_tables_per_component(component::MAX_TABLES)
+            .pagemap_scan(Enabled::Auto);
+        pool
+    }
+
+    /// What every pool shares: slot sizes from the maximum limits, and what stays
+    /// resident between instances.
+    fn pool_limits(&self) -> PoolingAllocationConfig {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.max_memory_size(usize::try_from(self.maximum.memory_bytes).unwrap_or(usize::MAX))
+            .table_elements(usize::try_from(self.maximum.table_elements).unwrap_or(usize::MAX))
+            .linear_memory_keep_resident(self.keep_resident)
+            .table_keep_resident(self.keep_resident);
+        pool
+    }
+
+    fn engine(
+        &self,
+        pool: PoolingAllocationConfig,
+        fuel_metering: bool,
+    ) -> Result<Engine, RuntimeError> {
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .consume_fuel(fuel_metering)
+            .max_wasm_stack(self.max_wasm_stack)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        Engine::new(&config).map_err(RuntimeError::Engine)
+    }
+
     /// Builds the runtime and starts its epoch thread.
     ///
     /// # Errors
@@ -218,25 +293,10 @@ impl RuntimeBuilder {
         let builder = self.clone();
         self.defaults
             .with_overrides(&LimitOverrides::default(), &self.maximum)?;
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_core_instances(self.instance_slots)
-            .total_memories(self.instance_slots)
-            .total_tables(self.instance_slots)
-            .total_component_instances(0)
-            .max_memory_size(usize::try_from(self.maximum.memory_bytes).unwrap_or(usize::MAX))
-            .table_elements(usize::try_from(self.maximum.table_elements).unwrap_or(usize::MAX))
-            .linear_memory_keep_resident(self.keep_resident)
-            .table_keep_resident(self.keep_resident);
         let fuel_metering =
             self.fuel_metering || self.defaults.fuel.is_some() || self.maximum.fuel.is_some();
-        let mut config = Config::new();
-        config
-            .epoch_interruption(true)
-            .consume_fuel(fuel_metering)
-            .max_wasm_stack(self.max_wasm_stack)
-            .memory_init_cow(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config).map_err(RuntimeError::Engine)?;
+        let engine = self.engine(self.core_pool(), fuel_metering)?;
+        let component_engine = self.engine(self.component_pool(), fuel_metering)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut StoreState| &mut s.wasi)
             .map_err(RuntimeError::Engine)?;
@@ -266,6 +326,8 @@ impl RuntimeBuilder {
             )
             .map_err(RuntimeError::Engine)?;
         linker.allow_shadowing(false);
+        let component_linker =
+            component::linker(&component_engine).map_err(RuntimeError::Engine)?;
         let disk_cache = self.cache_dir.as_deref().and_then(|dir| {
             DiskCache::open(dir, self.cache_dir_max_bytes, &engine)
                 .inspect_err(|why| {
@@ -278,11 +340,17 @@ impl RuntimeBuilder {
                 .ok()
         });
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_epoch_ticker(engine.clone(), self.epoch_tick, ticker_stop.clone());
+        spawn_epoch_ticker(
+            [engine.clone(), component_engine.clone()],
+            self.epoch_tick,
+            ticker_stop.clone(),
+        );
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 engine,
+                component_engine,
                 linker,
+                component_linker,
                 defaults: self.defaults,
                 maximum: self.maximum,
                 budget: self.budget,
@@ -298,13 +366,20 @@ impl RuntimeBuilder {
     }
 }
 
-fn spawn_epoch_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) {
+/// Core instances per component slot: room for a component's inner instances.
+const CORE_INSTANCES_PER_SLOT: u32 = 40;
+/// Tables per component slot: a component's shim modules each define one.
+const TABLES_PER_SLOT: u32 = 4;
+
+fn spawn_epoch_ticker(engines: [Engine; 2], tick: Duration, stop: Arc<AtomicBool>) {
     std::thread::Builder::new()
         .name("wasmtaps-epoch".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(tick);
-                engine.increment_epoch();
+                for engine in &engines {
+                    engine.increment_epoch();
+                }
             }
         })
         .expect("cannot spawn the epoch thread");
@@ -389,7 +464,8 @@ impl Runtime {
         self.inner.modules.stats()
     }
 
-    /// The underlying wasmtime engine.
+    /// The wasmtime engine core modules run in (components run in a second engine whose
+    /// pool is sized for them).
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }

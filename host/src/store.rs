@@ -64,7 +64,9 @@ pub(crate) struct TaskLimiter {
 }
 
 impl TaskLimiter {
-    fn check(
+    /// Allows `desired` of `resource` if within `limit`; otherwise remembers the hit and
+    /// traps.
+    pub(crate) fn check(
         &mut self,
         resource: &'static str,
         desired: usize,
@@ -151,6 +153,12 @@ impl CapturedOutput {
         let keep = room.min(data.len());
         buf.bytes.extend_from_slice(&data[..keep]);
         buf.dropped += (data.len() - keep) as u64;
+    }
+
+    /// A copy of the bytes kept so far.
+    pub(crate) fn snapshot(&self) -> Vec<u8> {
+        let buf = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        buf.bytes.clone()
     }
 
     /// The kept bytes and how many were dropped.

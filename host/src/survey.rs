@@ -63,7 +63,8 @@ pub(crate) struct Survey {
     pub(crate) most_locals: Option<(u32, u64)>,
 }
 
-/// Reads `wasm` once, front to back.
+/// Reads `wasm` once, front to back; a component's nested core modules are read too,
+/// and each is held to the same budget.
 ///
 /// # Errors
 /// Describes the first malformed section framing or entry met.
@@ -77,6 +78,14 @@ pub(crate) fn survey(wasm: &[u8]) -> Result<Survey, String> {
     let mut function_types: Vec<u32> = Vec::new();
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.map_err(|e| e.to_string())? {
+            // A component nests core modules, each with its own index spaces: every
+            // module (or component) starts with a header, and its counts start again.
+            Payload::Version { .. } => {
+                imported_functions = 0;
+                defined_functions = 0;
+                type_params.clear();
+                function_types.clear();
+            }
             Payload::ImportSection(imports) => {
                 for import in imports.into_imports() {
                     if let TypeRef::Func(_) | TypeRef::FuncExact(_) =

@@ -19,7 +19,7 @@ use std::io;
 /// use serde::Serialize;
 /// let mut out = Vec::new();
 /// "a\u{1b}[2Jb\u{202e}"
-///     .serialize(&mut serde_json::Serializer::with_formatter(&mut out, wasmtaps::TerminalSafeJson))?;
+///     .serialize(&mut serde_json::Serializer::with_formatter(&mut out, wasmtaps::value::TerminalSafeJson))?;
 /// assert_eq!(out, br#""a\u001b[2Jb\u202e""#);
 /// # Ok::<(), serde_json::Error>(())
 /// ```

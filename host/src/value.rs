@@ -1,4 +1,7 @@
-//! [`Value`]: one MessagePack-encoded value, the currency of arguments and results.
+//! [`Value`]: one MessagePack-encoded value, the currency of arguments and results, and
+//! [`TerminalSafeJson`], the JSON formatter that makes a guest's text safe to print.
+
+pub use crate::terminal::TerminalSafeJson;
 
 use std::fmt;
 use std::sync::Arc;
@@ -114,7 +117,7 @@ impl Value {
 
     /// Writes the value's JSON form (as [`Value::to_json`] gives it) to `out`, streamed
     /// token by token: the host's memory stays constant whatever the value holds.
-    /// Strings are escaped as [`TerminalSafeJson`](crate::TerminalSafeJson) does, so the
+    /// Strings are escaped as [`TerminalSafeJson`] does, so the
     /// output is safe to print on a terminal. `out` is written in small pieces; give it a
     /// buffered writer.
     ///

@@ -5,10 +5,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
+use wasmtaps::engine::EngineBuilder;
 use wasmtaps::{
-    Arg, Engine, EngineBuilder, ErrorKind, FutureError, LimitOverrides, RecordCollector,
-    RecordSink, ReturnWhen, Runtime, Task, TaskFuture, TaskInfo, TaskModule, Value, as_completed,
-    wait,
+    Arg, Engine, ErrorKind, FutureError, LimitOverrides, RecordCollector, RecordSink, ReturnWhen,
+    Runtime, Task, TaskFuture, TaskInfo, TaskModule, Value, as_completed, wait,
 };
 
 use crate::support;

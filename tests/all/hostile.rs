@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use wasmtaps::{AbiViolation, Args, ErrorKind, InvokeOptions, LimitOverrides, Runtime};
+use wasmtaps::abi::AbiViolation;
+use wasmtaps::{Args, ErrorKind, InvokeOptions, LimitOverrides, Runtime};
 
 use crate::support::{OK_NIL, call, expect_failure, load};
 

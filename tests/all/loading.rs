@@ -1,7 +1,8 @@
 //! Loading modules: every ABI violation is a clear load error; good modules are cached.
 
 use anyhow::Result;
-use wasmtaps::{Args, CompileBudget, LoadError, Runtime};
+use wasmtaps::runtime::CompileBudget;
+use wasmtaps::{Args, LoadError, Runtime};
 
 use crate::support::{OK_NIL, wat, wat_with_imports};
 

@@ -3,6 +3,8 @@
 //! Hostile guests are inline WAT; well-behaved ones are the SDK-built example modules.
 
 mod cache;
+mod component_languages;
+mod components;
 mod containment;
 mod engine;
 mod examples;

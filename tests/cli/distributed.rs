@@ -8,119 +8,19 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
+use wasmtaps::remote::{DirectoryStore, Filter, Transformer};
 use wasmtaps::{
-    Arg, DirectoryStore, Engine, Filter, RecordCollector, RecordSink, RedisExecutor, Runtime,
-    TaskFuture, TaskInfo, TaskModule, Transformer, Value,
+    Arg, Engine, RecordCollector, RecordSink, RedisExecutor, Runtime, TaskFuture, TaskInfo,
+    TaskModule, Value,
 };
 
-use crate::support::{self, WASMTAPS};
+use crate::support::{self, RedisServer, WASMTAPS, eventually, free_port};
 
 /// The secret the engine and the workers of these tests share.
 const SECRET: &str = "distributed-test-secret-0123456789";
-
-/// Waits for a condition that must become true; a generous bound only keeps a broken
-/// build from hanging CI (no test asserts on timing).
-fn eventually(what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !check()? {
-        ensure!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
-}
-
-/// A private `redis-server`, killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    persistent: bool,
-}
-
-impl RedisServer {
-    fn start(persistent: bool) -> Result<RedisServer> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let dir = tempfile::tempdir()?;
-        let child = spawn_redis(port, dir.path(), persistent)?;
-        let server = RedisServer {
-            child,
-            port,
-            dir,
-            persistent,
-        };
-        server.wait_ready()?;
-        Ok(server)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn wait_ready(&self) -> Result<()> {
-        let client = redis::Client::open(self.url())?;
-        eventually("redis-server to answer", || {
-            Ok(client
-                .get_connection()
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-                .is_ok())
-        })
-    }
-
-    /// Stops Redis (it writes its append-only file when persistent) and starts it again
-    /// on the same port.
-    fn restart(&mut self) -> Result<()> {
-        let mut conn = redis::Client::open(self.url())?.get_connection()?;
-        let _ = redis::cmd("SHUTDOWN").query::<()>(&mut conn);
-        self.child.wait()?;
-        std::thread::sleep(Duration::from_millis(300));
-        self.child = spawn_redis(self.port, self.dir.path(), self.persistent)?;
-        self.wait_ready()
-    }
-
-    fn connection(&self) -> Result<redis::Connection> {
-        Ok(redis::Client::open(self.url())?.get_connection()?)
-    }
-}
-
-fn spawn_redis(port: u16, dir: &Path, persistent: bool) -> Result<Child> {
-    let mut command = Command::new("redis-server");
-    command
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::null());
-    if persistent {
-        command.args(["--appendonly", "yes", "--appendfsync", "always"]);
-    } else {
-        command.args(["--appendonly", "no"]);
-    }
-    match command.spawn() {
-        Ok(child) => Ok(child),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("redis-server is not installed: run scripts/install-redis")
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A `wasmtaps worker` process, killed on drop.
 struct WorkerProcess(Child);
@@ -162,7 +62,7 @@ impl WorkerProcess {
             .args(["worker", "--redis", url, "--name", name, "--lease", lease])
             .args(["--workers", &threads.to_string()])
             .args(args)
-            .env(wasmtaps::SECRET_ENV, SECRET)
+            .env(wasmtaps::remote::SECRET_ENV, SECRET)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()?;
@@ -197,14 +97,16 @@ struct Run {
 impl Run {
     fn new(
         url: &str,
-        configure: impl FnOnce(wasmtaps::RedisExecutorBuilder) -> wasmtaps::RedisExecutorBuilder,
+        configure: impl FnOnce(
+            wasmtaps::remote::RedisExecutorBuilder,
+        ) -> wasmtaps::remote::RedisExecutorBuilder,
     ) -> Result<Run> {
         let runtime = Runtime::new()?;
         let module = runtime.load_bytes(
             "wasmtaps_example_tasks",
             wasmtaps_example_artifacts::TASKS_WASM_BYTES,
         )?;
-        let builder = RedisExecutor::builder(url).secret(wasmtaps::Secret::new(SECRET)?);
+        let builder = RedisExecutor::builder(url).secret(wasmtaps::remote::Secret::new(SECRET)?);
         let executor = Arc::new(configure(builder).build()?);
         let records = RecordCollector::new();
         let engine = Engine::builder(runtime)
@@ -496,12 +398,10 @@ fn redis_restarted_mid_run_loses_no_task() -> Result<()> {
 
 #[test]
 fn unreachable_redis_is_a_clear_error() -> Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let out = Command::new(WASMTAPS)
         .args(["worker", "--redis", &format!("redis://127.0.0.1:{port}")])
-        .env(wasmtaps::SECRET_ENV, SECRET)
+        .env(wasmtaps::remote::SECRET_ENV, SECRET)
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -518,7 +418,7 @@ fn ok_envelope(value: &[u8]) -> Vec<u8> {
 
 /// A reference to `key` as the transformer writes one (MessagePack ext 8, type 0x57).
 fn forged_reference(key: &str) -> Vec<u8> {
-    let mut out = vec![0xc7, key.len() as u8, wasmtaps::REFERENCE_EXT as u8];
+    let mut out = vec![0xc7, key.len() as u8, wasmtaps::remote::REFERENCE_EXT as u8];
     out.extend_from_slice(key.as_bytes());
     out
 }
@@ -802,15 +702,13 @@ fn an_answer_that_cannot_be_written_is_not_acknowledged_and_the_engine_gives_up(
 
 #[test]
 fn a_worker_without_a_secret_refuses_to_start_unless_told_insecure() -> Result<()> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let url = format!("redis://127.0.0.1:{port}");
     let worker = |args: &[&str]| -> Result<(Option<i32>, String)> {
         let out = Command::new(WASMTAPS)
             .args(["worker", "--redis", &url])
             .args(args)
-            .env_remove(wasmtaps::SECRET_ENV)
+            .env_remove(wasmtaps::remote::SECRET_ENV)
             .output()?;
         Ok((
             out.status.code(),
@@ -843,7 +741,7 @@ fn a_worker_without_a_secret_refuses_to_start_unless_told_insecure() -> Result<(
         .build()
         .expect_err("no secret");
     assert!(
-        matches!(error, wasmtaps::DistributedError::NoSecret),
+        matches!(error, wasmtaps::remote::DistributedError::NoSecret),
         "{error}"
     );
     let out = Command::new(WASMTAPS)
@@ -857,7 +755,7 @@ fn a_worker_without_a_secret_refuses_to_start_unless_told_insecure() -> Result<(
         ])
         .args(["--redis", &url, "--run-dir"])
         .arg(dir.path().join("run"))
-        .env_remove(wasmtaps::SECRET_ENV)
+        .env_remove(wasmtaps::remote::SECRET_ENV)
         .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
@@ -970,7 +868,7 @@ fn an_acl_user_limited_to_the_wasmtaps_keys_runs_a_workflow() -> Result<()> {
         "the ACL user reads a key outside wasmtaps:*"
     );
     let _w = WorkerProcess::start_with_args(&url, "w", 2, "5", &["--store", "redis"])?;
-    let store = Arc::new(wasmtaps::RedisStore::new(&url, "wasmtaps")?);
+    let store = Arc::new(wasmtaps::remote::RedisStore::new(&url, "wasmtaps")?);
     let transformer = Transformer::new(store, Filter::larger_than(1024));
     let run = Run::new(&url, |b| b.transformer(transformer.clone()))?;
     let made = run.submit("make_bytes", vec![arg(100_000u64)])?;
@@ -1053,9 +951,7 @@ fn make_certificates(dir: &Path) -> Result<()> {
 fn a_run_and_its_workers_talk_to_redis_over_tls() -> Result<()> {
     let dir = tempfile::tempdir()?;
     make_certificates(dir.path())?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let mut redis = Command::new("redis-server");
     redis
         .args([
@@ -1120,7 +1016,7 @@ fn a_run_and_its_workers_talk_to_redis_over_tls() -> Result<()> {
         .arg("--run-dir")
         .arg(&run_dir)
         .env("SSL_CERT_FILE", &ca)
-        .env(wasmtaps::SECRET_ENV, SECRET)
+        .env(wasmtaps::remote::SECRET_ENV, SECRET)
         .output()?;
     let printed = format!(
         "{}{}",
@@ -1138,7 +1034,7 @@ fn a_run_and_its_workers_talk_to_redis_over_tls() -> Result<()> {
     // Plain text to the TLS port gets nowhere.
     let plain = Command::new(WASMTAPS)
         .args(["worker", "--redis", &format!("redis://127.0.0.1:{port}")])
-        .env(wasmtaps::SECRET_ENV, SECRET)
+        .env(wasmtaps::remote::SECRET_ENV, SECRET)
         .output()?;
     assert_eq!(plain.status.code(), Some(2));
     redis.0.kill()?;

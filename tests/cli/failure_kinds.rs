@@ -3,12 +3,12 @@
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, ensure};
-use wasmtaps::{AbiViolation, Engine, ErrorKind, RedisExecutor, Runtime, WorkerCommand};
+use anyhow::{Context, Result};
+use wasmtaps::abi::AbiViolation;
+use wasmtaps::{Engine, ErrorKind, RedisExecutor, Runtime, WorkerCommand};
 
-use crate::support::{self, WASMTAPS};
+use crate::support::{self, RedisServer, WASMTAPS};
 
 /// The WASI functions [`GUESTS`] misuse.
 const GUEST_IMPORTS: &str = r#"
@@ -58,48 +58,17 @@ impl Drop for Killed {
 /// The secret the engine and the worker share.
 const SECRET: &str = "failure-kinds-test-secret-0123456789";
 
-/// A private `redis-server` on a free port and one `wasmtaps worker` pulling from it.
-fn redis_with_a_worker() -> Result<(String, Killed, Killed)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let dir = std::env::temp_dir();
-    let server = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .context("redis-server is not installed: run scripts/install-redis")?;
-    let server = Killed(server);
-    let url = format!("redis://127.0.0.1:{port}");
-    let client = redis::Client::open(url.as_str())?;
-    // A generous bound only keeps a broken setup from hanging; nothing asserts on time.
-    let give_up = Instant::now() + Duration::from_secs(120);
-    while client
-        .get_connection()
-        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-        .is_err()
-    {
-        ensure!(Instant::now() < give_up, "redis-server never answered");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// A private `redis-server` and one `wasmtaps worker` pulling from it.
+fn redis_with_a_worker() -> Result<(RedisServer, Killed)> {
+    let redis = RedisServer::start(false)?;
     // Jobs and replies are authenticated with a secret shared by the engine and worker.
     let worker = Command::new(WASMTAPS)
-        .env(wasmtaps::SECRET_ENV, SECRET)
-        .args([
-            "worker",
-            "--redis",
-            &url,
-            "--name",
-            "kinds",
-            "--workers",
-            "2",
-        ])
+        .env(wasmtaps::remote::SECRET_ENV, SECRET)
+        .args(["worker", "--redis", &redis.url(), "--name", "kinds"])
+        .args(["--workers", "2"])
         .stdout(Stdio::null())
         .spawn()?;
-    Ok((url, server, Killed(worker)))
+    Ok((redis, Killed(worker)))
 }
 
 /// Each task's kind on one kind of executor.
@@ -117,7 +86,7 @@ fn kinds(on: &On) -> Result<Vec<(&'static str, ErrorKind)>> {
         }
         On::Redis(url) => {
             let executor = RedisExecutor::builder(url)
-                .secret(wasmtaps::Secret::new(SECRET)?)
+                .secret(wasmtaps::remote::Secret::new(SECRET)?)
                 .build()?;
             engine = engine.executor(Arc::new(executor));
         }
@@ -178,7 +147,8 @@ fn a_failure_has_the_same_kind_on_threads_worker_processes_and_redis() -> Result
         expected,
         "in worker processes"
     );
-    let (url, _redis, _worker) = redis_with_a_worker()?;
+    let (redis, _worker) = redis_with_a_worker()?;
+    let url = redis.url();
     assert_eq!(kinds(&On::Redis(url))?, expected, "through Redis");
     Ok(())
 }

@@ -2,12 +2,12 @@
 //! clear errors for bad flags and config values.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use anyhow::Result;
 use wasmtaps::TaskInfo;
 
-use crate::support::wasmtaps_in;
+use crate::support::{WASMTAPS, wasmtaps_in};
 
 fn text(out: &Output) -> String {
     format!(
@@ -36,6 +36,24 @@ fn run(tmp: &Path, name: &str, args: &[&str], code: i32) -> Result<(PathBuf, Str
     let printed = text(&out);
     assert_eq!(out.status.code(), Some(code), "{all:?}:\n{printed}");
     Ok((dir, printed))
+}
+
+/// Runs `wasmtaps run <args>` in `dir` and checks it is refused as a usage error (exit 2,
+/// no panic) whose message names each of `named`.
+fn refused(dir: &Path, args: &[&str], named: &[&str]) {
+    let mut all = vec!["run"];
+    all.extend(args);
+    all.extend(["--run-dir", "should-not-matter"]);
+    let out = wasmtaps_in(dir, &all);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    for name in named {
+        assert!(
+            stderr.contains(name),
+            "{args:?}: the message should name {name}: {stderr}"
+        );
+    }
 }
 
 #[test]
@@ -295,6 +313,19 @@ fn cholesky_factorises_and_verifies() -> Result<()> {
 }
 
 #[test]
+fn progress_lines_end_with_the_final_count() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let (dir, printed) = run(tmp.path(), "lines", &["synthetic", "--task-count", "20"], 0)?;
+    let log = std::fs::read_to_string(dir.join("log.txt"))?;
+    assert!(
+        log.contains("progress: 20/20 tasks done, 0 failed"),
+        "{log}"
+    );
+    assert!(printed.contains("progress: 20/20 tasks done"), "{printed}");
+    Ok(())
+}
+
+#[test]
 fn config_files_layer_and_flags_win() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let first = tmp.path().join("first.toml");
@@ -407,16 +438,8 @@ fn bad_flags_and_config_values_exit_2_naming_them() -> Result<()> {
         ),
     ];
     for (args, named) in cases {
-        let mut all = vec!["run"];
-        all.extend(args.iter().map(String::as_str));
-        all.extend(["--run-dir", "should-not-matter"]);
-        let out = wasmtaps_in(tmp.path(), &all);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains(named),
-            "{args:?}: the message should name {named}: {stderr}"
-        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(tmp.path(), &args, &[named]);
     }
     Ok(())
 }
@@ -469,18 +492,7 @@ fn choices_are_refused_by_the_parser_listing_the_accepted_values() -> Result<()>
         ),
     ];
     for (args, named) in cases {
-        let mut all = vec!["run"];
-        all.extend(&args);
-        all.extend(["--run-dir", "should-not-matter"]);
-        let out = wasmtaps_in(tmp.path(), &all);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        for name in named {
-            assert!(
-                stderr.contains(name),
-                "{args:?}: should name {name}: {stderr}"
-            );
-        }
+        refused(tmp.path(), &args, named);
     }
     Ok(())
 }
@@ -520,12 +532,35 @@ fn run_writes_the_librarys_events_into_log_txt() -> Result<()> {
     let open = tmp.path().join("open-cache");
     std::fs::create_dir(&open)?;
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777))?;
-    let open_text = open.display().to_string();
-    let args = ["synthetic", "--task-count", "2", "--cache-dir", &open_text];
-    let (dir, printed) = run(tmp.path(), "events", &args, 0)?;
+    // Runs into `name` with RUST_LOG as given; returns stderr and log.txt.
+    let run_logging = |name: &str, rust_log: Option<&str>| -> Result<(String, String)> {
+        let dir = tmp.path().join(name);
+        let mut command = Command::new(WASMTAPS);
+        command
+            .args([
+                "run",
+                "synthetic",
+                "--task-count",
+                "2",
+                "--progress",
+                "none",
+            ])
+            .arg("--cache-dir")
+            .arg(&open)
+            .arg("--run-dir")
+            .arg(&dir)
+            .env_remove("RUST_LOG");
+        if let Some(filter) = rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        let out = command.output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        Ok((stderr, std::fs::read_to_string(dir.join("log.txt"))?))
+    };
     let warning = "WARN module cache: not using";
-    assert!(printed.contains(warning), "stderr: {printed}");
-    let log = std::fs::read_to_string(dir.join("log.txt"))?;
+    let (stderr, log) = run_logging("default", None)?;
+    assert!(stderr.contains(warning), "stderr: {stderr}");
     let line = log
         .lines()
         .find(|l| l.contains(warning))
@@ -536,6 +571,13 @@ fn run_writes_the_librarys_events_into_log_txt() -> Result<()> {
         "{line}"
     );
     assert!(log.contains("run succeeded"), "{log}");
+    // RUST_LOG chooses the events, for the terminal and log.txt alike.
+    let (stderr, log) = run_logging("errors-only", Some("error"))?;
+    assert!(!stderr.contains(warning), "stderr: {stderr}");
+    assert!(
+        !log.contains(warning) && log.contains("run succeeded"),
+        "{log}"
+    );
     Ok(())
 }
 
@@ -582,17 +624,7 @@ fn durations_and_sizes_out_of_range_exit_2_naming_them_never_panic() -> Result<(
         ),
     ];
     for (args, named) in cases {
-        let mut all = vec!["run"];
-        all.extend(&args);
-        all.extend(["--run-dir", "should-not-matter"]);
-        let out = wasmtaps_in(tmp.path(), &all);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains(named),
-            "{args:?}: the message should name {named}: {stderr}"
-        );
-        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        refused(tmp.path(), &args, &[named]);
     }
     let out = wasmtaps_in(
         tmp.path(),

@@ -1,9 +1,12 @@
 //! Helpers shared by the CLI tests: the binary under test, a task-module skeleton for
-//! inline WAT fixtures, and the records' clock.
+//! inline WAT fixtures, a private `redis-server`, and the records' clock.
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail, ensure};
 
 /// The `wasmtaps` binary this package builds.
 pub const WASMTAPS: &str = env!("CARGO_BIN_EXE_wasmtaps");
@@ -61,4 +64,112 @@ pub fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A TCP port free on 127.0.0.1 a moment ago.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits for a condition that must become true; a generous bound only keeps a broken
+/// build from hanging CI (no test asserts on timing).
+pub fn eventually(what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !check()? {
+        ensure!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// A private `redis-server` on a free port (with an append-only file when `persistent`),
+/// killed on drop.
+pub struct RedisServer {
+    child: Child,
+    /// The port it listens on, on 127.0.0.1.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    persistent: bool,
+}
+
+impl RedisServer {
+    pub fn start(persistent: bool) -> Result<RedisServer> {
+        let port = free_port()?;
+        let dir = tempfile::tempdir()?;
+        let child = spawn_redis(port, dir.path(), persistent)?;
+        let server = RedisServer {
+            child,
+            port,
+            dir,
+            persistent,
+        };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&self) -> Result<()> {
+        let client = redis::Client::open(self.url())?;
+        eventually("redis-server to answer", || {
+            Ok(client
+                .get_connection()
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .is_ok())
+        })
+    }
+
+    /// Stops Redis (it writes its append-only file when persistent) and starts it again
+    /// on the same port.
+    pub fn restart(&mut self) -> Result<()> {
+        let mut conn = redis::Client::open(self.url())?.get_connection()?;
+        let _ = redis::cmd("SHUTDOWN").query::<()>(&mut conn);
+        self.child.wait()?;
+        std::thread::sleep(Duration::from_millis(300));
+        self.child = spawn_redis(self.port, self.dir.path(), self.persistent)?;
+        self.wait_ready()
+    }
+
+    pub fn connection(&self) -> Result<redis::Connection> {
+        Ok(redis::Client::open(self.url())?.get_connection()?)
+    }
+}
+
+fn spawn_redis(port: u16, dir: &Path, persistent: bool) -> Result<Child> {
+    let mut command = Command::new("redis-server");
+    command
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null());
+    if persistent {
+        command.args(["--appendonly", "yes", "--appendfsync", "always"]);
+    } else {
+        command.args(["--appendonly", "no"]);
+    }
+    match command.spawn() {
+        Ok(child) => Ok(child),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("redis-server is not installed: run scripts/install-redis")
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use wasmtaps::remote::{DirectoryStore, Filter, Transformer};
 use wasmtaps::{
-    Arg, DirectoryStore, Engine, Filter, LocalExecutor, ProcessExecutor, Runtime, TaskModule,
-    Transformer, Value, WorkerCommand,
+    Arg, Engine, LocalExecutor, ProcessExecutor, Runtime, TaskModule, Value, WorkerCommand,
 };
 
 use crate::support::{WASMTAPS, wat};
@@ -110,7 +110,7 @@ fn large_values_go_by_reference(executor: &str) -> Result<()> {
 
 /// A reference to `key` as the transformer writes one (MessagePack ext 8, type 0x57).
 fn forged_reference(key: &str) -> Vec<u8> {
-    let mut out = vec![0xc7, key.len() as u8, wasmtaps::REFERENCE_EXT as u8];
+    let mut out = vec![0xc7, key.len() as u8, wasmtaps::remote::REFERENCE_EXT as u8];
     out.extend_from_slice(key.as_bytes());
     out
 }

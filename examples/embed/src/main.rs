@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
+use wasmtaps::remote::serve_worker_process;
 use wasmtaps::{
     Arg, Engine, ProcessExecutor, RecordCollector, RecordSink, Runtime, TaskModule, WorkerCommand,
-    serve_worker_process,
 };
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -31,7 +31,7 @@ fn main() -> Result<()> {
 }
 
 /// add(1, 2) feeds add(·, 10) and add(·, 20), which feed add(·, ·): 36, in four records.
-fn diamond(builder: wasmtaps::EngineBuilder, module: &TaskModule) -> Result<i64> {
+fn diamond(builder: wasmtaps::engine::EngineBuilder, module: &TaskModule) -> Result<i64> {
     let records = RecordCollector::new();
     let engine = builder
         .record_sink(RecordSink::Memory(records.clone()))

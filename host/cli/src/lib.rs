@@ -75,7 +75,7 @@ pub(crate) fn default_cache_dir() -> Option<std::path::PathBuf> {
 }
 
 /// A runtime builder using `dir` (or the default cache directory) for compiled modules.
-pub(crate) fn runtime_builder(dir: Option<&std::path::Path>) -> wasmtaps::RuntimeBuilder {
+pub(crate) fn runtime_builder(dir: Option<&std::path::Path>) -> wasmtaps::runtime::RuntimeBuilder {
     let builder = wasmtaps::Runtime::builder();
     match dir
         .map(std::path::Path::to_path_buf)
@@ -87,7 +87,7 @@ pub(crate) fn runtime_builder(dir: Option<&std::path::Path>) -> wasmtaps::Runtim
 }
 
 /// The compile budget flags of `call`, `run`, `worker` and `worker-process`.
-#[derive(clap::Args, Clone, Copy, Debug, Default)]
+#[derive(clap::Args, Clone, Copy, Debug, Default, serde::Serialize)]
 pub(crate) struct BudgetFlags {
     /// The largest module compiled, e.g. 64MiB (default 64 MiB); larger ones are refused.
     #[arg(long, value_parser = parse::bytes)]
@@ -98,15 +98,15 @@ pub(crate) struct BudgetFlags {
     pub(crate) max_function_size: Option<u64>,
     /// The most locals (parameters included) of a function compiled (default 256);
     /// modules with more are refused before compiling.
-    #[arg(long)]
+    #[arg(long, value_parser = parse::count)]
     pub(crate) max_function_locals: Option<u64>,
 }
 
 impl BudgetFlags {
-    /// The flags over [`wasmtaps::CompileBudget::DEFAULT`].
-    pub(crate) fn budget(&self) -> wasmtaps::CompileBudget {
-        let default = wasmtaps::CompileBudget::DEFAULT;
-        wasmtaps::CompileBudget {
+    /// The flags over [`wasmtaps::runtime::CompileBudget::DEFAULT`].
+    pub(crate) fn budget(&self) -> wasmtaps::runtime::CompileBudget {
+        let default = wasmtaps::runtime::CompileBudget::DEFAULT;
+        wasmtaps::runtime::CompileBudget {
             max_module_bytes: self.max_module_size.unwrap_or(default.max_module_bytes),
             max_function_bytes: self.max_function_size.unwrap_or(default.max_function_bytes),
             max_function_locals: self
@@ -148,8 +148,8 @@ pub fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|runtime| {
                 match store {
-                    None => wasmtaps::serve_worker_process(runtime)?,
-                    Some(store) => wasmtaps::serve_worker_process_with_store(
+                    None => wasmtaps::remote::serve_worker_process(runtime)?,
+                    Some(store) => wasmtaps::remote::serve_worker_process_with_store(
                         runtime,
                         run::store(&store, redis.as_deref())?,
                     )?,

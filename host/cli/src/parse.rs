@@ -7,10 +7,29 @@ use wasmtaps::ReadOnlyDir;
 /// Parses `1048576`, `64KiB`, `256MiB`, `4GiB`, `1.5G` or `10MB` into bytes (KB, MB, GB
 /// are powers of 1000; KiB, MiB, GiB of 1024), exactly to the byte: `parse-size` keeps
 /// 64-bit precision where a float would not past 2^53.
+/// Sizes and counts go up to 2^63 - 1, the largest integer a config file holds.
 pub(crate) fn bytes(text: &str) -> Result<u64, String> {
-    parse_size::parse_size(text.trim()).map_err(|e| {
+    let size = parse_size::parse_size(text.trim()).map_err(|e| {
         format!("`{text}` is not a size ({e}; examples: 1048576, 64KiB, 256MiB, 4GiB, 10MB)")
-    })
+    })?;
+    at_most_config_integer(size)
+}
+
+/// Parses a count (tasks, workers, fuel, a seed): 0 up to 2^63 - 1, the largest integer a
+/// config file holds.
+pub(crate) fn count(text: &str) -> Result<u64, String> {
+    let n = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("`{text}` is not a whole number of 0 or more ({e})"))?;
+    at_most_config_integer(n)
+}
+
+fn at_most_config_integer(n: u64) -> Result<u64, String> {
+    if i64::try_from(n).is_err() {
+        return Err(format!("{n} is more than {} (2^63 - 1)", i64::MAX));
+    }
+    Ok(n)
 }
 
 /// The longest duration given in seconds that is accepted (365 days): longer ones are
@@ -105,5 +124,16 @@ mod tests {
         assert_eq!(bytes("9007199254740993"), Ok(9_007_199_254_740_993));
         assert_eq!(bytes("1.5G"), Ok(1_500_000_000));
         assert!(bytes("-5").is_err());
+        assert_eq!(
+            bytes("8EiB"),
+            Err(format!(
+                "{} is more than {} (2^63 - 1)",
+                8u64 << 60,
+                i64::MAX
+            ))
+        );
+        assert_eq!(count("9223372036854775807"), Ok(i64::MAX as u64));
+        assert!(count("9223372036854775808").is_err());
+        assert!(count("-1").is_err() && count("3.5").is_err());
     }
 }

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::io;
 
-use wasmtaps::TerminalSafeJson;
+use wasmtaps::value::TerminalSafeJson;
 
 fn escape(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
     let escaped = |c: char| TerminalSafeJson::escapes(c) && !keep(c);

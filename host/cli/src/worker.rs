@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 use std::sync::Arc;
 
-use wasmtaps::{DirectoryStore, RedisStore, Runtime, Secret, Store, Worker};
+use wasmtaps::Runtime;
+use wasmtaps::remote::{DirectoryStore, RedisStore, Secret, Store, Worker};
 
 use super::parse;
 

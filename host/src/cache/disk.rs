@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
 use super::trust::{self, Untrusted};
@@ -43,8 +44,8 @@ pub(crate) struct DiskCache {
 
 /// What happened when the cache was asked for a module (for tests and logs).
 #[derive(Debug)]
-pub(crate) enum Lookup {
-    Hit(Module),
+pub(crate) enum Lookup<T> {
+    Hit(T),
     Miss,
     /// A file was there but was not used, and why.
     Refused(String),
@@ -84,7 +85,40 @@ impl DiskCache {
 
     /// The module compiled from the wasm whose SHA-256 is `wasm_hash`, if a trusted
     /// artifact for it and this engine is on disk.
-    pub(crate) fn load(&self, engine: &Engine, wasm_hash: &[u8; 32]) -> Lookup {
+    pub(crate) fn load(&self, engine: &Engine, wasm_hash: &[u8; 32]) -> Lookup<Module> {
+        // SAFETY: see `load_artifact`, which hands over only artifacts that passed every
+        // check; wasmtime checks its own header and version.
+        self.load_artifact(wasm_hash, |bytes| unsafe {
+            Module::deserialize(engine, bytes)
+        })
+    }
+
+    /// The component compiled from the wasm whose SHA-256 is `wasm_hash`, if a trusted
+    /// artifact for it and this engine is on disk.
+    pub(crate) fn load_component(
+        &self,
+        engine: &Engine,
+        wasm_hash: &[u8; 32],
+    ) -> Lookup<Component> {
+        // SAFETY: as for `load`.
+        self.load_artifact(wasm_hash, |bytes| unsafe {
+            Component::deserialize(engine, bytes)
+        })
+    }
+
+    /// Reads the artifact for `wasm_hash` and, once every check passed, hands its
+    /// wasmtime part to `deserialize`.
+    ///
+    /// The file is in a directory only this user can write (checked when the cache was
+    /// opened), is a regular file owned by this user that nobody else can write (checked
+    /// on the open descriptor), and its header binds it to this wasm and this engine
+    /// configuration: only then is `deserialize` called, which is what makes its
+    /// `unsafe` deserialisation sound.
+    fn load_artifact<T>(
+        &self,
+        wasm_hash: &[u8; 32],
+        deserialize: impl FnOnce(&[u8]) -> wasmtime::Result<T>,
+    ) -> Lookup<T> {
         let path = self.path(wasm_hash);
         let bytes = match self.read_trusted(&path) {
             Ok(Some(bytes)) => bytes,
@@ -107,17 +141,13 @@ impl DiskCache {
                 path.display()
             ));
         }
-        // SAFETY: the file is in a directory only this user can write (checked when the
-        // cache was opened), is a regular file owned by this user that nobody else can
-        // write (checked on the open descriptor), and its header binds it to this wasm
-        // and this engine configuration; wasmtime checks its own header and version.
-        match unsafe { Module::deserialize(engine, &bytes[HEADER..]) } {
-            Ok(module) => {
+        match deserialize(&bytes[HEADER..]) {
+            Ok(compiled) => {
                 // Touch it: the least recently used artifacts are evicted first.
                 if let Ok(file) = File::options().write(true).open(&path) {
                     let _ = file.set_modified(SystemTime::now());
                 }
-                Lookup::Hit(module)
+                Lookup::Hit(compiled)
             }
             Err(e) => Lookup::Refused(format!("{}: {e:#}", path.display())),
         }
@@ -171,6 +201,22 @@ impl DiskCache {
         let artifact = module
             .serialize()
             .map_err(|e| format!("cannot serialize the module: {e:#}"))?;
+        self.store_artifact(wasm_hash, &artifact)
+    }
+
+    /// Stores `component`'s artifact for `wasm_hash`, as [`DiskCache::store`] does.
+    pub(crate) fn store_component(
+        &self,
+        wasm_hash: &[u8; 32],
+        component: &Component,
+    ) -> Result<(), String> {
+        let artifact = component
+            .serialize()
+            .map_err(|e| format!("cannot serialize the component: {e:#}"))?;
+        self.store_artifact(wasm_hash, &artifact)
+    }
+
+    fn store_artifact(&self, wasm_hash: &[u8; 32], artifact: &[u8]) -> Result<(), String> {
         let size = (HEADER + artifact.len()) as u64;
         if size > self.max_bytes {
             return Err(format!(
@@ -194,7 +240,7 @@ impl DiskCache {
             file.write_all(MAGIC)?;
             file.write_all(wasm_hash)?;
             file.write_all(&self.engine_key)?;
-            file.write_all(&artifact)?;
+            file.write_all(artifact)?;
             std::fs::rename(&tmp, &path)
         })();
         if let Err(e) = written {

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use lru::LruCache;
 
-use crate::module::TaskModule;
+use crate::module::{Code, TaskModule};
 
 /// Loaded modules by the SHA-256 of their wasm, least recently used evicted first once
 /// their total weight passes the cap. Evicting a module only forgets it: tasks and
@@ -21,7 +21,8 @@ struct Inner {
     max_bytes: u64,
 }
 
-/// What a [`ModuleCache`] holds.
+/// What a runtime's in-memory module cache holds (from
+/// [`Runtime::module_cache_stats`](crate::Runtime::module_cache_stats)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModuleCacheStats {
     /// Modules held.
@@ -87,6 +88,9 @@ impl ModuleCache {
 
 /// What a loaded module costs to keep: its wasm and its compiled image.
 fn weight(module: &TaskModule) -> u64 {
-    let image = module.inner.pre.module().image_range();
+    let image = match &module.inner.code {
+        Code::Core(core) => core.pre.module().image_range(),
+        Code::Component(component) => component.pre.component().image_range(),
+    };
     (module.wasm_bytes().len() + (image.end as usize - image.start as usize)) as u64
 }

@@ -1,4 +1,4 @@
-//! Compiled modules: kept in memory by content hash ([`ModuleCache`]) and, optionally, on
+//! Compiled modules and components: kept in memory by content hash ([`ModuleCache`]) and, optionally, on
 //! disk as precompiled artifacts ([`DiskCache`]).
 
 mod disk;
@@ -10,6 +10,7 @@ pub(crate) use memory::ModuleCache;
 pub use memory::ModuleCacheStats;
 
 use wasmtime::Module;
+use wasmtime::component::Component;
 
 use crate::module::LoadError;
 use crate::runtime::Runtime;
@@ -46,4 +47,35 @@ pub(crate) fn compile(
         tracing::warn!("module cache: not caching {name}: {why}");
     }
     Ok(module)
+}
+
+/// Compiles the component `wasm`, or loads its precompiled form from the runtime's cache
+/// directory, exactly as [`compile`] does for core modules.
+pub(crate) fn compile_component(
+    runtime: &Runtime,
+    name: &str,
+    hash: &[u8; 32],
+    wasm: &[u8],
+) -> Result<Component, LoadError> {
+    let engine = &runtime.inner.component_engine;
+    let disk = runtime.inner.disk_cache.as_ref();
+    if let Some(disk) = disk {
+        match disk.load_component(engine, hash) {
+            Lookup::Hit(component) => return Ok(component),
+            Lookup::Miss => {}
+            Lookup::Refused(why) => {
+                tracing::warn!("module cache: not using a cached artifact for {name}: {why}");
+            }
+        }
+    }
+    let component = Component::new(engine, wasm).map_err(|e| LoadError::Compile {
+        name: name.to_owned(),
+        reason: format!("{e:#}"),
+    })?;
+    if let Some(disk) = disk
+        && let Err(why) = disk.store_component(hash, &component)
+    {
+        tracing::warn!("module cache: not caching {name}: {why}");
+    }
+    Ok(component)
 }

@@ -1,5 +1,7 @@
-//! The task engine: submits tasks to a pool of workers, tracks their dependencies, and
-//! records every task.
+//! The task engine: submits tasks, tracks their dependencies, hands ready tasks to an
+//! [`Executor`] and records every task. Its builder, statistics and the helpers for many
+//! futures ([`AsCompleted`], [`MapResults`]) and typed calls ([`ArgOf`], [`CallArgs`])
+//! are here; the names a program uses most are also at the crate root.
 
 mod arg;
 mod collective;

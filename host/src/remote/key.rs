@@ -5,7 +5,7 @@ use super::DistributedError;
 /// The longest key a store accepts.
 pub(crate) const MAX_KEY_LEN: usize = 128;
 
-/// A validated store key: 1 to [`MAX_KEY_LEN`] ASCII letters, digits, `-` and `_`,
+/// A validated store key: 1 to 128 ASCII letters, digits, `-` and `_`,
 /// starting with a letter or digit. So a key is never a path (no `/`, no `.`, no `..`),
 /// never empty and never hidden, and every [`Store`](super::Store) can use it as a file
 /// name or a Redis key suffix as it is.
@@ -15,7 +15,7 @@ pub(crate) const MAX_KEY_LEN: usize = 128;
 ///
 /// # Examples
 /// ```
-/// use wasmtaps::StoreKey;
+/// use wasmtaps::remote::StoreKey;
 /// assert!(StoreKey::new("result-0123abcd").is_ok());
 /// assert!(StoreKey::new("../etc/passwd").is_err());
 /// assert!(StoreKey::new("/dev/zero").is_err());

@@ -45,7 +45,8 @@ impl Leases {
 }
 
 /// Renews every held lease three times per lease period, until `stop`: `XCLAIM … JUSTID`
-/// of an entry to its own consumer resets its idle time without counting a delivery.
+/// of entries to their own consumer resets their idle time without counting a delivery;
+/// one `XCLAIM` per consumer, all in one round trip.
 pub(crate) fn renew_loop(
     mut conn: Conn,
     keys: Keys,
@@ -56,20 +57,30 @@ pub(crate) fn renew_loop(
     let period = lease / 3;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(period);
+        let mut by_consumer: HashMap<String, Vec<String>> = HashMap::new();
         for (entry, consumer) in leases.snapshot() {
-            let result = conn.run(&|| stop.load(Ordering::Relaxed), |c| {
-                redis::cmd("XCLAIM")
+            by_consumer.entry(consumer).or_default().push(entry);
+        }
+        if by_consumer.is_empty() {
+            continue;
+        }
+        let result = conn.run(&|| stop.load(Ordering::Relaxed), |c| {
+            let mut pipe = redis::pipe();
+            for (consumer, entries) in &by_consumer {
+                pipe.cmd("XCLAIM")
                     .arg(keys.jobs())
                     .arg(GROUP)
-                    .arg(&consumer)
+                    .arg(consumer)
                     .arg(0)
-                    .arg(&entry)
+                    .arg(entries)
                     .arg("JUSTID")
-                    .query::<redis::Value>(c)
-            });
-            if let Err(e) = result {
-                tracing::warn!("worker: cannot renew the lease on {entry}: {e}");
+                    .ignore();
             }
+            pipe.query::<()>(c)
+        });
+        if let Err(e) = result {
+            let held: usize = by_consumer.values().map(Vec::len).sum();
+            tracing::warn!("worker: cannot renew the leases on {held} jobs: {e}");
         }
     }
 }

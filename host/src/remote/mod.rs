@@ -2,7 +2,8 @@
 //! machine ([`ProcessExecutor`], served by [`serve_worker_process`]) or on workers
 //! anywhere through Redis Streams ([`RedisExecutor`], served by [`Worker`]). Both
 //! executors implement the engine's [`Executor`](crate::Executor); both carry the same
-//! [`wire`] messages, and both workers run them with the same [`serve::JobRunner`].
+//! wire messages (`remote/wire.rs`), and both workers run them the same way
+//! (`remote/serve.rs`).
 //! `remote/` uses `engine/`, never the reverse.
 //!
 //! Redis: the engine side is [`RedisExecutor`]; the other side is [`Worker`], the loop
@@ -24,6 +25,7 @@ mod lease;
 mod process;
 mod process_server;
 mod redis_executor;
+mod redis_jobs;
 mod redis_worker;
 mod serve;
 mod store;
@@ -136,7 +138,7 @@ pub(crate) fn check_messages(
         false => message.to_vec(),
     };
     // Values are checked as the messages decode.
-    let job = redis_worker::check_job(&auth, &keys, &sealed(Purpose::Job, &keys.jobs())).map(drop);
+    let job = redis_jobs::check_job(&auth, &keys, &sealed(Purpose::Job, &keys.jobs())).map(drop);
     let reply = redis_executor::open_reply(&auth, &results, &sealed(Purpose::Reply, &results)).map(
         |reply| {
             if let Some(value) = reply.value {
@@ -149,6 +151,46 @@ pub(crate) fn check_messages(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_redis_job_naming_directories_or_carrying_module_bytes_is_refused() {
+        use super::auth::{Auth, Purpose};
+        let keys = super::streams::Keys::new("wasmtaps");
+        let id = "0".repeat(32);
+        let job = super::wire::Job {
+            id: id.clone(),
+            module_hash: "a".repeat(64),
+            module_name: "m".into(),
+            wasm: None,
+            task: "t".into(),
+            args: crate::Args::new(),
+            limits: crate::LimitOverrides::default(),
+            dirs: Vec::new(),
+            references: Vec::new(),
+            result_threshold: None,
+            reply_to: keys.results(&id),
+            max_deliveries: 3,
+        };
+        let check = |job: &super::wire::Job| {
+            let sealed =
+                Auth::Insecure.seal(Purpose::Job, &keys.jobs(), &id, &super::wire::encode(job));
+            super::redis_jobs::check_job(&Auth::Insecure, &keys, &sealed)
+        };
+        assert!(check(&job).is_ok());
+        let mounting = super::wire::Job {
+            dirs: vec![("/etc".into(), "/data".into())],
+            ..job.clone()
+        };
+        assert!(
+            check(&mounting).is_err(),
+            "a job may not mount a worker's files"
+        );
+        let carrying = super::wire::Job {
+            wasm: Some(serde_bytes::ByteBuf::from(b"\0asm".to_vec())),
+            ..job
+        };
+        assert!(check(&carrying).is_err(), "modules are fetched by hash");
+    }
+
     #[test]
     fn the_wire_fuzz_seeds_reach_past_the_decoders() {
         let job = include_bytes!("../../../tests/fuzz/corpus/wire/job");

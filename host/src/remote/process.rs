@@ -47,7 +47,7 @@ pub struct WorkerCommand {
 impl WorkerCommand {
     /// Runs `program` with `args`; it must serve the protocol on stdin and stdout, as
     /// `wasmtaps worker-process` does (or any program calling
-    /// [`serve_worker_process`](crate::serve_worker_process)).
+    /// [`serve_worker_process`](crate::remote::serve_worker_process)).
     pub fn new(
         program: impl Into<PathBuf>,
         args: impl IntoIterator<Item = impl Into<String>>,
@@ -69,10 +69,10 @@ impl WorkerCommand {
 }
 
 /// Runs ready tasks in worker processes (`wasmtaps worker-process`, or any program
-/// calling [`serve_worker_process`](crate::serve_worker_process)), each in a fresh
+/// calling [`serve_worker_process`](crate::remote::serve_worker_process)), each in a fresh
 /// instance there.
 ///
-/// Each process has a sender thread, which writes jobs as they come (up to [`WINDOW`]
+/// Each process has a sender thread, which writes jobs as they come (up to 32
 /// unanswered), and a reader thread, which completes them from the replies. Each
 /// process compiles a module on first use, or loads it from its runtime's cache
 /// directory. A process that exits fails the tasks it had in flight with a `HostError`
@@ -98,7 +98,7 @@ impl ProcessExecutor {
     /// before its job is sent and the job lists the keys it vouches for; a worker resolves
     /// only those, from its own store, which must be the same (`wasmtaps worker-process
     /// --store dir:PATH` or `--store redis --redis URL`, or
-    /// [`serve_worker_process_with_store`](crate::serve_worker_process_with_store)), and
+    /// [`serve_worker_process_with_store`](crate::remote::serve_worker_process_with_store)), and
     /// stores a result above the threshold there. A reply may report one stored key, its
     /// own result's, and its result may refer to no other. Dropping the executor evicts
     /// what this run stored.

@@ -144,7 +144,7 @@ impl RedisExecutorBuilder {
 
 /// Runs tasks on `wasmtaps worker` processes through Redis Streams.
 ///
-/// Use it as an engine's [`executor`](crate::EngineBuilder::executor): every ready task
+/// Use it as an engine's [`executor`](crate::engine::EngineBuilder::executor): every ready task
 /// becomes a job at once; a sender thread pipelines jobs to Redis and a reader thread
 /// completes them from this executor's result stream. Records, futures and
 /// dependencies work as with local execution; `ExecutionInfo.hostname` is the worker's.
@@ -317,7 +317,9 @@ impl Executor for RedisExecutor {
                 task.complete(host_failure(error, start));
                 continue;
             }
-            let id = uuid::Uuid::new_v4().simple().to_string();
+            // The task's own UUID, simple form: unique per task, and shared by every
+            // delivery of its job, so the first answer wins.
+            let id: String = task.id().chars().filter(|&c| c != '-').collect();
             let job = match self
                 .ensure_module(task.task())
                 .and_then(|()| self.job(&id, &task))

@@ -10,24 +10,34 @@ use crate::invoke::Invocation;
 use crate::runtime::Runtime;
 
 use super::DistributedError;
-use super::auth::{Auth, Purpose, Secret};
+use super::auth::{Auth, Secret};
 use super::conn::{self, Conn};
 use super::lease::{self, Leases};
+use super::redis_jobs::{Answer, check_job, write_answers};
 use super::serve::JobRunner;
 use super::store::Store;
 use super::streams::{self, Entry, FIELD, GROUP, Keys};
-use super::wire::{self, Job, Reply};
+use super::wire::{Job, Reply};
 
 /// How long a worker thread blocks waiting for a new job before looking for expired
 /// leases again.
 const BLOCK: Duration = Duration::from_millis(500);
 
-/// Writes an answer to the result stream (`KEYS[1]`) and, only if that worked,
-/// acknowledges its job in the job stream (`KEYS[2]`): `ARGV` = field, message, group,
-/// entry id. A failed `XADD` comes back as the script's error.
-const ANSWER_SCRIPT: &str = "local written = redis.pcall('XADD', KEYS[1], '*', ARGV[1], ARGV[2]) \
-    if type(written) == 'table' and written['err'] then return written end \
-    return redis.call('XACK', KEYS[2], ARGV[3], ARGV[4])";
+/// About how long a batch of jobs read at once should take (see [`next_batch`]).
+const BATCH_TIME: Duration = Duration::from_millis(5);
+
+/// The most jobs a worker thread reads at once.
+const MAX_BATCH: usize = 64;
+
+/// How many jobs to read next, after jobs that took `per_job` each: as many as fit in
+/// [`BATCH_TIME`], at least one, at most [`MAX_BATCH`]. A slow task makes the next read a
+/// single job, so quick jobs are not held back behind it on this worker while others idle.
+fn next_batch(per_job: Duration) -> usize {
+    let per_job = per_job.as_nanos().max(1);
+    usize::try_from(BATCH_TIME.as_nanos() / per_job)
+        .unwrap_or(MAX_BATCH)
+        .clamp(1, MAX_BATCH)
+}
 
 /// Configures a [`Worker`].
 #[derive(Clone)]
@@ -79,7 +89,7 @@ impl WorkerBuilder {
 
     /// Where this worker reads arguments passed by reference and writes results above a
     /// job's threshold (default: none, and such jobs fail with a `HostError`). It must be
-    /// the store the engine's [`Transformer`] uses; it comes from the worker's own
+    /// the store the engine's [`Transformer`](super::Transformer) uses; it comes from the worker's own
     /// configuration, never from a job.
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
@@ -287,13 +297,17 @@ impl WorkerInner {
         let mut conn = Conn::new(self.client.clone(), "worker");
         let mut last_claim: Option<Instant> = None;
         let claim_every = (self.lease / 2).max(Duration::from_millis(20));
+        // Jobs read at once: one while tasks are slow, more while they are quick, so a
+        // batch takes about BATCH_TIME and quick tasks cost one round trip per batch,
+        // not two per task.
+        let mut count = 1usize;
         while !self.stopping() {
             // Expired leases first: a job that has waited longest.
             if last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
                 last_claim = Some(Instant::now());
                 match self.autoclaim(&mut conn, consumer) {
-                    Ok(Some((entry, bytes))) => {
-                        self.handle(&mut conn, consumer, &entry, bytes.as_deref(), true);
+                    Ok(Some(entry)) => {
+                        self.handle(&mut conn, consumer, vec![entry], true);
                         continue;
                     }
                     Ok(None) => {}
@@ -306,7 +320,7 @@ impl WorkerInner {
                     .arg(GROUP)
                     .arg(consumer)
                     .arg("COUNT")
-                    .arg(1)
+                    .arg(count)
                     .arg("BLOCK")
                     .arg(BLOCK.as_millis() as u64)
                     .arg("STREAMS")
@@ -316,8 +330,13 @@ impl WorkerInner {
             });
             match read {
                 Ok(reply) => {
-                    for (entry, bytes) in streams::entries(&reply) {
-                        self.handle(&mut conn, consumer, &entry, bytes.as_deref(), false);
+                    let entries = streams::entries(&reply);
+                    let read = entries.len();
+                    let started = Instant::now();
+                    self.handle(&mut conn, consumer, entries, false);
+                    if read > 0 {
+                        let per_job = started.elapsed() / u32::try_from(read).unwrap_or(1);
+                        count = next_batch(per_job);
                     }
                 }
                 Err(e) => self.report(&mut conn, &e.into()),
@@ -393,93 +412,98 @@ impl WorkerInner {
         check_job(&self.auth, &self.keys, bytes)
     }
 
-    fn handle(
-        &self,
-        conn: &mut Conn,
-        consumer: &str,
-        entry: &str,
-        bytes: Option<&[u8]>,
-        reclaimed: bool,
-    ) {
-        let job = match self.check(bytes) {
-            Ok(job) => job,
-            Err(why) => return self.drop_entry(conn, entry, &why),
-        };
-        if reclaimed {
-            let deliveries = self.deliveries(conn, entry);
-            if deliveries > job.max_deliveries {
-                let error = TaskError::new(
-                    ErrorKind::PoisonTask,
-                    format!(
-                        "task `{}` was delivered {} times and its worker died or hung \
-                         each time (max deliveries {})",
-                        job.task,
-                        deliveries - 1,
-                        job.max_deliveries
-                    ),
-                );
-                let now = unix_now();
-                let reply = Reply::new(
-                    &job.id,
-                    Invocation::failed_before_start(error, self.runner.runtime().hostname(), now),
-                    vec![],
-                );
-                if !self.answer(conn, entry, &job, &reply) {
-                    // Its answer cannot be written either: stop trying (the engine
-                    // fails the task as LostTask at its own deadline).
-                    self.drop_entry(conn, entry, "its PoisonTask answer cannot be written");
-                }
-                return;
+    /// Runs a batch of entries in order and answers them in one round trip (sooner if
+    /// the batch runs past BATCH_TIME); reclaimed entries are first checked against
+    /// their maximum deliveries.
+    fn handle(&self, conn: &mut Conn, consumer: &str, entries: Vec<Entry>, reclaimed: bool) {
+        let mut jobs = Vec::with_capacity(entries.len());
+        for (entry, bytes) in entries {
+            match self.check(bytes.as_deref()) {
+                Ok(job) => jobs.push((entry, job)),
+                Err(why) => self.drop_entry(conn, &entry, &why),
             }
         }
-        if self.abort_on.as_deref() == Some(job.task.as_str()) {
-            tracing::error!("worker: aborting at task `{}` (test hook)", job.task);
-            std::process::abort();
+        // Every job read is this worker's until answered: hold its lease from now.
+        for (entry, job) in &jobs {
+            self.leases.hold(entry, consumer, self.lease_until(job));
         }
-        // Renew the lease up to the task's own deadline (the engine resolved it) plus
-        // time to fetch and compile its module; after that a hung compile or task loses
-        // the job to another worker.
-        let until = job
-            .limits
-            .timeout
-            .and_then(|t| Instant::now().checked_add(t.saturating_add(self.compile_allowance)));
-        self.leases.hold(entry, consumer, until);
-        let (invocation, stored) = self
-            .runner
-            .run(&job, Vec::new(), || self.fetch_module(&job));
-        let reply = Reply::new(&job.id, invocation, stored);
-        self.answer(conn, entry, &job, &reply);
-        self.leases.release(entry);
+        let mut answers: Vec<Answer<'_>> = Vec::with_capacity(jobs.len());
+        let mut batch_start = Instant::now();
+        for (entry, job) in &jobs {
+            let poisoned = reclaimed.then(|| self.poisoned(conn, entry, job)).flatten();
+            let last = poisoned.is_some();
+            let reply = match poisoned {
+                Some(reply) => reply,
+                None => {
+                    if self.abort_on.as_deref() == Some(job.task.as_str()) {
+                        tracing::error!("worker: aborting at task `{}` (test hook)", job.task);
+                        std::process::abort();
+                    }
+                    // Renewed up to the task's own deadline from its start.
+                    self.leases.hold(entry, consumer, self.lease_until(job));
+                    let (invocation, stored) =
+                        self.runner.run(job, Vec::new(), || self.fetch_module(job));
+                    Reply::new(&job.id, invocation, stored)
+                }
+            };
+            answers.push(Answer {
+                entry,
+                job,
+                reply,
+                last,
+            });
+            if batch_start.elapsed() >= BATCH_TIME {
+                self.answer(conn, &mut answers);
+                batch_start = Instant::now();
+            }
+        }
+        self.answer(conn, &mut answers);
     }
 
-    /// Writes the result and, only once it is written, acknowledges the job (a job whose
-    /// answer is lost stays pending and is delivered again after the lease). Whether the
-    /// answer was written.
-    fn answer(&self, conn: &mut Conn, entry: &str, job: &Job, reply: &Reply) -> bool {
-        let message = self
-            .auth
-            .seal(Purpose::Reply, &job.reply_to, &job.id, &wire::encode(reply));
-        // One round trip: the script acknowledges the job only if the answer was written
-        // (inside MULTI, a failed XADD would not stop the XACK, and the result would be
-        // lost), so a job whose answer cannot be written stays pending.
-        let written = conn.run(&|| false, |c| {
-            redis::cmd("EVAL")
-                .arg(ANSWER_SCRIPT)
-                .arg(2)
-                .arg(&job.reply_to)
-                .arg(self.keys.jobs())
-                .arg(FIELD)
-                .arg(&message)
-                .arg(GROUP)
-                .arg(entry)
-                .query::<redis::Value>(c)
-        });
-        match written {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::warn!("worker: cannot write the result of {}: {e}", job.id);
-                false
+    /// When to stop renewing the lease on a job that starts now: its own deadline (the
+    /// engine resolved it) plus time to fetch and compile its module; after that a hung
+    /// compile or task loses the job to another worker.
+    fn lease_until(&self, job: &Job) -> Option<Instant> {
+        job.limits
+            .timeout
+            .and_then(|t| Instant::now().checked_add(t.saturating_add(self.compile_allowance)))
+    }
+
+    /// The `PoisonTask` answer of a reclaimed job delivered more than its maximum.
+    fn poisoned(&self, conn: &mut Conn, entry: &str, job: &Job) -> Option<Reply> {
+        let deliveries = self.deliveries(conn, entry);
+        if deliveries <= job.max_deliveries {
+            return None;
+        }
+        let error = TaskError::new(
+            ErrorKind::PoisonTask,
+            format!(
+                "task `{}` was delivered {} times and its worker died or hung each time \
+                 (max deliveries {})",
+                job.task,
+                deliveries - 1,
+                job.max_deliveries
+            ),
+        );
+        let now = unix_now();
+        let hostname = self.runner.runtime().hostname();
+        Some(Reply::new(
+            &job.id,
+            Invocation::failed_before_start(error, hostname, now),
+            vec![],
+        ))
+    }
+
+    /// Writes and acknowledges the answers so far, and releases their leases. A job
+    /// whose `PoisonTask` answer cannot be written is dropped (the engine fails the task
+    /// as `LostTask` at its own deadline); any other stays pending, to be delivered again.
+    fn answer(&self, conn: &mut Conn, answers: &mut Vec<Answer<'_>>) {
+        let written = write_answers(&self.auth, &self.keys, conn, answers);
+        for (answer, written) in answers.drain(..).zip(written) {
+            if !written && answer.last {
+                self.drop_entry(conn, answer.entry, "its answer cannot be written");
             }
+            self.leases.release(answer.entry);
         }
     }
 
@@ -508,32 +532,4 @@ impl WorkerInner {
             ))
         })
     }
-}
-
-/// Authenticates, decodes and validates a job message read from the job stream of
-/// `keys`: its tag first, then its body, then its id, reply stream and module hash.
-pub(crate) fn check_job(auth: &Auth, keys: &Keys, message: &[u8]) -> Result<Job, String> {
-    let (id, body) = auth
-        .open(Purpose::Job, &keys.jobs(), message)
-        .map_err(|e| e.to_string())?;
-    let job: Job = wire::decode(body)?;
-    if !streams::is_valid_id(&job.id) || job.id.as_bytes() != id {
-        return Err("the job id is not a wasmtaps id".into());
-    }
-    let reply_to = job
-        .reply_to
-        .strip_prefix(&keys.results(""))
-        .ok_or("the reply stream is not a result stream")?;
-    if !streams::is_valid_id(reply_to) {
-        return Err("the reply stream is not a result stream".into());
-    }
-    if !streams::is_valid_hash(&job.module_hash) {
-        return Err("the module hash is not a SHA-256".into());
-    }
-    // A worker's files are its own: a job never names a directory to mount, nor carries
-    // module bytes (those are fetched by hash).
-    if !job.dirs.is_empty() || job.wasm.is_some() {
-        return Err("the job names directories or carries module bytes".into());
-    }
-    Ok(job)
 }

@@ -54,7 +54,8 @@ impl Filter {
 /// # Examples
 /// ```
 /// use std::sync::Arc;
-/// use wasmtaps::{DirectoryStore, Filter, StoreKey, Transformer, Value};
+/// use wasmtaps::Value;
+/// use wasmtaps::remote::{DirectoryStore, Filter, StoreKey, Transformer};
 /// let dir = std::env::temp_dir().join(format!("wasmtaps-doc-{}", std::process::id()));
 /// let transformer = Transformer::new(Arc::new(DirectoryStore::new(&dir)?), Filter::larger_than(16));
 /// let big = Value::encode(&vec![7u8; 100])?;

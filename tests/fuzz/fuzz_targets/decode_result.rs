@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use wasmtaps::{AbiViolation, Args, ErrorKind, InvokeOptions, Limits, Runtime, Task, Value};
+use wasmtaps::{Args, ErrorKind, InvokeOptions, Limits, Runtime, Task, Value};
+use wasmtaps::abi::AbiViolation;
 
 /// `echo` and `raw` find the argument's bytes in the `[[bin], {}]` input at `$p`: the
 /// `bin` marker is at `$p + 2`, its data after a 1, 2 or 4 byte length.

@@ -7,6 +7,7 @@
 
 pub(crate) mod command;
 mod html;
+mod lanes;
 mod summary;
 
 use std::fs::File;
@@ -192,6 +193,36 @@ pub fn read_records(path: impl AsRef<Path>) -> Result<(Vec<TaskInfo>, ReadStats)
         stats.workers.clear();
     }
     Ok((records, stats))
+}
+
+/// Records for the report's unit tests.
+#[cfg(test)]
+mod fixtures {
+    use wasmtaps::{ExecutionInfo, TaskInfo};
+
+    /// A successful task named `<t>` that ran on `host` from `start` to `end`.
+    pub(super) fn executed(host: &str, start: f64, end: f64) -> TaskInfo {
+        TaskInfo {
+            task_id: format!("{host}-{start}"),
+            name: "<t>".into(),
+            parent_task_ids: vec![],
+            submit_time: 0.0,
+            received_time: Some(end),
+            success: Some(true),
+            exception: None,
+            execution: Some(ExecutionInfo {
+                hostname: host.into(),
+                execution_start_time: start,
+                execution_end_time: end,
+                task_start_time: start,
+                task_end_time: end,
+                input_transform_start_time: start,
+                input_transform_end_time: start,
+                result_transform_start_time: end,
+                result_transform_end_time: end,
+            }),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use serde_json::json;
-use wasmtaps::{CompileBudget, Limits};
+use wasmtaps::Limits;
+use wasmtaps::runtime::CompileBudget;
 
 use super::config::RunConfig;
 

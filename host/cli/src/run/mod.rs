@@ -5,278 +5,31 @@ mod apps;
 mod choices;
 pub(crate) mod config;
 mod environment;
+mod flags;
 mod progress;
 pub(crate) mod rundir;
 mod taps;
 pub(crate) mod taps_flags;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
-use clap::{Args as ClapArgs, Subcommand};
-use wasmtaps::{
-    CompileBudget, DirectoryStore, Engine, Filter, LimitOverrides, RedisExecutor, RedisStore,
-    Store, Transformer,
-};
+use wasmtaps::remote::{DirectoryStore, Filter, RedisStore, Store, Transformer};
+use wasmtaps::runtime::CompileBudget;
+use wasmtaps::{Engine, LimitOverrides, RedisExecutor};
 
+use crate::EXIT_USAGE;
 use crate::logging::Logging;
 use crate::report::RunSummary;
-use crate::{EXIT_USAGE, parse};
 use apps::{AppContext, AppOutcome};
 pub(crate) use choices::LogLevel;
-use choices::{AppName, ExecutorKind, FailureType, ProgressMode, Structure};
+use choices::{AppName, ExecutorKind, ProgressMode, Structure};
 use config::RunConfig;
 use rundir::RunLog;
 
-#[derive(ClapArgs)]
-pub(crate) struct RunArgs {
-    #[command(subcommand)]
-    app: App,
-}
-
-#[derive(Subcommand)]
-enum App {
-    /// Bag, diamond, reduce or sequential workflows of synthetic tasks (TaPS's synthetic app).
-    Synthetic {
-        #[command(flatten)]
-        common: Common,
-        #[command(flatten)]
-        synthetic: SyntheticFlags,
-    },
-    /// A synthetic bag with failures injected at a given rate; every failure is recorded
-    /// with its exception type and counted.
-    Failures {
-        #[command(flatten)]
-        common: Common,
-        #[command(flatten)]
-        synthetic: SyntheticFlags,
-        /// How the injected tasks fail.
-        #[arg(long, value_enum, ignore_case = true)]
-        failure_type: Option<FailureType>,
-        /// Fraction of tasks that fail (0 to 1).
-        #[arg(long)]
-        failure_rate: Option<f64>,
-        /// Seed choosing which tasks fail.
-        #[arg(long)]
-        seed: Option<u64>,
-    },
-    /// Word count over text files (or generated text) with map tasks and a reduce task.
-    Mapreduce {
-        #[command(flatten)]
-        common: Common,
-        /// Count the words of the files in this directory.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Generate text instead of reading files.
-        #[arg(long)]
-        generate: bool,
-        /// Files of generated text.
-        #[arg(long)]
-        generated_files: Option<u64>,
-        /// Words per generated file.
-        #[arg(long)]
-        generated_words: Option<u64>,
-        /// Map tasks (the text is split into this many parts).
-        #[arg(long)]
-        map_tasks: Option<u64>,
-        /// Most frequent words written to top_words.txt.
-        #[arg(long)]
-        top: Option<u64>,
-    },
-    /// Tiled Cholesky factorisation as a task graph, verified against the input.
-    Cholesky {
-        #[command(flatten)]
-        common: Common,
-        /// Rows (and columns) of the matrix.
-        #[arg(long)]
-        matrix_size: Option<u64>,
-        /// Rows (and columns) of a tile; must divide the matrix size.
-        #[arg(long)]
-        block_size: Option<u64>,
-        /// Run the same kernels natively on one thread (the floor to compare with).
-        #[arg(long)]
-        native: bool,
-    },
-}
-
-/// Options every app takes.
-#[derive(ClapArgs)]
-struct Common {
-    /// A TOML config file; repeat to layer several (later files win, flags win over files).
-    #[arg(short = 'c', long = "config")]
-    configs: Vec<PathBuf>,
-    /// Worker threads (default: one per core).
-    #[arg(long)]
-    workers: Option<u64>,
-    /// Where tasks run [default: threads].
-    #[arg(long, value_enum, ignore_case = true)]
-    executor: Option<ExecutorKind>,
-    /// The Redis URL for `--executor redis`, e.g. redis://127.0.0.1:6379.
-    #[arg(long)]
-    redis: Option<String>,
-    /// Pass values larger than this by reference through the store, e.g. 64KiB.
-    #[arg(long, value_parser = parse::bytes)]
-    transform_threshold: Option<u64>,
-    /// Where values passed by reference go: redis or dir:PATH.
-    #[arg(long)]
-    store: Option<String>,
-    /// Fail a task as PoisonTask after this many deliveries (redis executor).
-    #[arg(long)]
-    max_deliveries: Option<u64>,
-    /// A file (mode 600) holding the secret shared with the workers (redis executor;
-    /// default: the WASMTAPS_SECRET environment variable).
-    #[arg(long)]
-    secret_file: Option<PathBuf>,
-    /// Run the redis executor without a secret: anyone who can reach Redis can forge
-    /// results.
-    #[arg(long)]
-    insecure: bool,
-    /// The run directory (default runs/<app>_<executor>_<timestamp>).
-    #[arg(long)]
-    run_dir: Option<PathBuf>,
-    /// Per-task memory limit, e.g. 64MiB.
-    #[arg(long, value_parser = parse::bytes)]
-    memory_limit: Option<u64>,
-    /// Per-task deadline in seconds.
-    #[arg(long, value_parser = parse::timeout)]
-    timeout: Option<Duration>,
-    /// Per-task fuel.
-    #[arg(long)]
-    fuel: Option<u64>,
-    #[command(flatten)]
-    budget: super::BudgetFlags,
-    /// Record file name in the run directory, or "none".
-    #[arg(long)]
-    record_file: Option<String>,
-    /// How progress is shown [default: auto].
-    #[arg(long, value_enum, ignore_case = true)]
-    progress: Option<ProgressMode>,
-    /// Use this task module instead of the built-in one.
-    #[arg(long)]
-    module: Option<PathBuf>,
-    /// Cache compiled modules here ("none" to compile every time).
-    #[arg(long)]
-    cache_dir: Option<PathBuf>,
-}
-
-#[derive(ClapArgs)]
-struct SyntheticFlags {
-    /// The shape of the task graph [default: bag].
-    #[arg(long, value_enum, ignore_case = true)]
-    structure: Option<Structure>,
-    /// Number of tasks.
-    #[arg(long)]
-    task_count: Option<u64>,
-    /// Bytes passed along each edge, e.g. 1KiB.
-    #[arg(long, value_parser = parse::bytes)]
-    task_data_bytes: Option<u64>,
-    /// Seconds each task sleeps (the mean, with --task-std).
-    #[arg(long)]
-    task_sleep: Option<f64>,
-    /// Standard deviation of each task's sleep in seconds (a normal draw, never below 0).
-    #[arg(long)]
-    task_std: Option<f64>,
-    /// Tasks in flight at once (bag).
-    #[arg(long)]
-    bag_max_running: Option<u64>,
-    /// No-op tasks run first.
-    #[arg(long)]
-    warmup_tasks: Option<u64>,
-}
-
-/// Collects flags given on the command line as a TOML table, section by section.
-#[derive(Default)]
-struct Flags(toml::Table);
-
-impl Flags {
-    fn set<T: Into<toml::Value>>(&mut self, section: &str, key: &str, value: Option<T>) {
-        let Some(value) = value else { return };
-        let target = if section.is_empty() {
-            &mut self.0
-        } else {
-            match self
-                .0
-                .entry(section)
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            {
-                toml::Value::Table(t) => t,
-                _ => unreachable!("sections are tables"),
-            }
-        };
-        target.insert(key.to_owned(), value.into());
-    }
-
-    fn common(&mut self, c: Common) -> Vec<PathBuf> {
-        let path = |p: Option<PathBuf>| p.map(|p| p.display().to_string());
-        self.set("engine", "workers", c.workers.map(|w| w as i64));
-        self.set("engine", "executor", c.executor.map(|e| e.to_string()));
-        self.set("engine", "redis", c.redis);
-        self.set(
-            "engine",
-            "transform_threshold",
-            c.transform_threshold.map(|b| b as i64),
-        );
-        self.set("engine", "store", c.store);
-        self.set(
-            "engine",
-            "max_deliveries",
-            c.max_deliveries.map(|v| v as i64),
-        );
-        self.set("engine", "secret_file", path(c.secret_file));
-        self.set("engine", "insecure", c.insecure.then_some(true));
-        self.set("engine", "module", path(c.module));
-        self.set("engine", "cache_dir", path(c.cache_dir));
-        self.set("run", "run_dir", path(c.run_dir));
-        self.set("run", "record_file", c.record_file);
-        self.set("run", "progress", c.progress.map(|p| p.to_string()));
-        self.set("limits", "memory_limit", c.memory_limit.map(|m| m as i64));
-        self.set("limits", "timeout", c.timeout.map(|t| t.as_secs_f64()));
-        self.set("limits", "fuel", c.fuel.map(|f| f as i64));
-        self.set(
-            "limits",
-            "max_module_size",
-            c.budget.max_module_size.map(|b| b.to_string()),
-        );
-        self.set(
-            "limits",
-            "max_function_size",
-            c.budget.max_function_size.map(|b| b.to_string()),
-        );
-        self.set(
-            "limits",
-            "max_function_locals",
-            c.budget
-                .max_function_locals
-                .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
-        );
-        c.configs
-    }
-
-    fn synthetic(&mut self, s: SyntheticFlags) {
-        self.set("synthetic", "structure", s.structure.map(|s| s.to_string()));
-        self.set("synthetic", "task_count", s.task_count.map(|v| v as i64));
-        self.set(
-            "synthetic",
-            "task_data_bytes",
-            s.task_data_bytes.map(|v| v as i64),
-        );
-        self.set("synthetic", "task_sleep", s.task_sleep);
-        self.set("synthetic", "task_std", s.task_std);
-        self.set(
-            "synthetic",
-            "bag_max_running",
-            s.bag_max_running.map(|v| v as i64),
-        );
-        self.set(
-            "synthetic",
-            "warmup_tasks",
-            s.warmup_tasks.map(|v| v as i64),
-        );
-    }
-}
+pub(crate) use flags::RunArgs;
 
 /// Runs the app of `args`; `taps_layer` holds the TaPS-style dotted flags (see
 /// [`taps_flags`]).
@@ -285,75 +38,14 @@ pub(crate) fn run(
     taps_layer: toml::Table,
     logging: &Logging,
 ) -> anyhow::Result<ExitCode> {
-    let mut flags = Flags::default();
-    let configs = match args.app {
-        App::Synthetic { common, synthetic } => {
-            flags.set("", "app", Some(AppName::Synthetic.to_string()));
-            flags.synthetic(synthetic);
-            flags.common(common)
-        }
-        App::Failures {
-            common,
-            synthetic,
-            failure_type,
-            failure_rate,
-            seed,
-        } => {
-            flags.set("", "app", Some(AppName::Failures.to_string()));
-            flags.synthetic(synthetic);
-            flags.set(
-                "failures",
-                "failure_type",
-                failure_type.map(|f| f.to_string()),
-            );
-            flags.set("failures", "failure_rate", failure_rate);
-            flags.set("failures", "seed", seed.map(|v| v as i64));
-            flags.common(common)
-        }
-        App::Mapreduce {
-            common,
-            data_dir,
-            generate,
-            generated_files,
-            generated_words,
-            map_tasks,
-            top,
-        } => {
-            flags.set("", "app", Some(AppName::Mapreduce.to_string()));
-            flags.set(
-                "mapreduce",
-                "data_dir",
-                data_dir.map(|p| p.display().to_string()),
-            );
-            flags.set("mapreduce", "generate", generate.then_some(true));
-            flags.set(
-                "mapreduce",
-                "generated_files",
-                generated_files.map(|v| v as i64),
-            );
-            flags.set(
-                "mapreduce",
-                "generated_words",
-                generated_words.map(|v| v as i64),
-            );
-            flags.set("mapreduce", "map_tasks", map_tasks.map(|v| v as i64));
-            flags.set("mapreduce", "top", top.map(|v| v as i64));
-            flags.common(common)
-        }
-        App::Cholesky {
-            common,
-            matrix_size,
-            block_size,
-            native,
-        } => {
-            flags.set("cholesky", "native", native.then_some(true));
-            flags.set("", "app", Some(AppName::Cholesky.to_string()));
-            flags.set("cholesky", "matrix_size", matrix_size.map(|v| v as i64));
-            flags.set("cholesky", "block_size", block_size.map(|v| v as i64));
-            flags.common(common)
+    let given = match args.given() {
+        Ok(given) => given,
+        Err(message) => {
+            eprintln!("wasmtaps: error: {message}");
+            return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
-    let config = match config::resolve(&configs, taps_layer, flags.0) {
+    let config = match config::resolve(&given.configs, taps_layer, given.flags) {
         Ok(c) => c,
         Err(message) => {
             eprintln!("wasmtaps: error: {message}");

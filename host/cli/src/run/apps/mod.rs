@@ -21,7 +21,7 @@ pub(crate) struct AppContext {
     pub log: Arc<RunLog>,
     pub dir: PathBuf,
     /// Resolves results that came back by reference, when values are passed so.
-    pub transformer: Option<wasmtaps::Transformer>,
+    pub transformer: Option<wasmtaps::remote::Transformer>,
     /// Failures injected into what the app submits (the failures app over another app).
     pub injector: Option<Arc<failures::Injector>>,
 }

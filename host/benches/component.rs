@@ -1,0 +1,172 @@
+//! Components: the cost of a fresh instance and one call, and engine throughput.
+//!
+//! Run: `scripts/build-polyglot python && cargo bench -p wasmtaps --bench component`,
+//! and `scripts/build-polyglot js` for the JS rows (`-- --test` runs each measurement
+//! once, with a small bag). Prints, for the example components' `noop` (Python through
+//! componentize-py, JS through componentize-qjs), the median of 1,000 fresh calls
+//! through `Runtime::invoke` and the engine's throughput for a bag of tasks on 2 worker
+//! threads (3 runs: min and median), and benches a WAT component no-op beside the same
+//! no-op as a core module.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use wasmtaps::runtime::CompileBudget;
+use wasmtaps::{Args, Engine, InvokeOptions, Runtime, Task};
+
+const CORE_NOOP: &str = r#"(module
+  (memory (export "memory") 1)
+  (global $next (mut i32) (i32.const 1024))
+  (func (export "wasmtaps_alloc") (param $len i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $next))
+    (global.set $next (i32.add (global.get $next) (local.get $len)))
+    (local.get $p))
+  (data (i32.const 16) "\81\a2ok\c0")
+  (func (export "wasmtaps_task_noop") (param i32 i32) (result i64)
+    (i64.const 0x0000001000000005)))"#;
+
+const COMPONENT_NOOP: &str = r#"(component
+  (core module $m (memory (export "memory") 1) (func (export "noop")))
+  (core instance $i (instantiate $m))
+  (func (export "noop") (canon lift (core func $i "noop"))))"#;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+}
+
+/// An example component, built by `scripts/build-polyglot <language>`.
+fn example_component(language: &str) -> PathBuf {
+    let output = Command::new(repo().join("scripts/build-polyglot"))
+        .arg(language)
+        .output()
+        .expect("cannot run scripts/build-polyglot");
+    assert!(
+        output.status.success(),
+        "scripts/build-polyglot {language} failed (install the toolchain with \
+         `scripts/install-guest-toolchains {language}`):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    repo().join(format!("target/polyglot/{language}/apps.wasm"))
+}
+
+fn quick() -> bool {
+    std::env::args().any(|a| a == "--test")
+}
+
+/// Whether a language's measurements run: always, unless a benchmark filter is given
+/// that does not name it (`-- component_wat` times only the WAT no-ops).
+fn wanted(language: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    filters.is_empty() || filters.iter().any(|f| f.contains(language))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Median microseconds of `n` fresh calls of `task`.
+fn fresh_call_median(runtime: &Runtime, task: &Task, n: usize) -> f64 {
+    let (args, options) = (Args::new(), InvokeOptions::default());
+    let times = (0..n)
+        .map(|_| {
+            let start = Instant::now();
+            let outcome = runtime.invoke(task, &args, &options);
+            let elapsed = start.elapsed().as_secs_f64() * 1e6;
+            assert!(outcome.result.is_ok(), "{:?}", outcome.result.err());
+            elapsed
+        })
+        .collect();
+    median(times)
+}
+
+/// Tasks per second for a bag of `n` tasks on 2 worker threads.
+fn engine_tasks_per_second(runtime: &Runtime, task: &Task, n: usize) -> f64 {
+    let engine = Engine::builder(runtime.clone())
+        .workers(2)
+        .build()
+        .expect("engine");
+    let start = Instant::now();
+    let futures: Vec<_> = (0..n)
+        .map(|_| engine.submit(task, vec![], vec![]))
+        .collect();
+    for f in &futures {
+        f.result(None).expect("no-op");
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    engine.shutdown(true, false);
+    rate
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = Runtime::builder()
+        .compile_budget(CompileBudget {
+            max_function_bytes: 1 << 20,
+            max_function_locals: 1024,
+            ..CompileBudget::DEFAULT
+        })
+        .cache_dir(repo().join("target/wasmtaps-bench-cache"))
+        .build()
+        .expect("runtime");
+    let core = runtime.load_wat("core-noop", CORE_NOOP).expect("core");
+    let core = core.task("noop").expect("noop");
+    let component = runtime
+        .load_wat("component-noop", COMPONENT_NOOP)
+        .expect("component");
+    let component = component.task("noop").expect("noop");
+    let (args, options) = (Args::new(), InvokeOptions::default());
+    let mut group = c.benchmark_group("noop_fresh_instance");
+    group.bench_function("core_module_wat", |b| {
+        b.iter(|| black_box(runtime.invoke(&core, &args, &options).result.is_ok()))
+    });
+    group.bench_function("component_wat", |b| {
+        b.iter(|| black_box(runtime.invoke(&component, &args, &options).result.is_ok()))
+    });
+    let mut noops = Vec::new();
+    for language in ["python", "js"] {
+        if !wanted(language) {
+            continue;
+        }
+        let module = runtime
+            .load_file(example_component(language))
+            .expect("the example component");
+        let noop = module.task("noop").expect("noop");
+        group.bench_function(format!("{language}_component"), |b| {
+            b.iter(|| black_box(runtime.invoke(&noop, &args, &options).result.is_ok()))
+        });
+        noops.push((language, noop));
+    }
+    group.finish();
+    let (calls, bag) = if quick() { (20, 200) } else { (1_000, 20_000) };
+    for (language, noop) in &noops {
+        let medians: Vec<f64> = (0..3)
+            .map(|_| fresh_call_median(&runtime, noop, calls))
+            .collect();
+        let rates: Vec<f64> = (0..3)
+            .map(|_| engine_tasks_per_second(&runtime, noop, bag))
+            .collect();
+        eprintln!(
+            "{language} noop, fresh instance + call via Runtime::invoke: median of {calls} \
+             calls, 3 runs: min {:.0} us, median {:.0} us",
+            medians.iter().copied().fold(f64::INFINITY, f64::min),
+            median(medians.clone())
+        );
+        eprintln!(
+            "{language} noop through the engine, bag of {bag}, 2 workers, 3 runs: min {:.0} \
+             tasks/s, median {:.0} tasks/s",
+            rates.iter().copied().fold(f64::INFINITY, f64::min),
+            median(rates.clone())
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

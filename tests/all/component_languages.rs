@@ -1,0 +1,285 @@
+//! Python and JavaScript tasks: the example components `examples/python`
+//! (componentize-py) and `examples/js` (componentize-qjs), built by
+//! `scripts/build-polyglot python|js` once per test process; a missing toolchain fails
+//! the test with the install command (`scripts/install-guest-toolchains python|js`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_bytes::ByteBuf;
+use wasmtaps::runtime::CompileBudget;
+use wasmtaps::{
+    Arg, Args, Engine, ErrorKind, InvokeOptions, LimitOverrides, Runtime, TaskError, TaskModule,
+    Value,
+};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+}
+
+/// `target/polyglot/<language>/apps.wasm`, built once per process.
+fn component_path(language: &str) -> Result<PathBuf> {
+    static BUILT: OnceLock<Mutex<BTreeMap<String, Result<PathBuf, String>>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
+    built
+        .entry(language.to_owned())
+        .or_insert_with(|| {
+            let output = Command::new(repo().join("scripts/build-polyglot"))
+                .arg(language)
+                .output()
+                .map_err(|e| format!("cannot run scripts/build-polyglot: {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "scripts/build-polyglot {language} failed (install the toolchain with \
+                     `scripts/install-guest-toolchains {language}`):\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                ));
+            }
+            Ok(repo().join(format!("target/polyglot/{language}/apps.wasm")))
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// CPython's interpreter loop is a 427 KB function with 273 locals: over the default
+/// compile budget, which bounds the compile time of hostile modules.
+pub fn python_budget() -> CompileBudget {
+    CompileBudget {
+        max_function_bytes: 1 << 20,
+        max_function_locals: 1024,
+        ..CompileBudget::DEFAULT
+    }
+}
+
+fn runtime() -> Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            Runtime::builder()
+                .compile_budget(python_budget())
+                .cache_dir(repo().join("target/wasmtaps-test-cache"))
+                .build()
+                .expect("runtime")
+        })
+        .clone()
+}
+
+fn python() -> Result<TaskModule> {
+    component("python")
+}
+
+fn component(language: &str) -> Result<TaskModule> {
+    let path = component_path(language)?;
+    runtime()
+        .load_file(&path)
+        .with_context(|| format!("loading {}", path.display()))
+}
+
+fn call(task: &str, args: Args, limits: LimitOverrides) -> Result<Result<Value, TaskError>> {
+    let module = python()?;
+    let options = InvokeOptions {
+        limits,
+        ..InvokeOptions::default()
+    };
+    Ok(runtime()
+        .invoke(&module.task(task)?, &args, &options)
+        .result)
+}
+
+fn failure(task: &str, args: Args, limits: LimitOverrides) -> Result<TaskError> {
+    match call(task, args, limits)? {
+        Ok(v) => bail!("{task} returned {v:?} instead of failing"),
+        Err(e) => Ok(e),
+    }
+}
+
+#[test]
+fn an_uncaught_python_exception_keeps_its_class_message_and_traceback() -> Result<()> {
+    let e = failure(
+        "fail-uncaught",
+        Args::new().arg("nope")?,
+        LimitOverrides::default(),
+    )?;
+    assert_eq!(e.kind(), &ErrorKind::GuestError("KeyError".into()), "{e}");
+    assert_eq!(e.message(), "'nope'");
+    let traceback = e.traceback().context("a traceback")?;
+    assert!(
+        traceback.starts_with("Traceback (most recent call last):"),
+        "{traceback}"
+    );
+    assert!(traceback.contains("in fail_uncaught"), "{traceback}");
+    // A caught exception returned through `result` is the task's exception too.
+    let e = failure(
+        "fail-caught",
+        Args::new().arg("it broke")?,
+        LimitOverrides::default(),
+    )?;
+    assert_eq!(
+        (e.type_name(), e.message()),
+        ("InjectedFailure", "it broke")
+    );
+    Ok(())
+}
+
+#[test]
+fn while_true_pass_is_stopped_by_the_deadline() -> Result<()> {
+    let limits = LimitOverrides {
+        timeout: Some(Duration::from_millis(300)),
+        ..LimitOverrides::default()
+    };
+    let e = failure("spin", Args::new(), limits.clone())?;
+    assert!(e.is_timeout(), "{e}");
+    // time.sleep(3600) too: the guest blocks in WASI, where only the host can wake it.
+    let args = Args::new()
+        .arg(&Vec::<ByteBuf>::new())?
+        .arg(&1)?
+        .arg(&3600.0)?;
+    let e = failure("synthetic", args, limits)?;
+    assert!(e.is_timeout(), "{e}");
+    Ok(())
+}
+
+#[test]
+fn a_huge_bytearray_is_stopped_by_the_memory_limit() -> Result<()> {
+    let limits = LimitOverrides {
+        memory_bytes: Some(64 << 20),
+        ..LimitOverrides::default()
+    };
+    let e = failure("hog", Args::new().arg(&(256u64 << 20))?, limits.clone())?;
+    assert_eq!(e.kind(), &ErrorKind::MemoryLimitExceeded, "{e}");
+    // A smaller one fits, in a fresh instance of the same component.
+    let held = call("hog", Args::new().arg(&(1u64 << 20))?, limits)??;
+    assert_eq!(held.decode::<u64>()?, 1 << 20);
+    Ok(())
+}
+
+#[test]
+fn files_environment_and_sockets_are_out_of_reach() -> Result<()> {
+    #[derive(serde::Deserialize, Debug)]
+    struct Probe {
+        file: String,
+        env: String,
+        socket: String,
+    }
+    let report: Probe = call("probe", Args::new(), LimitOverrides::default())??.decode()?;
+    for (what, seen) in [
+        ("open('/etc/passwd')", &report.file),
+        ("os.environ", &report.env),
+        ("socket.socket()", &report.socket),
+    ] {
+        assert!(seen.starts_with("denied: "), "{what}: {seen}");
+    }
+    Ok(())
+}
+
+#[test]
+fn python_tasks_take_typed_arguments_and_keywords() -> Result<()> {
+    let sum = call(
+        "add",
+        Args::new().arg(&i64::MAX)?.kwarg("b", &1)?,
+        LimitOverrides::default(),
+    )??;
+    assert_eq!(
+        sum.decode::<i64>()?,
+        i64::MIN,
+        "Python's add wraps like s64"
+    );
+    let counts: Vec<(String, u64)> = call(
+        "map_words",
+        Args::new().arg("The cat, the HAT")?,
+        LimitOverrides::default(),
+    )??
+    .decode()?;
+    assert_eq!(
+        counts,
+        [("cat".into(), 1), ("hat".into(), 1), ("the".into(), 2)]
+    );
+    let e = failure(
+        "add",
+        Args::new().arg("two")?.arg(&2)?,
+        LimitOverrides::default(),
+    )?;
+    assert_eq!(e.kind(), &ErrorKind::ArgumentError);
+    assert_eq!(e.message(), "a: expected s64, got string");
+    Ok(())
+}
+
+#[test]
+fn a_python_task_and_rust_tasks_pass_values_in_an_engine_dag() -> Result<()> {
+    let python = python()?;
+    let rust = runtime().load_file(wasmtaps_example_artifacts::TASKS_WASM)?;
+    let engine = Engine::builder(runtime()).workers(2).build()?;
+    let from_rust = engine.submit(
+        &rust.task("add")?,
+        vec![Arg::encode(&1)?, Arg::encode(&2)?],
+        vec![],
+    );
+    let from_python = engine.submit(
+        &python.task("add")?,
+        vec![Arg::from(&from_rust)],
+        vec![("b".to_owned(), Arg::encode(&10)?)],
+    );
+    let total = engine.submit(
+        &rust.task("add")?,
+        vec![Arg::from(&from_python), Arg::encode(&100)?],
+        vec![],
+    );
+    assert_eq!(total.result(None)?.decode::<i64>()?, 113);
+    // Bytes: Python's list<u8> arrives in Rust as MessagePack bin.
+    let derived = engine.submit(
+        &python.task("synthetic")?,
+        vec![
+            Arg::encode(&vec![ByteBuf::from(b"abc".to_vec())])?,
+            Arg::encode(&7)?,
+            Arg::encode(&0.0)?,
+        ],
+        vec![],
+    );
+    let measured = engine.submit(&rust.task("byte_len")?, vec![Arg::from(&derived)], vec![]);
+    assert_eq!(measured.result(None)?.decode::<u64>()?, 7);
+    // A failed Python parent fails its Rust child with DependencyError.
+    let failed = engine.submit(
+        &python.task("fail_uncaught")?,
+        vec![Arg::encode("k")?],
+        vec![],
+    );
+    let child = engine.submit(&rust.task("byte_len")?, vec![Arg::from(&failed)], vec![]);
+    assert_eq!(
+        child
+            .exception(None)?
+            .context("the child should fail")?
+            .kind(),
+        &ErrorKind::DependencyError
+    );
+    Ok(())
+}
+
+#[test]
+fn an_uncaught_javascript_error_keeps_its_class_message_and_stack() -> Result<()> {
+    let js = component("js")?;
+    let outcome = runtime().invoke(
+        &js.task("fail_uncaught")?,
+        &Args::new().arg("nope")?,
+        &InvokeOptions::default(),
+    );
+    let e = outcome.result.err().context("fail-uncaught should fail")?;
+    assert_eq!(e.kind(), &ErrorKind::GuestError("TypeError".into()), "{e}");
+    assert!(e.message().contains("nope"), "{e}");
+    let stack = e.traceback().context("a stack")?;
+    assert!(stack.contains("failUncaught"), "{stack}");
+    let sum = runtime()
+        .invoke(
+            &js.task("add")?,
+            &Args::new().arg(&2)?.arg(&3)?,
+            &InvokeOptions::default(),
+        )
+        .result?;
+    assert_eq!(sum.decode::<i64>()?, 5);
+    Ok(())
+}
