@@ -45,7 +45,8 @@ pub enum ErrorKind {
     InvalidLimits,
     /// A parent task failed, so this task never ran (`DependencyError`).
     DependencyError,
-    /// The task was cancelled before it ran (`Cancelled`).
+    /// The task was cancelled before it ran (`CancelledError`, Python's name, as TaPS
+    /// records it).
     Cancelled,
     /// The host could not run the task, for a reason unrelated to the guest (`HostError`).
     HostError,
@@ -103,7 +104,7 @@ impl ErrorKind {
             ErrorKind::Abi(v) => v.type_name(),
             ErrorKind::InvalidLimits => "InvalidLimits",
             ErrorKind::DependencyError => "DependencyError",
-            ErrorKind::Cancelled => "Cancelled",
+            ErrorKind::Cancelled => "CancelledError",
             ErrorKind::HostError => "HostError",
             ErrorKind::PoisonTask => "PoisonTask",
             ErrorKind::LostTask => "LostTask",
@@ -195,6 +196,9 @@ pub struct TaskError {
     kind: ErrorKind,
     message: String,
     traceback: Option<String>,
+    /// What the record shows instead of this error: for a task that never ran because a
+    /// parent failed, the parent's exception, as TaPS records it.
+    recorded_as: Option<Box<ExceptionInfo>>,
 }
 
 impl TaskError {
@@ -204,6 +208,21 @@ impl TaskError {
             kind,
             message: message.into(),
             traceback: None,
+            recorded_as: None,
+        }
+    }
+
+    /// A [`ErrorKind::DependencyError`]: the task never ran because its parent
+    /// `parent_id` failed with `parent`. The Rust API sees the dependency error; the
+    /// record carries the parent's exception (type, message, traceback) unchanged, as
+    /// TaPS records a task whose argument future raised, so a chain of dependents all
+    /// record the exception of the task that really failed.
+    pub fn dependency(parent_id: &str, parent: &TaskError) -> TaskError {
+        TaskError {
+            kind: ErrorKind::DependencyError,
+            message: format!("parent task {parent_id} failed: {parent}"),
+            traceback: None,
+            recorded_as: Some(Box::new(parent.to_exception_info())),
         }
     }
 
@@ -276,12 +295,23 @@ impl TaskError {
         self.kind == ErrorKind::Cancelled
     }
 
-    /// The record form of this failure.
+    /// The record form of this failure: for a dependency failure, the exception of the
+    /// parent that failed (see [`TaskError::dependency`]). The traceback is always a
+    /// string, as in TaPS's records: the wasm backtrace or the guest's traceback when there
+    /// is one, else the exception formatted as Python's last traceback line,
+    /// `Type: message`.
     pub fn to_exception_info(&self) -> ExceptionInfo {
+        if let Some(parent) = &self.recorded_as {
+            return (**parent).clone();
+        }
         ExceptionInfo {
             kind: self.type_name().to_owned(),
             message: self.message.clone(),
-            traceback: self.traceback.clone(),
+            traceback: Some(
+                self.traceback
+                    .clone()
+                    .unwrap_or_else(|| format!("{}: {}", self.type_name(), self.message)),
+            ),
         }
     }
 
@@ -335,6 +365,7 @@ impl TaskError {
             kind,
             message,
             traceback,
+            recorded_as: None,
         }
     }
 }
@@ -354,6 +385,7 @@ impl From<&ExceptionInfo> for TaskError {
             kind,
             message: info.message.clone(),
             traceback: info.traceback.clone(),
+            recorded_as: None,
         }
     }
 }

@@ -9,7 +9,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 /// Why a task failed: the exception type, its message and a traceback.
 ///
 /// For a wasm trap the traceback holds the wasm backtrace, with function names when the
-/// module carries a name section. The `type` values wasmtaps produces are listed in
+/// module carries a name section; a guest's error carries the guest's traceback; any
+/// other failure `Type: message`. Records written by wasmtaps always have a string here
+/// (`Option` only so records from elsewhere with `null` still load). A task that never ran
+/// because a parent failed records that parent's exception, as TaPS does. The `type` values wasmtaps produces are listed in
 /// `docs/abi.md` and on [`ErrorKind`](crate::ErrorKind).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExceptionInfo {
@@ -18,7 +21,7 @@ pub struct ExceptionInfo {
     pub kind: String,
     /// A human-readable description.
     pub message: String,
-    /// The backtrace, if any.
+    /// The backtrace; always `Some` in the records wasmtaps writes.
     pub traceback: Option<String>,
 }
 

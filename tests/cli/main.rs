@@ -8,3 +8,5 @@ mod report;
 mod report_stream;
 mod run;
 mod support;
+mod taps;
+mod taps_by_reference;

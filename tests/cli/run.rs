@@ -89,7 +89,7 @@ fn synthetic_runs_every_structure_into_a_run_directory() -> Result<()> {
         assert!(
             tasks
                 .iter()
-                .all(|t| t.success == Some(true) && t.name == "synthetic")
+                .all(|t| t.success == Some(true) && t.name == "noop_task")
         );
         let ids: std::collections::HashSet<_> = tasks.iter().map(|t| &t.task_id).collect();
         assert_eq!(ids.len(), tasks.len(), "unique task ids");
@@ -147,7 +147,7 @@ fn synthetic_and_failures_run_on_worker_processes() -> Result<()> {
             "{structure}"
         );
         let config = std::fs::read_to_string(dir.join("config.toml"))?;
-        assert!(config.contains("executor = \"processes\""), "{config}");
+        assert!(config.contains("name = \"process-pool\""), "{config}");
     }
     let (_, printed) = run(
         tmp.path(),
@@ -179,7 +179,8 @@ fn failures_records_every_injected_failure_with_its_type() -> Result<()> {
         ("memory", "MemoryLimitExceeded"),
         ("timeout", "Timeout"),
         ("stack-overflow", "StackOverflow"),
-        ("dependency", "DependencyError"),
+        // A dependent records its failed parent's exception, as TaPS does.
+        ("dependency", "InjectedFailure"),
     ] {
         let (dir, printed) = run(
             tmp.path(),
@@ -216,14 +217,20 @@ fn failures_records_every_injected_failure_with_its_type() -> Result<()> {
             numbers[0], numbers[1],
             "{kind}: every injected failure recorded as expected: {injected_line}"
         );
-        assert_eq!(of_type, numbers[0], "{kind}: records and summary agree");
+        // In dependency mode each injected task has its own failing parent (one injected
+        // parent per task, as TaPS), and both record the parent's exception.
+        let per_injection = if kind == "dependency" { 2 } else { 1 };
+        assert_eq!(
+            of_type,
+            per_injection * numbers[0],
+            "{kind}: records and summary agree"
+        );
         if kind == "dependency" {
-            // The failing parents are recorded too, as guest errors.
-            assert!(failed.iter().any(|t| {
-                t.exception
-                    .as_ref()
-                    .is_some_and(|e| e.kind == "InjectedFailure")
-            }));
+            let dependents = failed
+                .iter()
+                .filter(|t| t.execution.is_none() && !t.parent_task_ids.is_empty())
+                .count();
+            assert_eq!(dependents, numbers[0], "{kind}: every dependent never ran");
         }
         assert!(
             printed.contains(exception),
@@ -256,7 +263,11 @@ fn mapreduce_counts_words_in_files_and_in_generated_text() -> Result<()> {
     )?;
     let top = std::fs::read_to_string(dir.join("top_words.txt"))?;
     assert_eq!(top, "4\tthe\n2\tsat\n");
-    assert_eq!(records(&dir)?.len(), 4, "3 map tasks and a reduce");
+    assert_eq!(
+        records(&dir)?.len(),
+        3,
+        "3 map tasks asked for over 2 files: one per file (as TaPS caps them) and a reduce"
+    );
     let (dir, _) = run(
         tmp.path(),
         "generated",
@@ -451,7 +462,10 @@ fn choices_are_refused_by_the_parser_listing_the_accepted_values() -> Result<()>
         ),
         (
             vec!["synthetic", "-c", &executor],
-            &["engine.executor", "`threads`, `processes`, `redis`"],
+            &[
+                "engine.executor",
+                "`threads`, `process-pool`, `processes`, `redis`",
+            ],
         ),
         (
             vec!["synthetic", "--structure", "star"],

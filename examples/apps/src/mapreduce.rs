@@ -43,3 +43,15 @@ mod tests {
         assert_eq!(total["the"], 4);
     }
 }
+
+/// [`map_words`] under TaPS's name for it.
+#[task]
+pub fn map_task(text: String) -> BTreeMap<String, u64> {
+    map_words(text)
+}
+
+/// [`reduce_counts`] under TaPS's name for it.
+#[task]
+pub fn reduce_task(counts: Vec<BTreeMap<String, u64>>) -> BTreeMap<String, u64> {
+    reduce_counts(counts)
+}

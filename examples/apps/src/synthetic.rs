@@ -20,6 +20,17 @@ pub fn synthetic(data: Vec<ByteBuf>, output_size: u64, sleep: f64) -> ByteBuf {
     ByteBuf::from(random_bytes(seed, output_size as usize))
 }
 
+/// [`synthetic`] under TaPS's name for it, so `wasmtaps run synthetic` records line up
+/// with TaPS's per-app analyses.
+#[task]
+pub fn noop_task(data: Vec<ByteBuf>, output_size: u64, sleep: f64) -> ByteBuf {
+    synthetic(data, output_size, sleep)
+}
+
+/// TaPS's warm-up task: does nothing, so its record measures the engine alone.
+#[task]
+pub fn warmup_task() {}
+
 /// `len` bytes from a xorshift generator seeded with `seed`.
 pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed | 1;

@@ -51,7 +51,7 @@ impl ResolvedConfig {
     /// Why `text` is not TOML or does not resolve to a configuration.
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let table: toml::Table = text.parse().map_err(|e| format!("not TOML: {e}"))?;
-        config::resolve(&[], table).map(ResolvedConfig)
+        config::resolve(&[], table, toml::Table::new()).map(ResolvedConfig)
     }
 
     /// The `config.toml` a run with this configuration writes into its run directory.

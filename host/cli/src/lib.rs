@@ -50,6 +50,13 @@ enum Command {
         deadline_mode: run::DeadlineMode,
         #[command(flatten)]
         budget: BudgetFlags,
+        /// Where values passed by reference are (the engine's `--store`): dir:PATH, or
+        /// redis with --redis.
+        #[arg(long)]
+        store: Option<String>,
+        /// The Redis URL of `--store redis`.
+        #[arg(long)]
+        redis: Option<String>,
     },
     /// Summarise a run directory's tasks.jsonl and write report.html (timeline, histograms).
     Report(report::command::ReportArgs),
@@ -118,23 +125,43 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// Parses the command line, runs the subcommand and returns the process's exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // TaPS's form of `run` (`-c` with several files, `--app`, dotted flags) is taken out
+    // before clap reads the rest.
+    let split = match run::taps_flags::split(std::env::args_os().collect()) {
+        Ok(split) => split,
+        Err(message) => {
+            eprintln!("wasmtaps: error: {}", terminal::terminal_line(&message));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let cli = Cli::parse_from(split.argv);
     let logging = logging::Logging::install(cli.verbose);
     let outcome = match cli.command {
         Command::Call(args) => call::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Report(args) => report::command::run(args),
-        Command::Run(args) => run::run(args, &logging),
+        Command::Run(args) => run::run(args, split.layer, &logging),
         Command::WorkerProcess {
             cache_dir,
             deadline_mode,
             budget,
+            store,
+            redis,
         } => runtime_builder(cache_dir.as_deref())
             .compile_budget(budget.budget())
             .epoch_interruption(deadline_mode == run::DeadlineMode::Epoch)
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|runtime| Ok(wasmtaps::remote::serve_worker_process(runtime)?))
+            .and_then(|runtime| {
+                match store {
+                    None => wasmtaps::remote::serve_worker_process(runtime)?,
+                    Some(store) => wasmtaps::remote::serve_worker_process_with_store(
+                        runtime,
+                        run::store(&store, redis.as_deref())?,
+                    )?,
+                }
+                Ok(())
+            })
             .map(|()| ExitCode::SUCCESS),
         Command::Worker(args) => worker::run(args),
     };

@@ -13,19 +13,36 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::prelude::*;
+use tracing_subscriber::reload;
 
+use crate::run::LogLevel;
 use crate::run::rundir::{RunLog, timestamp};
 
 /// The installed subscriber; [`Logging::also_to`] adds a run's `log.txt` to it.
 #[derive(Clone, Default)]
 pub(crate) struct Logging {
     run_log: Arc<OnceLock<Arc<RunLog>>>,
+    /// The filters of stderr and of `log.txt`, which a run's `[logging]` may change;
+    /// `None` when `-v` or `RUST_LOG` chose the levels (they win).
+    levels: Option<Arc<(SetFilter, SetFilter)>>,
 }
+
+/// Replaces one layer's filter (a `reload::Handle`, whose type names the layers below).
+type SetFilter = Box<dyn Fn(EnvFilter) + Send + Sync>;
 
 impl Logging {
     /// Installs the process's subscriber, `verbose` being how many `-v` were given.
     pub(crate) fn install(verbose: u8) -> Logging {
-        let logging = Logging::default();
+        let mut logging = Logging::default();
+        let (stderr_filter, stderr_handle) = reload::Layer::new(filter(verbose));
+        let (file_filter, file_handle) = reload::Layer::new(filter(verbose));
+        let chosen = verbose > 0 || EnvFilter::try_from_default_env().is_ok();
+        if !chosen {
+            logging.levels = Some(Arc::new((
+                Box::new(move |f| drop(stderr_handle.reload(f))),
+                Box::new(move |f| drop(file_handle.reload(f))),
+            )));
+        }
         let stderr = tracing_subscriber::fmt::layer()
             .with_writer(io::stderr)
             .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
@@ -38,11 +55,23 @@ impl Logging {
             .with_timer(LogTime);
         // Fails only if a subscriber is already installed (not in this binary).
         let _ = tracing_subscriber::registry()
-            .with(filter(verbose))
-            .with(stderr)
-            .with(file)
+            .with(stderr.with_filter(stderr_filter))
+            .with(file.with_filter(file_filter))
             .try_init();
         logging
+    }
+
+    /// A run's `[logging] level` (stderr) and `file_level` (`log.txt`, default `level`),
+    /// for wasmtaps's own events over `warn` for everything; `-v` and `RUST_LOG` win.
+    pub(crate) fn set_levels(&self, level: Option<LogLevel>, file_level: Option<LogLevel>) {
+        let Some(handles) = &self.levels else { return };
+        let directive = |l: LogLevel| format!("warn,wasmtaps={0},wasmtaps_cli={0}", l.directive());
+        if let Some(level) = level {
+            (handles.0)(EnvFilter::new(directive(level)));
+        }
+        if let Some(level) = file_level.or(level) {
+            (handles.1)(EnvFilter::new(directive(level)));
+        }
     }
 
     /// From now on, every event also goes to `log`'s file. Only the first call has an

@@ -210,10 +210,7 @@ fn put(job: &mut Job, slot: Slot, value: Value) {
 }
 
 fn dependency_error(parent_id: &str, error: &TaskError) -> TaskError {
-    TaskError::new(
-        ErrorKind::DependencyError,
-        format!("parent task {parent_id} failed: {error}"),
-    )
+    TaskError::dependency(parent_id, error)
 }
 
 /// Completes a task that is `Running` (claimed by an executor or by a cancel): stores

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::failure::{ErrorKind, TaskError};
+use crate::remote::{ByReference, Transformer};
 use crate::runtime::Runtime;
 
 use super::ready::{Executor, ReadyTask};
@@ -42,6 +43,36 @@ impl LocalExecutor {
     /// # Errors
     /// When a thread cannot be started.
     pub fn new(runtime: Runtime, threads: usize) -> std::io::Result<LocalExecutor> {
+        LocalExecutor::start(runtime, threads, None)
+    }
+
+    /// [`LocalExecutor::new`], passing the values `transformer`'s filter accepts by
+    /// reference, as TaPS's transformer does on its thread pool: an argument is stored
+    /// and read back from the store in the input-transform phase (only references this
+    /// run minted are resolved), a result the filter accepts is stored in the
+    /// result-transform phase and its children and caller get the reference
+    /// ([`Transformer::resolve`] reads it), and a guest result shaped like a reference
+    /// fails its task. Dropping the executor evicts what this run stored.
+    ///
+    /// # Errors
+    /// As [`LocalExecutor::new`].
+    pub fn with_transformer(
+        runtime: Runtime,
+        threads: usize,
+        transformer: Transformer,
+    ) -> std::io::Result<LocalExecutor> {
+        LocalExecutor::start(
+            runtime,
+            threads,
+            Some(Arc::new(ByReference::new(transformer))),
+        )
+    }
+
+    fn start(
+        runtime: Runtime,
+        threads: usize,
+        by_reference: Option<Arc<ByReference>>,
+    ) -> std::io::Result<LocalExecutor> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let count = threads.max(1);
         let inner = Arc::new(Inner {
@@ -55,6 +86,7 @@ impl LocalExecutor {
                 runtime: inner.runtime.clone(),
                 owner: Arc::as_ptr(&inner) as usize,
                 queue: rx.clone(),
+                by_reference: by_reference.clone(),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("wasmtaps-worker-{i}"))
@@ -138,6 +170,7 @@ struct Worker {
     runtime: Runtime,
     owner: usize,
     queue: Receiver<Option<ReadyTask>>,
+    by_reference: Option<Arc<ByReference>>,
 }
 
 impl Worker {
@@ -161,9 +194,11 @@ impl Worker {
         };
         // `invoke` does not fail, but a bug in it must not kill the worker and leave
         // the task unfinished for ever.
-        let invoke = || {
-            self.runtime
-                .invoke(task.task(), task.args(), task.invoke_options())
+        let invoke = || match &self.by_reference {
+            None => self
+                .runtime
+                .invoke(task.task(), task.args(), task.invoke_options()),
+            Some(by_reference) => by_reference.run_local(&self.runtime, &task),
         };
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(invoke)) {
             Ok(invocation) => task.complete(invocation),

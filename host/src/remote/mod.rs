@@ -36,10 +36,11 @@ pub(crate) mod wire;
 pub use auth::{SECRET_ENV, Secret};
 pub use key::StoreKey;
 pub use process::{ProcessExecutor, WorkerCommand};
-pub use process_server::serve_worker_process;
+pub use process_server::{serve_worker_process, serve_worker_process_with_store};
 pub use redis_executor::{RedisExecutor, RedisExecutorBuilder};
 pub use redis_worker::{Worker, WorkerBuilder};
 pub use store::{DirectoryStore, RedisStore, Store};
+pub(crate) use transform::ByReference;
 pub use transform::{Filter, REFERENCE_EXT, Transformer};
 
 /// A distributed executor, worker or store could not do its work.

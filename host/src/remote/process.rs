@@ -42,6 +42,7 @@ use crate::engine::{Executor, ReadyTask, RunningTask};
 use crate::failure::{ErrorKind, TaskError};
 
 use super::process_server::MAX_REPLY_BYTES;
+use super::transform::{ByReference, Transformer};
 use super::wire::{Job, Reply, read_frame, write_frame};
 
 /// Jobs in flight per worker process.
@@ -110,7 +111,7 @@ impl ProcessExecutor {
     /// When the first process or a thread cannot be started (so a command that cannot
     /// run fails here, not task by task).
     pub fn new(command: WorkerCommand, processes: usize) -> std::io::Result<ProcessExecutor> {
-        Self::spawn_slots(command, processes, false)
+        Self::configured(command, processes, false, None)
     }
 
     /// Like [`new`](ProcessExecutor::new), for workers that run wasm without deadline
@@ -129,14 +130,42 @@ impl ProcessExecutor {
         command: WorkerCommand,
         processes: usize,
     ) -> std::io::Result<ProcessExecutor> {
-        Self::spawn_slots(command, processes, true)
+        Self::configured(command, processes, true, None)
     }
 
-    fn spawn_slots(
+    /// [`ProcessExecutor::new`], passing the values `transformer`'s filter accepts by
+    /// reference, as TaPS's transformer does on any executor: an argument is stored
+    /// before its job is sent and the job lists the keys it vouches for; a worker resolves
+    /// only those, from its own store, which must be the same (`wasmtaps worker-process
+    /// --store dir:PATH` or `--store redis --redis URL`, or
+    /// [`serve_worker_process_with_store`](crate::remote::serve_worker_process_with_store)), and
+    /// stores a result above the threshold there. A reply may report one stored key, its
+    /// own result's, and its result may refer to no other. Dropping the executor evicts
+    /// what this run stored.
+    ///
+    /// # Errors
+    /// As [`ProcessExecutor::new`].
+    pub fn with_transformer(
         command: WorkerCommand,
         processes: usize,
-        watchdog: bool,
+        transformer: Transformer,
     ) -> std::io::Result<ProcessExecutor> {
+        Self::configured(command, processes, false, Some(transformer))
+    }
+
+    /// The general form: with the [deadline watchdog](ProcessExecutor::with_deadline_watchdog)
+    /// or not, and with a [transformer](ProcessExecutor::with_transformer) or not.
+    ///
+    /// # Errors
+    /// As [`ProcessExecutor::new`].
+    pub fn configured(
+        command: WorkerCommand,
+        processes: usize,
+        deadline_watchdog: bool,
+        transformer: Option<Transformer>,
+    ) -> std::io::Result<ProcessExecutor> {
+        let watchdog = deadline_watchdog;
+        let by_reference = transformer.map(|t| Arc::new(ByReference::new(t)));
         let processes = processes.max(1);
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut first = Some(Process::start(&command)?);
@@ -145,6 +174,7 @@ impl ProcessExecutor {
                 let (resend, resent) = crossbeam_channel::unbounded();
                 let slot = Slot {
                     command: command.clone(),
+                    by_reference: by_reference.clone(),
                     queue: rx.clone(),
                     resend,
                     resent,
@@ -415,6 +445,7 @@ fn watch(in_flight: &InFlight, child: &Mutex<Child>) {
 /// One process slot: restarts its process when it dies.
 struct Slot {
     command: WorkerCommand,
+    by_reference: Option<Arc<ByReference>>,
     queue: Receiver<ReadyTask>,
     /// Tasks to send again: a killed process's unanswered tasks, which were not at fault.
     resend: Sender<RunningTask>,
@@ -507,9 +538,10 @@ impl Slot {
         };
         let reader = {
             let (in_flight, resend) = (in_flight.clone(), self.resend.clone());
+            let by_reference = self.by_reference.clone();
             std::thread::Builder::new()
                 .name("wasmtaps-process-replies".into())
-                .spawn(move || read_replies(output, &in_flight, &resend))
+                .spawn(move || read_replies(output, &in_flight, &resend, by_reference.as_deref()))
         };
         let watchdog = {
             let (in_flight, child) = (in_flight.clone(), process.child.clone());
@@ -547,7 +579,7 @@ impl Slot {
                     }
                 }
             };
-            if let Err(e) = send(&mut process, &in_flight, task) {
+            if let Err(e) = send(&mut process, &in_flight, task, self.by_reference.as_deref()) {
                 break Err(e);
             }
             next = self.try_next();
@@ -594,7 +626,12 @@ impl From<std::io::Error> for SendError {
 }
 
 /// Sends one task (if it is still to run) to the process.
-fn send(process: &mut Process, in_flight: &InFlight, task: RunningTask) -> Result<(), SendError> {
+fn send(
+    process: &mut Process,
+    in_flight: &InFlight,
+    task: RunningTask,
+    by_reference: Option<&ByReference>,
+) -> Result<(), SendError> {
     if in_flight.full() {
         // The process answers only what it has received.
         process.input.flush()?;
@@ -605,13 +642,26 @@ fn send(process: &mut Process, in_flight: &InFlight, task: RunningTask) -> Resul
     let module = task.task().module();
     let hash = module.hash();
     let first_use = !process.known.contains(&hash);
+    let (args, references) = match by_reference {
+        None => (task.args().clone(), Vec::new()),
+        Some(by_reference) => match by_reference.transform_args(task.id(), task.args()) {
+            Ok(transformed) => transformed,
+            Err(e) => {
+                task.fail(TaskError::new(
+                    ErrorKind::HostError,
+                    format!("cannot store an argument by reference: {e}"),
+                ));
+                return Ok(());
+            }
+        },
+    };
     let job = Job {
         id: task.id().to_owned(),
         module_hash: hash.clone(),
         module_name: module.name().to_owned(),
         wasm: first_use.then(|| ByteBuf::from(module.wasm_bytes().to_vec())),
         task: task.task().name().to_owned(),
-        args: task.args().clone(),
+        args,
         limits: task.invoke_options().limits.clone(),
         dirs: task
             .invoke_options()
@@ -619,8 +669,8 @@ fn send(process: &mut Process, in_flight: &InFlight, task: RunningTask) -> Resul
             .iter()
             .map(|d| (d.host_path.display().to_string(), d.guest_path.clone()))
             .collect(),
-        references: Vec::new(),
-        result_threshold: None,
+        references,
+        result_threshold: by_reference.map(ByReference::result_threshold),
         reply_to: String::new(),
         max_deliveries: 0,
     };
@@ -641,6 +691,7 @@ fn read_replies(
     mut output: BufReader<ChildStdout>,
     in_flight: &InFlight,
     resend: &Sender<RunningTask>,
+    by_reference: Option<&ByReference>,
 ) {
     loop {
         let reply = read_frame::<Reply>(&mut output, MAX_REPLY_BYTES);
@@ -649,9 +700,22 @@ fn read_replies(
         }
         let task = in_flight.pop();
         match (reply, task) {
-            (Ok(Some(reply)), Some(task)) => {
+            (Ok(Some(mut reply)), Some(task)) => {
                 if reply.id == task.id() {
-                    task.complete(reply.into_invocation());
+                    let stored = std::mem::take(&mut reply.stored);
+                    let mut invocation = reply.into_invocation();
+                    let checked = match by_reference {
+                        Some(b) => b.check_reply(task.id(), &stored, &invocation.result),
+                        None if stored.is_empty() => Ok(()),
+                        None => Err(TaskError::new(
+                            ErrorKind::HostError,
+                            "the worker process reports stored objects, but nothing is passed by reference",
+                        )),
+                    };
+                    if let Err(error) = checked {
+                        invocation.result = Err(error);
+                    }
+                    task.complete(invocation);
                 } else {
                     task.fail(TaskError::new(
                         ErrorKind::HostError,

@@ -11,6 +11,7 @@ use crate::limits::Limits;
 use crate::runtime::Runtime;
 
 use super::serve::JobRunner;
+use super::store::Store;
 use super::wire::{Job, Reply, read_frame, write_frame};
 
 /// The largest job a worker process reads: the engine is its parent, so this only keeps
@@ -39,10 +40,29 @@ pub(crate) const MAX_REPLY_BYTES: u64 =
 /// When stdin or stdout fail, or a frame does not decode (the engine went away
 /// mid-frame, or something else is writing to the pipe).
 pub fn serve_worker_process(runtime: Runtime) -> std::io::Result<()> {
+    serve(runtime, None)
+}
+
+/// [`serve_worker_process`] for an engine that passes values by reference
+/// ([`ProcessExecutor::with_transformer`](super::ProcessExecutor::with_transformer)):
+/// a job's arguments that it vouches for are read from `store`, and a result above the
+/// job's threshold is written there. The store comes from the worker's own
+/// configuration (`wasmtaps worker-process --store ...`), never from a message.
+///
+/// # Errors
+/// As [`serve_worker_process`].
+pub fn serve_worker_process_with_store(
+    runtime: Runtime,
+    store: Arc<dyn Store>,
+) -> std::io::Result<()> {
+    serve(runtime, Some(store))
+}
+
+fn serve(runtime: Runtime, store: Option<Arc<dyn Store>>) -> std::io::Result<()> {
     let mut input = BufReader::new(std::io::stdin().lock());
     let mut output = BufWriter::new(std::io::stdout().lock());
     let flush_each_reply = !runtime.epoch_interruption();
-    let runner = JobRunner::new(runtime, None);
+    let runner = JobRunner::new(runtime, store);
     // Bytes of every module sent, by hash: the module cache may evict a compiled
     // module, and the engine sends the bytes only once.
     let mut modules: HashMap<String, Arc<[u8]>> = HashMap::new();

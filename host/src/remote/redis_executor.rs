@@ -254,12 +254,19 @@ impl RedisExecutor {
                 return Ok(value.clone());
             };
             let key = format!("arg-{id}-{index}");
-            let out = t.transform(&key, value).map_err(|e| {
-                TaskError::new(
-                    ErrorKind::HostError,
-                    format!("cannot store an argument by reference: {e}"),
-                )
-            })?;
+            // A list of parents' results that came back by reference stays a list of
+            // references (a worker resolves a reference or the items of a list, not a
+            // stored list of references).
+            let out = if t.references_in(value).is_empty() {
+                t.transform(&key, value).map_err(|e| {
+                    TaskError::new(
+                        ErrorKind::HostError,
+                        format!("cannot store an argument by reference: {e}"),
+                    )
+                })?
+            } else {
+                value.clone()
+            };
             if &out != value
                 && let Ok(key) = StoreKey::new(key)
             {
@@ -567,8 +574,13 @@ impl Drop for RedisExecutor {
     fn drop(&mut self) {
         self.jobs = None;
         self.shared.stop.store(true, Ordering::SeqCst);
+        // The last reference may go with a task the reader thread completes: that thread
+        // ends by itself once `stop` is set, and cannot join itself.
+        let me = std::thread::current().id();
         for thread in std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner())) {
-            let _ = thread.join();
+            if thread.thread().id() != me {
+                let _ = thread.join();
+            }
         }
         let stored =
             std::mem::take(&mut *self.shared.stored.lock().unwrap_or_else(|e| e.into_inner()));

@@ -291,3 +291,212 @@ pub(crate) fn resolve_with(
     }
     Ok(Value::from_trusted(out))
 }
+
+/// The engine's side of passing values by reference to workers that share its store
+/// (worker processes): arguments the filter accepts are stored before a job is sent and
+/// the job lists the keys it vouches for; a reply may report one stored key, its own
+/// result's, and its result may refer to nothing else. Dropping it evicts every object
+/// this run stored or adopted.
+#[derive(Debug)]
+pub(crate) struct ByReference {
+    transformer: Transformer,
+    stored: Mutex<Vec<StoreKey>>,
+}
+
+impl ByReference {
+    pub(crate) fn new(transformer: Transformer) -> ByReference {
+        ByReference {
+            transformer,
+            stored: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The threshold above which a worker stores a result.
+    pub(crate) fn result_threshold(&self) -> u64 {
+        self.transformer.filter().threshold()
+    }
+
+    /// `args` of job `id` with the values the filter accepts stored, and the keys of
+    /// every reference the job carries that this run minted (sorted, no duplicates).
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub(crate) fn transform_args(
+        &self,
+        id: &str,
+        args: &crate::args::Args,
+    ) -> Result<(crate::args::Args, Vec<String>), DistributedError> {
+        let mut index = 0;
+        let mut references = Vec::new();
+        let mut transform = |value: &Value| -> Result<Value, DistributedError> {
+            index += 1;
+            let key = format!("arg-{id}-{index}");
+            // A list of parents' results that came back by reference stays a list of
+            // references (a worker resolves a reference or the items of a list, not a
+            // stored list of references).
+            let out = if self.transformer.references_in(value).is_empty() {
+                self.transformer.transform(&key, value)?
+            } else {
+                value.clone()
+            };
+            if &out != value {
+                self.stored
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(StoreKey::new(key)?);
+            }
+            references.extend(
+                self.transformer
+                    .references_in(&out)
+                    .into_iter()
+                    .map(|k| k.to_string()),
+            );
+            Ok(out)
+        };
+        let mut out = crate::args::Args::new();
+        for value in args.positional() {
+            out.push(transform(value)?);
+        }
+        for (name, value) in args.keyword() {
+            out.push_kwarg(name.clone(), transform(value)?);
+        }
+        references.sort();
+        references.dedup();
+        Ok((out, references))
+    }
+
+    /// Checks what a worker's reply to job `id` says it stored (at most the key of the
+    /// job's own result) and that its result refers to nothing else; adopts that key.
+    ///
+    /// # Errors
+    /// A `HostError` naming what the reply may not claim.
+    pub(crate) fn check_reply(
+        &self,
+        id: &str,
+        stored: &[String],
+        result: &Result<Value, crate::failure::TaskError>,
+    ) -> Result<(), crate::failure::TaskError> {
+        use crate::failure::{ErrorKind, TaskError};
+        let bad = |why: String| TaskError::new(ErrorKind::HostError, why);
+        let own = match stored {
+            [] => None,
+            [key] if *key == super::serve::result_key(id) => {
+                let key = StoreKey::new(key.as_str()).map_err(|e| bad(e.to_string()))?;
+                self.transformer.adopt(key.clone());
+                self.stored
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(key.clone());
+                Some(key)
+            }
+            _ => {
+                return Err(bad(format!(
+                    "the worker's reply lists store keys it may not have written ({} keys); none is trusted",
+                    stored.len()
+                )));
+            }
+        };
+        if let Ok(value) = result
+            && let Some(k) = reference_keys(value)
+                .into_iter()
+                .find(|k| own.as_ref() != Some(k))
+        {
+            return Err(bad(format!(
+                "the worker's result refers to {k}, which it did not store"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ByReference {
+    fn drop(&mut self) {
+        let stored = std::mem::take(&mut *self.stored.lock().unwrap_or_else(|e| e.into_inner()));
+        for key in stored {
+            let _ = self.transformer.store().evict(&key);
+        }
+    }
+}
+
+impl ByReference {
+    /// Runs `task` in this process as a worker sharing the store would: its arguments
+    /// stored when the filter accepts them, then resolved from the store (the references
+    /// this run minted, and only those) in the input-transform phase; a guest result
+    /// shaped like a reference refused; a result the filter accepts stored in the
+    /// result-transform phase, so the task's children and caller get a reference.
+    pub(crate) fn run_local(
+        &self,
+        runtime: &crate::runtime::Runtime,
+        task: &crate::engine::RunningTask,
+    ) -> crate::invoke::Invocation {
+        use crate::failure::{ErrorKind, TaskError};
+        use crate::invoke::Invocation;
+        let host = |message: String| TaskError::new(ErrorKind::HostError, message);
+        let start = crate::info::unix_now();
+        let resolved = self
+            .transform_args(task.id(), task.args())
+            .map_err(|e| host(format!("cannot store an argument by reference: {e}")))
+            .and_then(|(args, _)| {
+                let max = task.limits().max_argument_bytes;
+                let fetch = |key: &StoreKey| {
+                    self.transformer
+                        .is_minted(key)
+                        .then(|| fetch(self.transformer.store().as_ref(), key, max))
+                };
+                let resolve = |value: &Value| {
+                    resolve_with(value, &fetch).map_err(|e| {
+                        host(format!(
+                            "cannot resolve an argument passed by reference: {e}"
+                        ))
+                    })
+                };
+                let mut out = crate::args::Args::new();
+                for value in args.positional() {
+                    out.push(resolve(value)?);
+                }
+                for (name, value) in args.keyword() {
+                    out.push_kwarg(name.clone(), resolve(value)?);
+                }
+                Ok(out)
+            });
+        let args = match resolved {
+            Ok(args) => args,
+            Err(error) => {
+                return Invocation::failed_before_start(error, runtime.hostname(), start);
+            }
+        };
+        let mut invocation = runtime.invoke(task.task(), &args, task.invoke_options());
+        if let Ok(value) = &invocation.result {
+            if has_reference_shape(value) {
+                invocation.result = Err(host(format!(
+                    "the task returned a MessagePack extension of type {REFERENCE_EXT} where a \
+                     store reference would go; that type is reserved for references the host \
+                     makes"
+                )));
+            } else {
+                let key = super::serve::result_key(task.id());
+                invocation.result = match self.transformer.transform(&key, value) {
+                    Ok(out) => {
+                        if &out != value
+                            && let Ok(key) = StoreKey::new(key)
+                        {
+                            self.stored
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push(key);
+                        }
+                        Ok(out)
+                    }
+                    Err(e) => Err(host(format!("cannot store the result by reference: {e}"))),
+                };
+            }
+        }
+        let end = crate::info::unix_now();
+        let info = &mut invocation.execution;
+        info.execution_start_time = start;
+        info.input_transform_start_time = start;
+        info.result_transform_end_time = end.max(info.result_transform_end_time);
+        info.execution_end_time = end.max(info.execution_end_time);
+        invocation
+    }
+}

@@ -1,6 +1,8 @@
 //! The closed sets of values `wasmtaps run` options take: each is a clap [`ValueEnum`] for
 //! its flag and a serde enum for its config key, under the same kebab-case names, so a
-//! wrong value is refused by the parser with the accepted values listed.
+//! wrong value is refused by the parser with the accepted values listed. TaPS's names for
+//! the same choices (`thread-pool`, `zero-division`, ...) are aliases; config files may
+//! spell any of them in any case (see `taps.rs`), flags too.
 
 use std::fmt;
 
@@ -28,6 +30,31 @@ display_as_value_name!(
     FailureType
 );
 
+/// A Python logging level, as TaPS's `[logging] level` and `file_level` name them.
+/// Ordered from the most to the least verbose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub(crate) enum LogLevel {
+    Debug,
+    Info,
+    #[serde(alias = "WARN")]
+    Warning,
+    Error,
+    Critical,
+}
+
+impl LogLevel {
+    /// The `tracing` level directive with the same meaning.
+    pub(crate) fn directive(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warning => "warn",
+            LogLevel::Error | LogLevel::Critical => "error",
+        }
+    }
+}
+
 /// Which of TaPS's applications a run is (the `run` subcommand; `app` in a config file).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -43,10 +70,14 @@ pub(crate) enum AppName {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum ExecutorKind {
-    /// Worker threads in this process.
+    /// Worker threads in this process (TaPS's `thread-pool`).
     #[default]
+    #[value(alias = "thread-pool")]
+    #[serde(alias = "thread-pool")]
     Threads,
-    /// Worker processes on this machine (`wasmtaps worker-process`).
+    /// Worker processes on this machine, `wasmtaps worker-process` (TaPS's `process-pool`).
+    #[value(alias = "process-pool")]
+    #[serde(alias = "process-pool")]
     Processes,
     /// `wasmtaps worker` processes anywhere, through Redis.
     Redis,
@@ -100,15 +131,23 @@ pub(crate) enum ProgressMode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum FailureType {
-    /// An `unreachable` instruction.
+    /// An integer division by zero, a wasm trap (TaPS's `zero-division`).
+    #[value(alias = "zero-division")]
+    #[serde(alias = "zero-division")]
     Trap,
     /// A Rust panic in the guest.
     Panic,
-    /// An error the task returns.
+    /// An error the task returns (TaPS's `failure`).
+    #[value(alias = "failure")]
+    #[serde(alias = "failure")]
     GuestError,
-    /// Growing memory past a 16 MiB limit.
+    /// Growing memory past a 16 MiB limit (TaPS's `memory` and `ulimit`).
+    #[value(alias = "ulimit")]
+    #[serde(alias = "ulimit")]
     Memory,
-    /// Spinning past a 20 ms deadline.
+    /// Spinning past a 20 ms deadline (TaPS's `walltime`).
+    #[value(alias = "walltime")]
+    #[serde(alias = "walltime")]
     Timeout,
     /// Unbounded recursion.
     StackOverflow,

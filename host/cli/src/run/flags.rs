@@ -171,7 +171,7 @@ struct EngineFlags {
     #[arg(long, value_parser = parse::count)]
     workers: Option<u64>,
     /// Where tasks run [default: threads].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     executor: Option<ExecutorKind>,
     /// Who stops a task at its deadline: epoch (checks in the wasm code) or process
     /// (unguarded wasm in worker processes, killed at the deadline; needs --executor
@@ -217,7 +217,7 @@ struct RunDirFlags {
     #[arg(long)]
     record_file: Option<String>,
     /// How progress is shown [default: auto].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     progress: Option<ProgressMode>,
 }
 
@@ -243,7 +243,7 @@ struct LimitsFlags {
 #[derive(ClapArgs, Serialize)]
 struct SyntheticFlags {
     /// The shape of the task graph [default: bag].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     structure: Option<Structure>,
     /// Number of tasks.
     #[arg(long, value_parser = parse::count)]
@@ -251,9 +251,12 @@ struct SyntheticFlags {
     /// Bytes passed along each edge, e.g. 1KiB.
     #[arg(long, value_parser = parse::bytes)]
     task_data_bytes: Option<u64>,
-    /// Seconds each task sleeps.
+    /// Seconds each task sleeps (the mean, with --task-std).
     #[arg(long)]
     task_sleep: Option<f64>,
+    /// Standard deviation of each task's sleep in seconds (a normal draw, never below 0).
+    #[arg(long)]
+    task_std: Option<f64>,
     /// Tasks in flight at once (bag).
     #[arg(long, value_parser = parse::count)]
     bag_max_running: Option<u64>,
@@ -266,7 +269,7 @@ struct SyntheticFlags {
 #[derive(ClapArgs, Serialize)]
 struct FailuresFlags {
     /// How the injected tasks fail.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     failure_type: Option<FailureType>,
     /// Fraction of tasks that fail (0 to 1).
     #[arg(long)]

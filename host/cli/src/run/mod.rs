@@ -4,9 +4,12 @@
 mod apps;
 mod choices;
 pub(crate) mod config;
+mod environment;
 mod flags;
 mod progress;
 pub(crate) mod rundir;
+mod taps;
+pub(crate) mod taps_flags;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,15 +24,21 @@ use crate::EXIT_USAGE;
 use crate::logging::Logging;
 use crate::report::RunSummary;
 use apps::{AppContext, AppOutcome};
-use choices::{AppName, ExecutorKind, ProgressMode};
-
 pub(crate) use choices::DeadlineMode;
+pub(crate) use choices::LogLevel;
+use choices::{AppName, ExecutorKind, ProgressMode, Structure};
 use config::RunConfig;
 use rundir::RunLog;
 
 pub(crate) use flags::RunArgs;
 
-pub(crate) fn run(args: RunArgs, logging: &Logging) -> anyhow::Result<ExitCode> {
+/// Runs the app of `args`; `taps_layer` holds the TaPS-style dotted flags (see
+/// [`taps_flags`]).
+pub(crate) fn run(
+    args: RunArgs,
+    taps_layer: toml::Table,
+    logging: &Logging,
+) -> anyhow::Result<ExitCode> {
     let given = match args.given() {
         Ok(given) => given,
         Err(message) => {
@@ -37,7 +46,7 @@ pub(crate) fn run(args: RunArgs, logging: &Logging) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
-    let config = match config::resolve(&given.configs, given.flags) {
+    let config = match config::resolve(&given.configs, taps_layer, given.flags) {
         Ok(c) => c,
         Err(message) => {
             eprintln!("wasmtaps: error: {message}");
@@ -49,22 +58,32 @@ pub(crate) fn run(args: RunArgs, logging: &Logging) -> anyhow::Result<ExitCode> 
 
 fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let dir = config
-        .run
-        .run_dir
-        .clone()
-        .unwrap_or_else(|| rundir::default_dir(config.app, config.engine.executor));
+    let dir = config.run.run_dir.clone().unwrap_or_else(|| {
+        rundir::default_dir(&config.run.dir_format, config.app, config.engine.executor)
+    });
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create run directory {}", dir.display()))?;
     std::fs::write(dir.join("config.toml"), config::to_toml(&config, &dir))
         .with_context(|| format!("cannot write {}", dir.join("config.toml").display()))?;
-    let log = Arc::new(RunLog::create(
-        &dir,
-        matches!(
-            config.run.progress,
-            ProgressMode::Auto | ProgressMode::Lines
-        ),
-    )?);
+    logging.set_levels(config.logging.level, config.logging.file_level);
+    let log = Arc::new(
+        RunLog::create(
+            &dir,
+            &config.logging.file_name,
+            // The run's own lines are INFO: `[logging] level` above that keeps them off
+            // stderr (they still go to the log file).
+            matches!(
+                config.run.progress,
+                ProgressMode::Auto | ProgressMode::Lines
+            ) && config.logging.level.is_none_or(|l| l <= LogLevel::Info),
+        )
+        .with_context(|| {
+            format!(
+                "cannot create {}",
+                dir.join(&config.logging.file_name).display()
+            )
+        })?,
+    );
     logging.also_to(log.clone());
     log.line(format!("wasmtaps run {} in {}", config.app, dir.display()));
 
@@ -92,7 +111,9 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
         .fuel_metering(limits.fuel.is_some())
         .compile_budget(budget)
         .build()?;
-    runtime.limits_for(&limits)?;
+    let resolved = runtime.limits_for(&limits)?;
+    environment::write(&dir, &config, &resolved, &budget)
+        .with_context(|| format!("cannot write {}", dir.join("environment.json").display()))?;
     let module = match &config.engine.module {
         Some(path) => runtime.load_file(path)?,
         None => runtime.load_bytes(
@@ -100,7 +121,10 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             wasmtaps_example_artifacts::APPS_WASM_BYTES,
         )?,
     };
+    let builder_runtime = runtime.clone();
     let mut builder = Engine::builder(runtime).default_limits(limits);
+    // Resolves the results that come back by reference, for the apps that read them.
+    let mut transformer_for_results: Option<Transformer> = None;
     if config.engine.executor == ExecutorKind::Processes {
         let program = std::env::current_exe()
             .context("cannot find the wasmtaps binary to start worker processes")?;
@@ -124,11 +148,29 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let command = wasmtaps::WorkerCommand::new(program, args);
-        let executor = match config.engine.deadline_mode {
-            DeadlineMode::Epoch => wasmtaps::ProcessExecutor::new(command, processes),
-            DeadlineMode::Process => {
-                wasmtaps::ProcessExecutor::with_deadline_watchdog(command, processes)
+        let watchdog = config.engine.deadline_mode == DeadlineMode::Process;
+        let executor = match &config.engine.transform_threshold {
+            None => wasmtaps::ProcessExecutor::configured(
+                wasmtaps::WorkerCommand::new(program, args),
+                processes,
+                watchdog,
+                None,
+            ),
+            Some(threshold) => {
+                // The workers open the same store from their own flags.
+                args.extend(["--store".to_owned(), config.engine.store().to_owned()]);
+                if let Some(url) = &config.engine.redis {
+                    args.extend(["--redis".to_owned(), url.clone()]);
+                }
+                let store = store(config.engine.store(), config.engine.redis.as_deref())?;
+                let transformer = Transformer::new(store, Filter::larger_than(threshold.0));
+                transformer_for_results = Some(transformer.clone());
+                wasmtaps::ProcessExecutor::configured(
+                    wasmtaps::WorkerCommand::new(program, args),
+                    processes,
+                    watchdog,
+                    Some(transformer),
+                )
             }
         }
         .context("cannot start the worker processes")?;
@@ -136,6 +178,24 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
     }
     if config.engine.workers > 0 {
         builder = builder.workers(config.engine.workers);
+    }
+    if config.engine.executor == ExecutorKind::Threads
+        && let Some(threshold) = &config.engine.transform_threshold
+    {
+        let store = store(config.engine.store(), config.engine.redis.as_deref())?;
+        let transformer = Transformer::new(store, Filter::larger_than(threshold.0));
+        transformer_for_results = Some(transformer.clone());
+        let threads = match config.engine.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let executor = wasmtaps::LocalExecutor::with_transformer(
+            builder_runtime.clone(),
+            threads,
+            transformer,
+        )
+        .context("cannot start the worker threads")?;
+        builder = builder.executor(Arc::new(executor)).workers(threads);
     }
     if config.engine.executor == ExecutorKind::Redis {
         let url = config.engine.redis.as_deref().unwrap_or_default();
@@ -146,11 +206,10 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             None => redis,
         };
         if let Some(threshold) = &config.engine.transform_threshold {
-            let store: Arc<dyn Store> = match config.engine.store.strip_prefix("dir:") {
-                Some(path) => Arc::new(DirectoryStore::new(path)?),
-                None => Arc::new(RedisStore::new(url, "wasmtaps")?),
-            };
-            redis = redis.transformer(Transformer::new(store, Filter::larger_than(threshold.0)));
+            let store = store(config.engine.store(), Some(url))?;
+            let transformer = Transformer::new(store, Filter::larger_than(threshold.0));
+            transformer_for_results = Some(transformer.clone());
+            redis = redis.transformer(transformer);
         }
         builder = builder.executor(Arc::new(redis.build()?));
     }
@@ -171,16 +230,31 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
         module,
         log: log.clone(),
         dir: dir.clone(),
+        transformer: transformer_for_results,
+        injector: None,
     };
     let total = match config.app {
         AppName::Synthetic => apps::synthetic::task_count(&config.synthetic),
-        AppName::Failures => apps::failures::task_count(&config.synthetic, &config.failures),
+        AppName::Failures => match config.failures.base {
+            AppName::Mapreduce => apps::mapreduce::task_count(&config.mapreduce),
+            AppName::Cholesky => apps::cholesky::task_count(&config.cholesky),
+            _ if config.synthetic.structure != Structure::Bag => {
+                apps::synthetic::task_count(&config.synthetic)
+            }
+            _ => apps::failures::task_count(&config.synthetic, &config.failures),
+        },
         AppName::Mapreduce => apps::mapreduce::task_count(&config.mapreduce),
         AppName::Cholesky => apps::cholesky::task_count(&config.cholesky),
     };
     let progress = progress::Progress::start(config.run.progress, &engine, total, log.clone());
     let outcome: anyhow::Result<AppOutcome> = match config.app {
         AppName::Synthetic => apps::synthetic::run(&ctx, &config.synthetic),
+        AppName::Failures
+            if config.failures.base != AppName::Synthetic
+                || config.synthetic.structure != Structure::Bag =>
+        {
+            apps::failures::run_on(&ctx, &config)
+        }
         AppName::Failures => apps::failures::run(&ctx, &config.synthetic, &config.failures),
         AppName::Mapreduce => apps::mapreduce::run(&ctx, &config.mapreduce),
         AppName::Cholesky => apps::cholesky::run(&ctx, &config.cholesky),
@@ -218,5 +292,20 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// The store `--store` names: `dir:PATH`, or `redis` at the Redis URL `redis`.
+///
+/// # Errors
+/// The directory cannot be used, `redis` has no URL, or the URL is not one.
+pub(crate) fn store(spec: &str, redis: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match spec.strip_prefix("dir:") {
+        Some(path) => Arc::new(DirectoryStore::new(path)?),
+        None if spec == "redis" => {
+            let url = redis.context("--store redis needs a Redis URL (--redis URL)")?;
+            Arc::new(RedisStore::new(url, "wasmtaps")?)
+        }
+        None => anyhow::bail!("--store must be \"redis\" or \"dir:PATH\", not {spec:?}"),
     })
 }

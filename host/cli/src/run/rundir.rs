@@ -1,4 +1,5 @@
-//! The run directory: `config.toml`, `log.txt`, `tasks.jsonl` and the app's outputs.
+//! The run directory: `config.toml`, `environment.json`, `log.txt`, `tasks.jsonl` and the
+//! app's outputs; by default `runs/{name}_{executor}_{timestamp}` as TaPS names it.
 
 use std::fs::File;
 use std::io::Write;
@@ -14,9 +15,9 @@ pub(crate) struct RunLog {
 }
 
 impl RunLog {
-    pub(crate) fn create(dir: &Path, echo: bool) -> std::io::Result<RunLog> {
+    pub(crate) fn create(dir: &Path, file_name: &str, echo: bool) -> std::io::Result<RunLog> {
         Ok(RunLog {
-            file: Mutex::new(File::create(dir.join("log.txt"))?),
+            file: Mutex::new(File::create(dir.join(file_name))?),
             echo,
         })
     }
@@ -48,10 +49,47 @@ impl RunLog {
     }
 }
 
-/// `runs/<app>_<executor>_<UTC timestamp>`, made unique if it exists.
-pub(crate) fn default_dir(app: AppName, executor: ExecutorKind) -> PathBuf {
+/// The placeholders `[run] dir_format` may use.
+const PLACEHOLDERS: [&str; 3] = ["{name}", "{executor}", "{timestamp}"];
+
+/// Checks that `format` uses no placeholder but [`PLACEHOLDERS`] and is not empty.
+///
+/// # Errors
+/// Names the first unknown placeholder.
+pub(crate) fn check_dir_format(format: &str) -> Result<(), String> {
+    if format.is_empty() {
+        return Err("the run directory's format is empty".into());
+    }
+    let mut rest = format;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').ok_or("a `{` is not closed")?;
+        let placeholder = &rest[open..open + close + 1];
+        if !PLACEHOLDERS.contains(&placeholder) {
+            return Err(format!(
+                "unknown placeholder {placeholder}; the placeholders are {}",
+                PLACEHOLDERS.join(", ")
+            ));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    Ok(())
+}
+
+/// `format` (TaPS's `[run] dir_format`) with `{name}` the app, `{executor}` the executor
+/// as TaPS names it and `{timestamp}` the UTC time, made unique if it exists.
+pub(crate) fn default_dir(format: &str, app: AppName, executor: ExecutorKind) -> PathBuf {
     let stamp = timestamp(std::time::SystemTime::now(), false);
-    let base = PathBuf::from("runs").join(format!("{app}_{executor}_{stamp}"));
+    let executor = match executor {
+        ExecutorKind::Threads => "thread-pool".to_owned(),
+        ExecutorKind::Processes => "process-pool".to_owned(),
+        other => other.to_string(),
+    };
+    let base = PathBuf::from(
+        format
+            .replace("{name}", &app.to_string())
+            .replace("{executor}", &executor)
+            .replace("{timestamp}", &stamp),
+    );
     let mut dir = base.clone();
     let mut n = 1;
     while dir.exists() {

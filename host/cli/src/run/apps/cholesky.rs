@@ -68,7 +68,7 @@ pub(crate) fn run(ctx: &AppContext, c: &CholeskyConfig) -> anyhow::Result<AppOut
         .collect();
     let mut all: Vec<TaskFuture> = Vec::new();
     let submit = |task: &wasmtaps::Task, args: Vec<Arg>, all: &mut Vec<TaskFuture>| {
-        let f = ctx.engine.submit(task, args, vec![]);
+        let f = ctx.submit(task, args);
         all.push(f.clone());
         Arg::Future(f)
     };
@@ -108,7 +108,7 @@ pub(crate) fn run(ctx: &AppContext, c: &CholeskyConfig) -> anyhow::Result<AppOut
     for (i, row) in tiles.iter().enumerate() {
         for (j, tile) in row.iter().enumerate() {
             let bytes: serde_bytes::ByteBuf = match tile {
-                Arg::Future(f) => match f.result(None) {
+                Arg::Future(f) => match ctx.value(f) {
                     Ok(v) => v.decode()?,
                     Err(e) => {
                         return Ok(AppOutcome {

@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use wasmtaps::{Arg, LimitOverrides, TaskFuture};
+use std::sync::{Arc, Mutex};
+
+use wasmtaps::{Arg, LimitOverrides, Task, TaskFuture};
 
 use super::{AppContext, AppOutcome, Rng, arg, synthetic};
-use crate::run::choices::FailureType;
-use crate::run::config::{FailuresConfig, SyntheticConfig};
+use crate::run::choices::{AppName, FailureType};
+use crate::run::config::{FailuresConfig, RunConfig, SyntheticConfig};
 
 /// Tasks the app submits at most (a dependency failure adds a failing parent).
 pub(crate) fn task_count(s: &SyntheticConfig, f: &FailuresConfig) -> u64 {
@@ -29,7 +31,7 @@ pub(crate) fn run(
     s: &SyntheticConfig,
     f: &FailuresConfig,
 ) -> anyhow::Result<AppOutcome> {
-    let benign = ctx.task("synthetic")?;
+    let benign = ctx.task(synthetic::TASK)?;
     let mut rng = Rng::new(f.seed);
     let mut injected: Vec<(FailureType, TaskFuture)> = Vec::new();
     let mut running: Vec<TaskFuture> = Vec::new();
@@ -67,9 +69,137 @@ pub(crate) fn run(
         }
         running = not_done;
     }
+    let (lines, mismatches) = account(&injected, s.task_count, f.failure_type, Some(benign_failed));
+    Ok(AppOutcome {
+        ok: mismatches == 0 && benign_failed == 0,
+        lines,
+    })
+}
+
+/// Failures injected into the tasks another app submits (`base` = mapreduce or cholesky,
+/// as TaPS's failures app wraps any app): each task the app submits is, at
+/// `failure_rate`, replaced by a failing task, or for `dependency` given a failing
+/// parent (an extra argument it never sees, since it never runs).
+pub(crate) struct Injector {
+    failure_type: FailureType,
+    rate: f64,
+    rng: Mutex<Rng>,
+    injected: Mutex<Vec<(FailureType, TaskFuture)>>,
+}
+
+impl Injector {
+    pub(crate) fn new(f: &FailuresConfig) -> Injector {
+        Injector {
+            failure_type: f.failure_type,
+            rate: f.failure_rate,
+            rng: Mutex::new(Rng::new(f.seed)),
+            injected: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Submits `task` with `args`, or a failure in its place.
+    pub(crate) fn submit(&self, ctx: &AppContext, task: &Task, args: Vec<Arg>) -> TaskFuture {
+        let kind = {
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            (rng.unit() < self.rate).then(|| match self.failure_type {
+                FailureType::Random => {
+                    let all = FailureType::INJECTED;
+                    all[rng.below(all.len() as u64) as usize]
+                }
+                chosen => chosen,
+            })
+        };
+        let Some(kind) = kind else {
+            return ctx.engine.submit(task, args, vec![]);
+        };
+        let future = match kind {
+            FailureType::Dependency => match ctx.task("fail_error") {
+                Ok(fail) => {
+                    let parent = ctx
+                        .engine
+                        .submit(&fail, vec![arg("failing parent")], vec![]);
+                    let mut args = args;
+                    args.push(parent.into());
+                    Ok(ctx.engine.submit(task, args, vec![]))
+                }
+                Err(_) => Err(args),
+            },
+            other => inject(ctx, other, &arg(&0), &SyntheticConfig::default()).map_err(|_| args),
+        };
+        match future {
+            Ok(future) => {
+                self.injected
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((kind, future.clone()));
+                future
+            }
+            // Not reached: `run_on` checks the failing tasks first.
+            Err(args) => ctx.engine.submit(task, args, vec![]),
+        }
+    }
+}
+
+/// The tasks the injected failures run.
+const FAILING_TASKS: [&str; 6] = [
+    "fail_trap",
+    "fail_panic",
+    "fail_error",
+    "fail_memory",
+    "fail_timeout",
+    "fail_stack_overflow",
+];
+
+/// Runs the base app `config.failures.base` with failures injected (the synthetic app
+/// when its structure is not a bag, which [`run`] covers).
+pub(crate) fn run_on(ctx: &AppContext, config: &RunConfig) -> anyhow::Result<AppOutcome> {
+    for name in FAILING_TASKS {
+        ctx.task(name)?;
+    }
+    let injector = Arc::new(Injector::new(&config.failures));
+    let injecting = AppContext {
+        engine: ctx.engine.clone(),
+        module: ctx.module.clone(),
+        log: ctx.log.clone(),
+        dir: ctx.dir.clone(),
+        transformer: ctx.transformer.clone(),
+        injector: Some(injector.clone()),
+    };
+    let base = match config.failures.base {
+        AppName::Synthetic => super::synthetic::run(&injecting, &config.synthetic)?,
+        AppName::Mapreduce => super::mapreduce::run(&injecting, &config.mapreduce)?,
+        AppName::Cholesky => super::cholesky::run(&injecting, &config.cholesky)?,
+        other => {
+            anyhow::bail!("failures.base = \"{other}\" is not an app failures are injected into")
+        }
+    };
+    drop(injecting);
+    let injected =
+        std::mem::take(&mut *injector.injected.lock().unwrap_or_else(|e| e.into_inner()));
+    let submitted = ctx.engine.stats().submitted;
+    let (mut lines, mismatches) = account(&injected, submitted, config.failures.failure_type, None);
+    lines.extend(
+        base.lines
+            .iter()
+            .map(|l| format!("  {} (base): {l}", config.failures.base)),
+    );
+    Ok(AppOutcome {
+        ok: mismatches == 0,
+        lines,
+    })
+}
+
+/// The summary lines of the injected failures, and how many were recorded with another
+/// type than their failure's.
+fn account(
+    injected: &[(FailureType, TaskFuture)],
+    tasks: u64,
+    failure_type: FailureType,
+    benign_failed: Option<usize>,
+) -> (Vec<String>, usize) {
     let mut by_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut mismatches = Vec::new();
-    for (kind, future) in &injected {
+    for (kind, future) in injected {
         let expected = kind
             .expected_exception()
             .expect("a random failure is one of the others");
@@ -87,11 +217,10 @@ pub(crate) fn run(
             )),
         }
     }
+    let benign = benign_failed.map_or(String::new(), |n| format!(", {n} benign tasks failed"));
     let mut lines = vec![format!(
-        "failures: {} of {} tasks injected ({}), {benign_failed} benign tasks failed",
+        "failures: {} of {tasks} tasks injected ({failure_type}){benign}",
         injected.len(),
-        s.task_count,
-        f.failure_type
     )];
     for (kind, (count, matched)) in &by_kind {
         lines.push(format!(
@@ -101,10 +230,7 @@ pub(crate) fn run(
     for m in mismatches.iter().take(20) {
         lines.push(format!("  MISMATCH {m}"));
     }
-    Ok(AppOutcome {
-        ok: mismatches.is_empty() && benign_failed == 0,
-        lines,
-    })
+    (lines, mismatches.len())
 }
 
 /// Submits a task that fails in the way `kind` names.
@@ -156,7 +282,7 @@ fn inject(
             );
             synthetic::submit(
                 ctx,
-                &ctx.task("synthetic")?,
+                &ctx.task(synthetic::TASK)?,
                 vec![input.clone(), parent.into()],
                 s,
             )

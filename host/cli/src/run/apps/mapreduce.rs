@@ -11,8 +11,26 @@ use wasmtaps::{Arg, TaskFuture};
 use super::{AppContext, AppOutcome, Rng, arg};
 use crate::run::config::MapReduceConfig;
 
+/// Tasks the app submits: the map tasks and the reduce task.
 pub(crate) fn task_count(c: &MapReduceConfig) -> u64 {
-    c.map_tasks + 1
+    let files = if c.generate {
+        c.generated_files
+    } else {
+        c.data_dir
+            .as_ref()
+            .and_then(|d| std::fs::read_dir(d).ok())
+            .map_or(1, |entries| entries.count() as u64)
+    };
+    map_tasks(c, files as usize) as u64 + 1
+}
+
+/// The map tasks: `map_tasks`, at most one per file, and one per file when not given
+/// (as TaPS does).
+fn map_tasks(c: &MapReduceConfig, files: usize) -> usize {
+    let files = files.max(1);
+    c.map_tasks.map_or(files, |n| {
+        usize::try_from(n).unwrap_or(usize::MAX).min(files)
+    })
 }
 
 pub(crate) fn run(ctx: &AppContext, c: &MapReduceConfig) -> anyhow::Result<AppOutcome> {
@@ -26,23 +44,22 @@ pub(crate) fn run(ctx: &AppContext, c: &MapReduceConfig) -> anyhow::Result<AppOu
         read_dir(dir)?
     };
     let total_bytes: usize = texts.iter().map(String::len).sum();
+    let parts = map_tasks(c, texts.len());
     ctx.log.line(format!(
-        "mapreduce: {} texts, {total_bytes} bytes, {} map tasks",
+        "mapreduce: {} texts, {total_bytes} bytes, {parts} map tasks",
         texts.len(),
-        c.map_tasks
     ));
-    let chunks = split(&texts, c.map_tasks as usize);
-    let map = ctx.task("map_words")?;
+    let chunks = split(&texts, parts);
+    let map = ctx.task("map_task")?;
     let maps: Vec<TaskFuture> = chunks
         .iter()
-        .map(|chunk| ctx.engine.submit(&map, vec![arg(chunk)], vec![]))
+        .map(|chunk| ctx.submit(&map, vec![arg(chunk)]))
         .collect();
-    let reduce = ctx.engine.submit(
-        &ctx.task("reduce_counts")?,
+    let reduce = ctx.submit(
+        &ctx.task("reduce_task")?,
         vec![Arg::List(maps.iter().map(Arg::from).collect())],
-        vec![],
     );
-    let counts: BTreeMap<String, u64> = match reduce.result(None) {
+    let counts: BTreeMap<String, u64> = match ctx.value(&reduce) {
         Ok(v) => v.decode()?,
         Err(e) => {
             return Ok(AppOutcome {

@@ -20,9 +20,35 @@ pub(crate) struct AppContext {
     pub module: TaskModule,
     pub log: Arc<RunLog>,
     pub dir: PathBuf,
+    /// Resolves results that came back by reference, when values are passed so.
+    pub transformer: Option<wasmtaps::remote::Transformer>,
+    /// Failures injected into what the app submits (the failures app over another app).
+    pub injector: Option<Arc<failures::Injector>>,
 }
 
 impl AppContext {
+    /// Submits `task` with `args`, or, when failures are injected, maybe a failure in its
+    /// place.
+    pub(crate) fn submit(&self, task: &Task, args: Vec<Arg>) -> TaskFuture {
+        match &self.injector {
+            Some(injector) => injector.submit(self, task, args),
+            None => self.engine.submit(task, args, vec![]),
+        }
+    }
+
+    /// The value of a finished task, resolved from the store if it came back by
+    /// reference.
+    ///
+    /// # Errors
+    /// The task failed, or its stored value cannot be read.
+    pub(crate) fn value(&self, future: &TaskFuture) -> anyhow::Result<wasmtaps::Value> {
+        let value = future.result(None)?;
+        Ok(match &self.transformer {
+            Some(t) => t.resolve(&value)?,
+            None => value,
+        })
+    }
+
     pub(crate) fn task(&self, name: &str) -> anyhow::Result<Task> {
         self.module.task(name).with_context(|| {
             format!(

@@ -8,6 +8,9 @@ use super::{AppContext, AppOutcome, Rng, arg, wait_all};
 use crate::run::choices::Structure;
 use crate::run::config::SyntheticConfig;
 
+/// The synthetic task, under TaPS's name (records name it so).
+pub(crate) const TASK: &str = "noop_task";
+
 /// Tasks the app submits, warm-up included (for progress).
 pub(crate) fn task_count(c: &SyntheticConfig) -> u64 {
     let extra = match c.structure {
@@ -25,27 +28,32 @@ pub(crate) fn submit(
     inputs: Vec<Arg>,
     c: &SyntheticConfig,
 ) -> TaskFuture {
-    ctx.engine.submit(
+    ctx.submit(
         task,
-        vec![
-            Arg::List(inputs),
-            arg(&c.task_data_bytes),
-            arg(&c.task_sleep),
-        ],
-        vec![],
+        vec![Arg::List(inputs), arg(&c.task_data_bytes), arg(&sleep(c))],
     )
 }
 
+/// One task's sleep: `task_sleep`, or with `task_std` above 0 a normal draw around it
+/// (Box–Muller over a generator seeded by the task's position), never below 0.
+fn sleep(c: &SyntheticConfig) -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static DRAWS: AtomicU64 = AtomicU64::new(0);
+    if c.task_std <= 0.0 {
+        return c.task_sleep;
+    }
+    let mut rng = Rng::new(DRAWS.fetch_add(1, Ordering::Relaxed));
+    let (u1, u2) = (1.0 - rng.unit(), rng.unit());
+    let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    (c.task_sleep + c.task_std * normal).max(0.0)
+}
+
 pub(crate) fn run(ctx: &AppContext, c: &SyntheticConfig) -> anyhow::Result<AppOutcome> {
-    let task = ctx.task("synthetic")?;
+    let task = ctx.task(TASK)?;
     if c.warmup_tasks > 0 {
-        let warm = SyntheticConfig {
-            task_data_bytes: 0,
-            task_sleep: 0.0,
-            ..c.clone()
-        };
+        let warmup = ctx.task("warmup_task")?;
         let futures: Vec<_> = (0..c.warmup_tasks)
-            .map(|_| submit(ctx, &task, vec![], &warm))
+            .map(|_| ctx.engine.submit(&warmup, vec![], vec![]))
             .collect();
         wait_all(&futures);
         ctx.log
