@@ -731,3 +731,37 @@ fn report_reads_a_real_run_directory() -> Result<()> {
     assert!(String::from_utf8_lossy(&out.stdout).contains("GuestPanic"));
     Ok(())
 }
+
+/// `run synthetic` and `run mapreduce` with a JavaScript component implementing the world
+/// `apps` (wit/wasmtaps-apps.wit) instead of the Rust core module: the same top words.
+#[test]
+fn the_apps_run_with_a_component_standing_in_for_their_module() -> Result<()> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let built = Command::new(repo.join("scripts/build-polyglot"))
+        .arg("js")
+        .output()?;
+    assert!(
+        built.status.success(),
+        "scripts/build-polyglot js failed (install the toolchain with \
+         `scripts/install-guest-toolchains js`):\n{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let module = repo.join("target/polyglot/js/apps.wasm");
+    let module = module.display().to_string();
+    let tmp = tempfile::tempdir()?;
+    let (dir, _) = run(
+        tmp.path(),
+        "synthetic",
+        &["synthetic", "--task-count", "20", "--module", &module],
+        0,
+    )?;
+    assert_eq!(records(&dir)?.len(), 20);
+    let mapreduce = ["mapreduce", "--generate", "--map-tasks", "4"];
+    let (core, _) = run(tmp.path(), "core", &mapreduce, 0)?;
+    let mut with_module = mapreduce.to_vec();
+    with_module.extend(["--module", &module]);
+    let (component, _) = run(tmp.path(), "component", &with_module, 0)?;
+    let top = |dir: &Path| std::fs::read_to_string(dir.join("top_words.txt"));
+    assert_eq!(top(&component)?, top(&core)?);
+    Ok(())
+}

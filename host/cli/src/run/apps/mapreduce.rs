@@ -33,6 +33,15 @@ fn map_tasks(c: &MapReduceConfig, files: usize) -> usize {
     })
 }
 
+/// The reduce task's result: a map from the core module, a list of `(word, count)` pairs
+/// from a component (WIT has no map type).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum WordCounts {
+    Map(BTreeMap<String, u64>),
+    Pairs(Vec<(String, u64)>),
+}
+
 pub(crate) fn run(ctx: &AppContext, c: &MapReduceConfig) -> anyhow::Result<AppOutcome> {
     let texts = if c.generate {
         generate(c)
@@ -60,7 +69,10 @@ pub(crate) fn run(ctx: &AppContext, c: &MapReduceConfig) -> anyhow::Result<AppOu
         vec![Arg::List(maps.iter().map(Arg::from).collect())],
     );
     let counts: BTreeMap<String, u64> = match ctx.value(&reduce) {
-        Ok(v) => v.decode()?,
+        Ok(v) => match v.decode::<WordCounts>()? {
+            WordCounts::Map(counts) => counts,
+            WordCounts::Pairs(pairs) => pairs.into_iter().collect(),
+        },
         Err(e) => {
             return Ok(AppOutcome {
                 ok: false,
