@@ -16,17 +16,9 @@ use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use wasmtaps::runtime::CompileBudget;
 use wasmtaps::{Args, Engine, InvokeOptions, Runtime, Task};
 
-const CORE_NOOP: &str = r#"(module
-  (memory (export "memory") 1)
-  (global $next (mut i32) (i32.const 1024))
-  (func (export "wasmtaps_alloc") (param $len i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $next))
-    (global.set $next (i32.add (global.get $next) (local.get $len)))
-    (local.get $p))
-  (data (i32.const 16) "\81\a2ok\c0")
-  (func (export "wasmtaps_task_noop") (param i32 i32) (result i64)
-    (i64.const 0x0000001000000005)))"#;
+mod support;
+
+const CORE_NOOP: &str = support::NOOP_WAT;
 
 const COMPONENT_NOOP: &str = r#"(component
   (core module $m (memory (export "memory") 1) (func (export "noop")))
