@@ -57,6 +57,7 @@ mod info;
 mod invoke;
 mod json;
 mod limits;
+mod load_error;
 mod manifest;
 mod module;
 mod mounts;

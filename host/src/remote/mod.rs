@@ -24,6 +24,7 @@ mod key;
 mod lease;
 mod process;
 mod process_server;
+mod process_slot;
 mod redis_executor;
 mod redis_jobs;
 mod redis_worker;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 
 use crate::args::Args;
 use crate::engine::{Executor, ReadyTask, RunningTask};
@@ -21,9 +21,10 @@ use super::DistributedError;
 use super::auth::{Auth, Purpose, Secret};
 use super::conn::{self, Conn};
 use super::key::StoreKey;
+use super::redis_jobs::send_loop;
 use super::redis_worker::ensure_group;
 use super::serve::result_key;
-use super::streams::{self, FIELD, Keys};
+use super::streams::{self, Keys};
 use super::transform::{self, Transformer};
 use super::wire::{self, Job, Reply};
 
@@ -453,36 +454,6 @@ impl Shared {
                 stored.len()
             ))),
         }
-    }
-}
-
-/// Sends jobs in pipelined batches until the channel closes.
-fn send_loop(mut conn: Conn, jobs_key: &str, rx: &Receiver<Vec<Vec<u8>>>) {
-    const BATCH: usize = 256;
-    let mut batch = Vec::with_capacity(BATCH);
-    while let Ok(first) = rx.recv() {
-        batch.extend(first);
-        while batch.len() < BATCH
-            && let Ok(more) = rx.try_recv()
-        {
-            batch.extend(more);
-        }
-        let sent = conn.run(&|| false, |c| {
-            let mut pipe = redis::pipe();
-            for job in &batch {
-                pipe.cmd("XADD")
-                    .arg(jobs_key)
-                    .arg("*")
-                    .arg(FIELD)
-                    .arg(job)
-                    .ignore();
-            }
-            pipe.query::<()>(c)
-        });
-        if let Err(e) = sent {
-            tracing::error!("executor: cannot send {} jobs: {e}", batch.len());
-        }
-        batch.clear();
     }
 }
 

@@ -1,11 +1,43 @@
-//! The job messages a Redis worker reads and the answers it writes: checking a job
-//! before it runs, and writing many answers in one round trip, each acknowledging its job
-//! only once it is written.
+//! The job messages on the Redis streams: the executor's sender loop, which pipelines
+//! jobs onto the job stream; a worker checking a job before it runs; and a worker writing
+//! many answers in one round trip, each acknowledging its job only once it is written.
 
 use super::auth::{Auth, Purpose};
+use crossbeam_channel::Receiver;
+
 use super::conn::Conn;
 use super::streams::{self, FIELD, GROUP, Keys};
 use super::wire::{self, Job, Reply};
+
+/// Sends jobs in pipelined batches until the channel closes.
+pub(crate) fn send_loop(mut conn: Conn, jobs_key: &str, rx: &Receiver<Vec<Vec<u8>>>) {
+    const BATCH: usize = 256;
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Ok(first) = rx.recv() {
+        batch.extend(first);
+        while batch.len() < BATCH
+            && let Ok(more) = rx.try_recv()
+        {
+            batch.extend(more);
+        }
+        let sent = conn.run(&|| false, |c| {
+            let mut pipe = redis::pipe();
+            for job in &batch {
+                pipe.cmd("XADD")
+                    .arg(jobs_key)
+                    .arg("*")
+                    .arg(FIELD)
+                    .arg(job)
+                    .ignore();
+            }
+            pipe.query::<()>(c)
+        });
+        if let Err(e) = sent {
+            tracing::error!("executor: cannot send {} jobs: {e}", batch.len());
+        }
+        batch.clear();
+    }
+}
 
 /// Writes answers to result streams and acknowledges each job only if its answer was
 /// written (inside MULTI a failed XADD would not stop the XACK, and the result would be
