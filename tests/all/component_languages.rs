@@ -3,12 +3,11 @@
 //! `scripts/build-polyglot python|js` once per test process; a missing toolchain fails
 //! the test with the install command (`scripts/install-guest-toolchains python|js`).
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::support;
 use anyhow::{Context, Result, bail};
 use serde_bytes::ByteBuf;
 use wasmtaps::runtime::CompileBudget;
@@ -17,34 +16,9 @@ use wasmtaps::{
     Value,
 };
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-}
-
-/// `target/polyglot/<language>/apps.wasm`, built once per process.
+/// The component of `language`, built by `scripts/build-polyglot` once per process.
 fn component_path(language: &str) -> Result<PathBuf> {
-    static BUILT: OnceLock<Mutex<BTreeMap<String, Result<PathBuf, String>>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
-    built
-        .entry(language.to_owned())
-        .or_insert_with(|| {
-            let output = Command::new(repo().join("scripts/build-polyglot"))
-                .arg(language)
-                .output()
-                .map_err(|e| format!("cannot run scripts/build-polyglot: {e}"))?;
-            if !output.status.success() {
-                return Err(format!(
-                    "scripts/build-polyglot {language} failed (install the toolchain with \
-                     `scripts/install-guest-toolchains {language}`):\n{}",
-                    String::from_utf8_lossy(&output.stderr)
-                ));
-            }
-            Ok(repo().join(format!("target/polyglot/{language}/apps.wasm")))
-        })
-        .clone()
-        .map_err(anyhow::Error::msg)
+    support::build_polyglot(language, &format!("{language}/apps.wasm"))
 }
 
 /// CPython's interpreter loop is a 427 KB function with 273 locals: over the default
@@ -63,7 +37,7 @@ fn runtime() -> Runtime {
         .get_or_init(|| {
             Runtime::builder()
                 .compile_budget(python_budget())
-                .cache_dir(repo().join("target/wasmtaps-test-cache"))
+                .cache_dir(support::repo().join("target/wasmtaps-test-cache"))
                 .build()
                 .expect("runtime")
         })

@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
+use crate::support;
 use anyhow::{Context, Result, bail};
 use serde_bytes::ByteBuf;
 use wasmtaps::{
@@ -18,33 +19,9 @@ use wasmtaps::{
 
 const LANGUAGES: [&str; 4] = ["c", "zig", "assemblyscript", "go"];
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-}
-
-/// `target/polyglot/<language>.wasm`, built by `scripts/build-polyglot` once per process.
+/// The module of `language`, built by `scripts/build-polyglot` once per process.
 fn module_path(language: &str) -> Result<PathBuf> {
-    static BUILT: OnceLock<Mutex<BTreeMap<String, Result<PathBuf, String>>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap();
-    let entry = built.entry(language.to_owned()).or_insert_with(|| {
-        let output = Command::new(repo().join("scripts/build-polyglot"))
-            .arg(language)
-            .output()
-            .map_err(|e| format!("cannot run scripts/build-polyglot: {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "scripts/build-polyglot {language} failed (install the toolchain with \
-                 `scripts/install-guest-toolchains {language}`):\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        Ok(repo()
-            .join("target/polyglot")
-            .join(format!("{language}.wasm")))
-    });
-    entry.clone().map_err(anyhow::Error::msg)
+    support::build_polyglot(language, &format!("{language}.wasm"))
 }
 
 fn runtime() -> Runtime {
@@ -375,7 +352,7 @@ fn cli() -> Result<PathBuf> {
             let status = Command::new(env!("CARGO"))
                 .args(["build", "--release", "-p", "wasmtaps-cli"])
                 .env("CARGO_TARGET_DIR", target_dir)
-                .current_dir(repo())
+                .current_dir(support::repo())
                 .status()
                 .map_err(|e| e.to_string())?;
             if !status.success() || !binary.exists() {

@@ -77,3 +77,42 @@ pub fn expect_failure(
     );
     Ok(error)
 }
+
+/// The repository's root.
+pub fn repo() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+}
+
+/// Runs `scripts/build-polyglot <language>` once per test process and returns
+/// `target/polyglot/<output>`; a failed build (a missing toolchain) fails every caller with
+/// the command that installs it.
+pub fn build_polyglot(language: &str, output: &str) -> Result<std::path::PathBuf> {
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<BTreeMap<String, Result<(), String>>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    built
+        .entry(language.to_owned())
+        .or_insert_with(|| {
+            let built = std::process::Command::new(repo().join("scripts/build-polyglot"))
+                .arg(language)
+                .output()
+                .map_err(|e| format!("cannot run scripts/build-polyglot: {e}"))?;
+            if !built.status.success() {
+                return Err(format!(
+                    "scripts/build-polyglot {language} failed (install the toolchain with \
+                     `scripts/install-guest-toolchains {language}`):\n{}",
+                    String::from_utf8_lossy(&built.stderr)
+                ));
+            }
+            Ok(())
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)?;
+    Ok(repo().join("target/polyglot").join(output))
+}
