@@ -423,24 +423,6 @@ fn forged_reference(key: &str) -> Vec<u8> {
     out
 }
 
-/// A hostile module: each task returns its fixed result bytes (a well-formed envelope).
-fn forger_module(runtime: &Runtime, tasks: &[(&str, Vec<u8>)]) -> Result<TaskModule> {
-    let mut body = String::new();
-    let mut offset = 1024u64;
-    for (name, result) in tasks {
-        let escaped: String = result.iter().map(|b| format!("\\{b:02x}")).collect();
-        body.push_str(&format!(
-            r#"(data (i32.const {offset}) "{escaped}")
-               (func (export "wasmtaps_task_{name}") (param i32 i32) (result i64)
-                 (i64.const {packed}))
-            "#,
-            packed = (offset << 32) | result.len() as u64
-        ));
-        offset += result.len() as u64 + 16;
-    }
-    Ok(runtime.load_wat("forger", &support::wat(&body))?)
-}
-
 #[test]
 fn forged_references_are_never_resolved() -> Result<()> {
     let redis = RedisServer::start(false)?;
@@ -478,7 +460,7 @@ fn forged_references_are_never_resolved() -> Result<()> {
     list.extend(forged_reference("fifo"));
     tasks.push(("forge_list".into(), ok_envelope(&list)));
     let named: Vec<(&str, Vec<u8>)> = tasks.iter().map(|(n, r)| (n.as_str(), r.clone())).collect();
-    let forger = forger_module(&runtime, &named)?;
+    let forger = support::forger_module(&runtime, &named)?;
     let limit = Some(Duration::from_secs(120));
     for (name, _) in &tasks {
         let parent = run.engine.submit(&forger.task(name)?, vec![], vec![]);
@@ -518,7 +500,7 @@ fn substituted_module_bytes_are_never_run() -> Result<()> {
     let run = Run::new(&redis.url(), |b| b)?;
     let key = format!("wasmtaps:module:{}", run.module.hash());
     // A module whose `add` answers 666, planted under the real module's hash.
-    let fake = forger_module(
+    let fake = support::forger_module(
         &Runtime::new()?,
         &[("add", ok_envelope(&[0xcd, 0x02, 0x9a]))],
     )?;

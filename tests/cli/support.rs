@@ -173,3 +173,24 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// A hostile module: each task returns its fixed result bytes (a well-formed envelope).
+pub fn forger_module(
+    runtime: &wasmtaps::Runtime,
+    tasks: &[(&str, Vec<u8>)],
+) -> Result<wasmtaps::TaskModule> {
+    let mut body = String::new();
+    let mut offset = 1024u64;
+    for (name, result) in tasks {
+        let escaped: String = result.iter().map(|b| format!("\\{b:02x}")).collect();
+        body.push_str(&format!(
+            r#"(data (i32.const {offset}) "{escaped}")
+               (func (export "wasmtaps_task_{name}") (param i32 i32) (result i64)
+                 (i64.const {packed}))
+            "#,
+            packed = (offset << 32) | result.len() as u64
+        ));
+        offset += result.len() as u64 + 16;
+    }
+    Ok(runtime.load_wat("forger", &wat(&body))?)
+}

@@ -14,7 +14,7 @@ use wasmtaps::{
     Arg, Engine, LocalExecutor, ProcessExecutor, Runtime, TaskModule, Value, WorkerCommand,
 };
 
-use crate::support::{WASMTAPS, wat};
+use crate::support::{self, WASMTAPS};
 
 /// The executors tested: two threads, or two worker processes sharing the store.
 const EXECUTORS: [&str; 2] = ["threads", "processes"];
@@ -117,22 +117,15 @@ fn forged_reference(key: &str) -> Vec<u8> {
 
 /// A hostile module: each task returns `{"ok": <its bytes>}`.
 fn forger(runtime: &Runtime, tasks: &[(String, Vec<u8>)]) -> Result<TaskModule> {
-    let mut body = String::new();
-    let mut offset = 1024u64;
-    for (name, value) in tasks {
-        let mut result = vec![0x81, 0xa2, b'o', b'k'];
-        result.extend_from_slice(value);
-        let escaped: String = result.iter().map(|b| format!("\\{b:02x}")).collect();
-        body.push_str(&format!(
-            r#"(data (i32.const {offset}) "{escaped}")
-               (func (export "wasmtaps_task_{name}") (param i32 i32) (result i64)
-                 (i64.const {packed}))
-            "#,
-            packed = (offset << 32) | result.len() as u64
-        ));
-        offset += result.len() as u64 + 16;
-    }
-    Ok(runtime.load_wat("forger", &wat(&body))?)
+    let envelopes: Vec<(&str, Vec<u8>)> = tasks
+        .iter()
+        .map(|(name, value)| {
+            let mut result = vec![0x81, 0xa2, b'o', b'k'];
+            result.extend_from_slice(value);
+            (name.as_str(), result)
+        })
+        .collect();
+    support::forger_module(runtime, &envelopes)
 }
 
 #[test]
