@@ -31,17 +31,7 @@ fn call_prints_the_value_and_a_taps_record() -> Result<()> {
     assert_eq!(info["success"], true);
     assert!(info["exception"].is_null());
     assert_eq!(info["parent_task_ids"], serde_json::json!([]));
-    for field in [
-        "hostname",
-        "execution_start_time",
-        "execution_end_time",
-        "task_start_time",
-        "task_end_time",
-        "input_transform_start_time",
-        "input_transform_end_time",
-        "result_transform_start_time",
-        "result_transform_end_time",
-    ] {
+    for field in crate::support::EXECUTION_FIELDS {
         assert!(
             !info["execution"][field].is_null(),
             "missing execution.{field}"

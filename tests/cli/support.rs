@@ -194,3 +194,27 @@ pub fn forger_module(
     }
     Ok(runtime.load_wat("forger", &wat(&body))?)
 }
+
+/// The fields of TaPS's `TaskInfo`, `ExecutionInfo` and `ExceptionInfo`.
+pub const TASK_FIELDS: [&str; 8] = [
+    "task_id",
+    "name",
+    "parent_task_ids",
+    "submit_time",
+    "received_time",
+    "success",
+    "exception",
+    "execution",
+];
+pub const EXECUTION_FIELDS: [&str; 9] = [
+    "hostname",
+    "execution_start_time",
+    "execution_end_time",
+    "task_start_time",
+    "task_end_time",
+    "input_transform_start_time",
+    "input_transform_end_time",
+    "result_transform_start_time",
+    "result_transform_end_time",
+];
+pub const EXCEPTION_FIELDS: [&str; 3] = ["type", "message", "traceback"];

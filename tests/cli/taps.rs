@@ -9,31 +9,7 @@ use std::process::Output;
 use anyhow::{Context, Result, ensure};
 use wasmtaps::TaskInfo;
 
-use crate::support::wasmtaps_in;
-
-/// The fields of TaPS's `TaskInfo`, `ExecutionInfo` and `ExceptionInfo`.
-const TASK_FIELDS: [&str; 8] = [
-    "task_id",
-    "name",
-    "parent_task_ids",
-    "submit_time",
-    "received_time",
-    "success",
-    "exception",
-    "execution",
-];
-const EXECUTION_FIELDS: [&str; 9] = [
-    "hostname",
-    "execution_start_time",
-    "execution_end_time",
-    "task_start_time",
-    "task_end_time",
-    "input_transform_start_time",
-    "input_transform_end_time",
-    "result_transform_start_time",
-    "result_transform_end_time",
-];
-const EXCEPTION_FIELDS: [&str; 3] = ["type", "message", "traceback"];
+use crate::support::{EXCEPTION_FIELDS, EXECUTION_FIELDS, TASK_FIELDS, wasmtaps_in};
 
 /// A synthetic diamond as TaPS's docs configure one: `[app]` with the app's fields,
 /// `[engine.executor]` by name, the record file, logging and the run directory's format.
