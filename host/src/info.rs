@@ -4,7 +4,7 @@
 //! wasmtaps reads like one written by TaPS. All times are float Unix seconds.
 
 use serde::{Deserialize, Serialize};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Why a task failed: the exception type, its message and a traceback.
 ///
@@ -41,6 +41,12 @@ pub struct ExceptionInfo {
 ///
 /// A failed execution keeps the times of every phase it reached; a phase it never reached
 /// starts and ends at the moment of the failure, so its duration is zero.
+///
+/// The times are `f64` Unix seconds as TaPS writes them, which at today's dates are
+/// 2^-22 s ≈ 238 ns apart: a duration taken from two of them is quantised to that step.
+/// An execution measured in this process also carries [`durations`](Self::durations),
+/// the same phases read from the monotonic clock to the nanosecond; they are not part of
+/// the TaPS record (never serialised), so a record read back from `tasks.jsonl` has none.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionInfo {
     /// The host the task ran on.
@@ -61,6 +67,24 @@ pub struct ExecutionInfo {
     pub result_transform_start_time: f64,
     /// The result was validated and decoded.
     pub result_transform_end_time: f64,
+    /// The phases' durations from the worker's monotonic clock, when this execution was
+    /// measured by this process and not read from a record; see [`PhaseDurations`].
+    #[serde(skip)]
+    pub durations: Option<PhaseDurations>,
+}
+
+/// How long each phase of one execution took, from the worker's monotonic clock: the
+/// precise counterpart of the differences between [`ExecutionInfo`]'s `f64` times.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhaseDurations {
+    /// `input_transform_start_time` → `input_transform_end_time`.
+    pub input_transform: Duration,
+    /// `task_start_time` → `task_end_time`.
+    pub task: Duration,
+    /// `result_transform_start_time` → `result_transform_end_time`.
+    pub result_transform: Duration,
+    /// `execution_start_time` → `execution_end_time`.
+    pub execution: Duration,
 }
 
 /// Everything recorded about one task: one line of `tasks.jsonl`.
@@ -117,8 +141,14 @@ impl PhaseClock {
         }
     }
 
-    pub(crate) fn now(&self) -> f64 {
-        self.base_unix + self.base.elapsed().as_secs_f64()
+    /// Time since [`start`](Self::start), on the monotonic clock.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.base.elapsed()
+    }
+
+    /// The Unix time `offset` after the start.
+    pub(crate) fn at(&self, offset: Duration) -> f64 {
+        self.base_unix + offset.as_secs_f64()
     }
 
     pub(crate) fn start_time(&self) -> f64 {

@@ -8,7 +8,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::args::Args;
 use crate::failure::{AbiViolation, ErrorKind, TaskError};
-use crate::info::{ExecutionInfo, PhaseClock};
+use crate::info::{ExecutionInfo, PhaseClock, PhaseDurations};
 use crate::limits::{LimitOverrides, Limits};
 use crate::module::{Code, Task};
 use crate::runtime::Runtime;
@@ -66,6 +66,7 @@ impl Invocation {
                 input_transform_end_time: now,
                 result_transform_start_time: now,
                 result_transform_end_time: now,
+                durations: None,
             },
             stdout: Vec::new(),
             stderr: Vec::new(),
@@ -74,10 +75,11 @@ impl Invocation {
     }
 }
 
-/// Where an invocation has got to; every stamp taken is kept.
+/// Where an invocation has got to; every stamp taken is kept, as time since the start
+/// on the monotonic clock.
 pub(crate) struct Phases {
     clock: PhaseClock,
-    stamps: [Option<f64>; 6],
+    stamps: [Option<Duration>; 6],
 }
 
 impl Phases {
@@ -89,28 +91,37 @@ impl Phases {
     pub(crate) const RESULT_END: usize = 5;
 
     pub(crate) fn mark(&mut self, phase: usize) {
-        self.stamps[phase] = Some(self.clock.now());
+        self.stamps[phase] = Some(self.clock.elapsed());
     }
 
+    /// The record's `f64` times and the precise [`PhaseDurations`] from the same stamps.
     fn finish(self, hostname: &str) -> ExecutionInfo {
-        let end = self.clock.now();
-        let mut last = self.clock.start_time();
-        let mut filled = [0.0; 6];
+        let end = self.clock.elapsed();
+        let mut last = Duration::ZERO;
+        let mut filled = [Duration::ZERO; 6];
         for (slot, stamp) in filled.iter_mut().zip(self.stamps) {
             // A phase never reached starts and ends when the execution stopped.
             *slot = stamp.unwrap_or(end).max(last);
             last = *slot;
         }
+        let end = end.max(last);
+        let at = |offset: Duration| self.clock.at(offset);
         ExecutionInfo {
             hostname: hostname.to_owned(),
             execution_start_time: self.clock.start_time(),
-            execution_end_time: end.max(last),
-            input_transform_start_time: filled[Self::INPUT_START],
-            input_transform_end_time: filled[Self::INPUT_END],
-            task_start_time: filled[Self::TASK_START],
-            task_end_time: filled[Self::TASK_END],
-            result_transform_start_time: filled[Self::RESULT_START],
-            result_transform_end_time: filled[Self::RESULT_END],
+            execution_end_time: at(end),
+            input_transform_start_time: at(filled[Self::INPUT_START]),
+            input_transform_end_time: at(filled[Self::INPUT_END]),
+            task_start_time: at(filled[Self::TASK_START]),
+            task_end_time: at(filled[Self::TASK_END]),
+            result_transform_start_time: at(filled[Self::RESULT_START]),
+            result_transform_end_time: at(filled[Self::RESULT_END]),
+            durations: Some(PhaseDurations {
+                input_transform: filled[Self::INPUT_END] - filled[Self::INPUT_START],
+                task: filled[Self::TASK_END] - filled[Self::TASK_START],
+                result_transform: filled[Self::RESULT_END] - filled[Self::RESULT_START],
+                execution: end,
+            }),
         }
     }
 }

@@ -78,7 +78,7 @@ pub use engine::{
     RecordSink, ReturnWhen, RunningTask, TaskFuture, TypedFuture, TypedTask, as_completed, wait,
 };
 pub use failure::{ErrorKind, TaskError};
-pub use info::{ExceptionInfo, ExecutionInfo, TaskInfo, TaskResult};
+pub use info::{ExceptionInfo, ExecutionInfo, PhaseDurations, TaskInfo, TaskResult};
 pub use invoke::{Invocation, InvokeOptions, ReadOnlyDir};
 pub use limits::{LimitError, LimitOverrides, Limits};
 pub use module::{LoadError, Task, TaskModule};

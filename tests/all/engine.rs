@@ -127,6 +127,53 @@ fn chain_passes_each_result_to_the_next() -> Result<()> {
 }
 
 #[test]
+fn an_observer_sees_every_record_with_monotonic_phase_durations() -> Result<()> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&seen);
+    let f = run_test(|b| b.on_record(move |info| sink.lock().unwrap().push(info.clone())))?;
+    let inc = f.task("inc")?;
+    let futures: Vec<_> = (0..50)
+        .map(|i| f.engine.submit(&inc, vec![int(i)], vec![]))
+        .collect();
+    let fail = f.engine.submit(&f.task("fail")?, vec![], vec![]);
+    let records = f.records()?;
+    let seen = seen.lock().unwrap().clone();
+    // The observer saw exactly what the sink got, in the same order.
+    ensure!(seen == records, "the observer and the sink disagree");
+    ensure!(seen.len() == 51);
+    for future in futures.iter().chain([&fail]) {
+        let r = record(&seen, future)?;
+        let e = r
+            .execution
+            .as_ref()
+            .context("an executed task has its execution")?;
+        let d = e
+            .durations
+            .context("a task run in this process has precise durations")?;
+        // The precise durations are the ones the f64 times round: within a few 238 ns steps.
+        let close = |precise: Duration, start: f64, end: f64| {
+            (precise.as_secs_f64() - (end - start)).abs() < 2e-6
+        };
+        ensure!(
+            close(d.task, e.task_start_time, e.task_end_time),
+            "{d:?} vs {e:?}"
+        );
+        ensure!(close(
+            d.execution,
+            e.execution_start_time,
+            e.execution_end_time
+        ));
+        ensure!(d.input_transform + d.task + d.result_transform <= d.execution);
+    }
+    // A record read back from JSON has none: they are not part of the TaPS record.
+    let line = serde_json::to_string(record(&seen, &futures[0])?)?;
+    ensure!(!line.contains("durations"), "{line}");
+    let back: TaskInfo = serde_json::from_str(&line)?;
+    ensure!(back.execution.context("execution")?.durations.is_none());
+    Ok(())
+}
+
+#[test]
 fn diamond_joins_two_branches() -> Result<()> {
     let f = run_test(|b| b)?;
     let (inc, sum) = (f.task("inc")?, f.task("sum")?);

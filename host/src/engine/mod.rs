@@ -20,6 +20,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use crate::failure::{ErrorKind, TaskError};
+use crate::info::TaskInfo;
 use crate::limits::LimitOverrides;
 use crate::module::Task;
 use crate::runtime::Runtime;
@@ -29,7 +30,7 @@ pub use collective::{AsCompleted, MapResults, ReturnWhen, as_completed, wait};
 pub use future::{FutureError, TaskFuture};
 pub use local::LocalExecutor;
 pub use ready::{Executor, ReadyTask, RunningTask};
-pub use record::{RecordCollector, RecordSink};
+pub use record::{RecordCollector, RecordObserver, RecordSink};
 pub use typed::{ArgOf, CallArgs, TypedFuture, TypedTask};
 
 use future::Node;
@@ -176,6 +177,7 @@ pub struct EngineBuilder {
     workers: usize,
     limits: LimitOverrides,
     records: RecordSink,
+    observer: Option<RecordObserver>,
     max_outstanding: usize,
     executor: Option<Arc<dyn Executor>>,
 }
@@ -240,6 +242,18 @@ impl EngineBuilder {
         self
     }
 
+    /// Calls `observe` with every task's record, on the engine's record thread, as it
+    /// goes to the [`RecordSink`] (also with [`RecordSink::None`]). The record's
+    /// [`ExecutionInfo::durations`](crate::ExecutionInfo::durations) are there when the
+    /// executor measured them, so an observer can add up phases more precisely than the
+    /// written record's `f64` times allow. A slow observer slows the record thread, not
+    /// the workers; [`shutdown`](Engine::shutdown) with `wait` returns only once every
+    /// record has been observed.
+    pub fn on_record(mut self, observe: impl Fn(&TaskInfo) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observe));
+        self
+    }
+
     /// How many submitted tasks may be unfinished at once before
     /// [`submit`](Engine::submit) blocks until one ends (default 65,536). This bounds
     /// the memory of a run that submits faster than the workers execute.
@@ -265,7 +279,7 @@ impl EngineBuilder {
     /// limits exceed the runtime's maximums.
     pub fn build(self) -> Result<Engine, EngineError> {
         let defaults = Arc::new(ResolvedOptions::new(self.runtime.limits_for(&self.limits)?));
-        let (records, writer) = match record::start(&self.records) {
+        let (records, writer) = match record::start(&self.records, self.observer) {
             Ok(Some((tx, handle))) => (Some(tx), Some(handle)),
             Ok(None) => (None, None),
             Err(source) => {
@@ -317,6 +331,7 @@ impl Engine {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: LimitOverrides::default(),
             records: RecordSink::None,
+            observer: None,
             max_outstanding: 1 << 16,
             executor: None,
         }

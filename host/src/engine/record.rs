@@ -46,6 +46,11 @@ impl RecordCollector {
     }
 }
 
+/// Called on the engine's record thread with every task's record, in the order records
+/// are written, after the record is written; see
+/// [`EngineBuilder::on_record`](super::EngineBuilder::on_record).
+pub type RecordObserver = Arc<dyn Fn(&TaskInfo) + Send + Sync>;
+
 pub(crate) enum RecordMessage {
     Task(Arc<Node>),
     /// Write out everything queued before this, then acknowledge.
@@ -55,23 +60,27 @@ pub(crate) enum RecordMessage {
 }
 
 enum Output {
+    None,
     File(BufWriter<File>),
     Memory(RecordCollector),
 }
 
-/// Opens the sink and starts its writer thread; `None` for [`RecordSink::None`].
+/// Opens the sink and starts its writer thread; `None` for [`RecordSink::None`] without
+/// an observer.
 pub(crate) fn start(
     sink: &RecordSink,
+    observer: Option<RecordObserver>,
 ) -> std::io::Result<Option<(Sender<RecordMessage>, JoinHandle<()>)>> {
     let output = match sink {
-        RecordSink::None => return Ok(None),
+        RecordSink::None if observer.is_none() => return Ok(None),
+        RecordSink::None => Output::None,
         RecordSink::File(path) => Output::File(BufWriter::with_capacity(1 << 16, open(path)?)),
         RecordSink::Memory(collector) => Output::Memory(collector.clone()),
     };
     let (tx, rx) = crossbeam_channel::unbounded();
     let handle = std::thread::Builder::new()
         .name("wasmtaps-records".into())
-        .spawn(move || writer(output, &rx))?;
+        .spawn(move || writer(output, observer.as_deref(), &rx))?;
     Ok(Some((tx, handle)))
 }
 
@@ -84,7 +93,11 @@ fn open(path: &Path) -> std::io::Result<File> {
 /// lines (the `BufWriter` writes out its buffer before appending a line that does not
 /// fit). The buffer goes to the OS whenever the queue is empty, so a record is in the
 /// file within moments of the task's end and survives a `kill -9` of the process.
-fn writer(mut output: Output, rx: &Receiver<RecordMessage>) {
+fn writer(
+    mut output: Output,
+    observer: Option<&(dyn Fn(&TaskInfo) + Send + Sync)>,
+    rx: &Receiver<RecordMessage>,
+) {
     let mut line = Vec::with_capacity(1024);
     let mut acks = Vec::new();
     let mut stop = false;
@@ -97,7 +110,11 @@ fn writer(mut output: Output, rx: &Receiver<RecordMessage>) {
                         let state = node.lock();
                         node.info(&state)
                     };
+                    if let Some(observe) = observer {
+                        observe(&info);
+                    }
                     match &mut output {
+                        Output::None => {}
                         Output::File(file) => {
                             line.clear();
                             if serde_json::to_writer(&mut line, &info).is_ok() {

@@ -493,6 +493,9 @@ impl ByReference {
         }
         let end = crate::info::unix_now();
         let info = &mut invocation.execution;
+        // The phases now span this worker's own steps too, timed on the wall clock: the
+        // guest's monotonic durations no longer describe them.
+        info.durations = None;
         info.execution_start_time = start;
         info.input_transform_start_time = start;
         info.result_transform_end_time = end.max(info.result_transform_end_time);

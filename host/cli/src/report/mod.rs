@@ -26,7 +26,7 @@ use std::path::PathBuf;
 pub(crate) use digest::RunDigest;
 pub(crate) use html::render_html;
 pub(crate) use read::ReadStats;
-pub(crate) use summary::RunSummary;
+pub(crate) use summary::SummaryBuilder;
 
 /// Why a task-record file could not be read at all.
 #[derive(Debug, thiserror::Error)]

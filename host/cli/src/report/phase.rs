@@ -59,7 +59,30 @@ impl Phase {
     }
 
     /// How long the phase took for `info`, in seconds, or `None` when the task never ran
-    /// (no `execution`) or, for [`Phase::ReceivedLag`], was never received.
+    /// (no `execution`) or, for [`Phase::ReceivedLag`], was never received; and whether
+    /// it was read from the worker's monotonic clock
+    /// ([`ExecutionInfo::durations`](wasmtaps::ExecutionInfo::durations), nanoseconds)
+    /// rather than taken between two `f64` timestamps (238 ns steps).
+    ///
+    /// Durations are not clamped: clocks of different hosts may make a queue or lag
+    /// duration negative.
+    pub fn measure(self, info: &TaskInfo) -> Option<(f64, bool)> {
+        let precise = info.execution.as_ref()?.durations.and_then(|d| match self {
+            Phase::InputTransform => Some(d.input_transform),
+            Phase::Task => Some(d.task),
+            Phase::ResultTransform => Some(d.result_transform),
+            Phase::Execution => Some(d.execution),
+            Phase::Queue | Phase::ReceivedLag => None,
+        });
+        match precise {
+            Some(d) => Some((d.as_secs_f64(), true)),
+            None => self.duration(info).map(|d| (d, false)),
+        }
+    }
+
+    /// How long the phase took for `info` by its record's `f64` timestamps, in seconds,
+    /// or `None` when the task never ran (no `execution`) or, for
+    /// [`Phase::ReceivedLag`], was never received.
     ///
     /// Durations are not clamped: clocks of different hosts may make a queue or lag
     /// duration negative.

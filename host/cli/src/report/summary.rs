@@ -4,12 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 
-use super::ReportError;
 use super::durations::Durations;
 use super::phase::Phase;
-use super::read::{ReadStats, read_records};
 use wasmtaps::TaskInfo;
 
 /// Percentiles of one [`Phase`]'s durations over the tasks that have it.
@@ -26,16 +23,20 @@ pub struct PhaseStats {
     pub p99: f64,
     /// Longest duration in seconds, exact; 0 when `count` is 0.
     pub max: f64,
+    /// Whether every duration came from the worker's monotonic clock (in-process records
+    /// of this run), not from two `f64` timestamps quantised to [`RunSummary::resolution`].
+    pub precise: bool,
 }
 
 impl PhaseStats {
-    fn of(phase: Phase, durations: &Durations) -> PhaseStats {
+    fn of(phase: Phase, durations: &Durations, quantised: u64) -> PhaseStats {
         PhaseStats {
             phase,
             count: durations.count(),
             median: durations.quantile(0.50),
             p99: durations.quantile(0.99),
             max: durations.max(),
+            precise: durations.count() > 0 && quantised == 0,
         }
     }
 }
@@ -99,6 +100,8 @@ pub struct SummaryBuilder {
     received: u64,
     largest_time: f64,
     durations: Vec<Durations>,
+    /// Per phase, how many of its durations came from `f64` timestamps.
+    quantised: Vec<u64>,
 }
 
 impl Default for SummaryBuilder {
@@ -115,6 +118,7 @@ impl Default for SummaryBuilder {
             received: 0,
             largest_time: 0.0,
             durations: Phase::ALL.iter().map(|_| Durations::default()).collect(),
+            quantised: vec![0; Phase::ALL.len()],
         }
     }
 }
@@ -175,9 +179,14 @@ impl SummaryBuilder {
         if largest.is_finite() {
             self.largest_time = self.largest_time.max(largest);
         }
-        for (phase, durations) in Phase::ALL.iter().zip(&mut self.durations) {
-            if let Some(d) = phase.duration(r) {
+        for ((phase, durations), quantised) in Phase::ALL
+            .iter()
+            .zip(&mut self.durations)
+            .zip(&mut self.quantised)
+        {
+            if let Some((d, precise)) = phase.measure(r) {
                 durations.add(d);
+                *quantised += u64::from(!precise);
             }
         }
     }
@@ -205,7 +214,8 @@ impl SummaryBuilder {
             phases: Phase::ALL
                 .iter()
                 .zip(&self.durations)
-                .map(|(&p, d)| PhaseStats::of(p, d))
+                .zip(&self.quantised)
+                .map(|((&p, d), &q)| PhaseStats::of(p, d, q))
                 .collect(),
             resolution: (self.largest_time > 0.0).then(|| spacing_at(self.largest_time)),
         };
@@ -229,17 +239,6 @@ impl RunSummary {
         builder.summary()
     }
 
-    /// Summarises a `tasks.jsonl` as [`read_records`] reads it, one record at a time.
-    ///
-    /// # Errors
-    ///
-    /// [`ReportError::Read`] when the file cannot be opened or read.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<(RunSummary, ReadStats), ReportError> {
-        let mut builder = SummaryBuilder::default();
-        let stats = read_records(path, |info, _| builder.add(&info))?;
-        Ok((builder.summary(), stats))
-    }
-
     /// The statistics of one phase.
     #[cfg(test)]
     pub fn phase(&self, phase: Phase) -> &PhaseStats {
@@ -249,17 +248,22 @@ impl RunSummary {
             .expect("from_records computes every phase")
     }
 
-    /// Whether a figure the summary shows is within 100 timestamp steps of zero, where
-    /// quantisation moves it by 1 % or more.
-    fn shows_quantised_figures(&self) -> bool {
+    /// The phases taken from `f64` timestamps that show a figure within 100 timestamp
+    /// steps of zero, where quantisation moves it by 1 % or more.
+    fn quantised_phases(&self) -> Vec<&'static str> {
         let Some(step) = self.resolution else {
-            return false;
+            return Vec::new();
         };
-        self.phases.iter().any(|s| {
-            [s.median, s.p99, s.max]
-                .iter()
-                .any(|v| *v != 0.0 && v.abs() < 100.0 * step)
-        })
+        self.phases
+            .iter()
+            .filter(|s| {
+                !s.precise
+                    && [s.median, s.p99, s.max]
+                        .iter()
+                        .any(|v| *v != 0.0 && v.abs() < 100.0 * step)
+            })
+            .map(|s| s.phase.label())
+            .collect()
     }
 }
 
@@ -329,14 +333,29 @@ impl fmt::Display for RunSummary {
                 s.phase.span()
             )?;
         }
-        if let Some(step) = self.resolution.filter(|_| self.shows_quantised_figures()) {
+        let quantised = self.quantised_phases();
+        if let Some(step) = self.resolution.filter(|_| !quantised.is_empty()) {
             writeln!(
                 f,
-                "note        timestamps are f64 Unix seconds, {} apart at this date: every \
-                 duration above is a multiple of that step (±1 step), so figures under {} \
-                 are off by 1 % or more",
+                "note        {} durations are taken between f64 Unix-second timestamps, {} \
+                 apart at this date: each is a multiple of that step (±1 step), so figures \
+                 under {} are off by 1 % or more",
+                quantised.join(", "),
                 human_seconds(step),
                 human_seconds(100.0 * step)
+            )?;
+        }
+        let precise: Vec<&str> = self
+            .phases
+            .iter()
+            .filter(|s| s.precise)
+            .map(|s| s.phase.label())
+            .collect();
+        if !precise.is_empty() {
+            writeln!(
+                f,
+                "note        {} durations are from the workers' monotonic clock (ns)",
+                precise.join(", ")
             )?;
         }
         Ok(())
@@ -371,6 +390,7 @@ mod tests {
                 input_transform_end_time: start,
                 result_transform_start_time: start + task,
                 result_transform_end_time: start + task,
+                durations: None,
             }),
         }
     }
@@ -445,6 +465,33 @@ mod tests {
         let slow = record(0, 0.0, 1.0, true);
         let text = RunSummary::from_records([&slow]).to_string();
         assert!(!text.contains("apart"), "{text}");
+    }
+
+    #[test]
+    fn monotonic_durations_are_used_and_said_to_be() {
+        let t0 = 1.78e9;
+        let step = 2f64.powi(-22);
+        let mut fast = record(0, t0, 4.0 * step, true);
+        let precise = std::time::Duration::from_nanos(1_000);
+        if let Some(e) = fast.execution.as_mut() {
+            e.durations = Some(wasmtaps::PhaseDurations {
+                input_transform: std::time::Duration::ZERO,
+                task: precise,
+                result_transform: std::time::Duration::ZERO,
+                execution: precise,
+            });
+        }
+        let s = RunSummary::from_records([&fast]);
+        let task = s.phase(Phase::Task);
+        // The monotonic 1 µs, not the four 238 ns steps of the f64 times.
+        assert!((task.max - 1e-6).abs() < 1e-12, "{task:?}");
+        assert!(task.precise && !s.phase(Phase::Queue).precise);
+        let text = s.to_string();
+        assert!(
+            text.contains("task, result transform, execution durations are from"),
+            "{text}"
+        );
+        assert!(!text.contains("task durations are taken between"), "{text}");
     }
 
     #[test]

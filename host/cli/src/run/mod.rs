@@ -12,7 +12,7 @@ mod taps;
 pub(crate) mod taps_flags;
 
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -22,7 +22,7 @@ use wasmtaps::{Engine, LimitOverrides, RedisExecutor};
 
 use crate::EXIT_USAGE;
 use crate::logging::Logging;
-use crate::report::RunSummary;
+use crate::report::SummaryBuilder;
 use apps::{AppContext, AppOutcome};
 pub(crate) use choices::DeadlineMode;
 pub(crate) use choices::LogLevel;
@@ -214,8 +214,14 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
         builder = builder.executor(Arc::new(redis.build()?));
     }
     let records = (config.run.record_file != "none").then(|| dir.join(&config.run.record_file));
+    // The summary adds up the records as they are written (with the workers' monotonic
+    // phase durations), instead of reading the file back after the run.
+    let summary = Arc::new(Mutex::new(SummaryBuilder::default()));
     if let Some(path) = &records {
-        builder = builder.record_file(path);
+        let summary = Arc::clone(&summary);
+        builder = builder.record_file(path).on_record(move |info| {
+            summary.lock().unwrap_or_else(|e| e.into_inner()).add(info);
+        });
     }
     let engine = builder.build()?;
     log.line(format!(
@@ -266,8 +272,8 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
     let outcome = outcome?;
 
     let mut report = String::new();
-    if let Some(path) = &records {
-        let (summary, _) = RunSummary::from_file(path)?;
+    if records.is_some() {
+        let summary = summary.lock().unwrap_or_else(|e| e.into_inner()).summary();
         report.push_str(&summary.to_string());
     }
     for line in &outcome.lines {

@@ -147,6 +147,7 @@ pub(crate) mod tests {
                 input_transform_end_time: start,
                 result_transform_start_time: end,
                 result_transform_end_time: end,
+                durations: None,
             }),
         }
     }
