@@ -94,14 +94,21 @@ pub fn wait(
     return_when: ReturnWhen,
 ) -> (Vec<TaskFuture>, Vec<TaskFuture>) {
     let deadline = deadline(timeout);
-    let subscription = Subscription::new(futures);
-    let mut ended = vec![false; futures.len()];
-    let mut count = 0;
+    // Already satisfied (a bag that refills as tasks end usually is): no subscription,
+    // which would register a waker with every future.
     let satisfied = |count: usize, any_failed: bool| match return_when {
         ReturnWhen::FirstCompleted => count > 0 || futures.is_empty(),
         ReturnWhen::FirstException => any_failed || count == futures.len(),
         ReturnWhen::AllCompleted => count == futures.len(),
     };
+    let already = futures.iter().filter(|f| f.done()).count();
+    let already_failed = return_when == ReturnWhen::FirstException && futures.iter().any(failed);
+    if satisfied(already, already_failed) {
+        return futures.iter().cloned().partition(TaskFuture::done);
+    }
+    let subscription = Subscription::new(futures);
+    let mut ended = vec![false; futures.len()];
+    let mut count = 0;
     let mut any_failed = false;
     while !satisfied(count, any_failed) {
         let Some(index) = subscription.next(deadline) else {

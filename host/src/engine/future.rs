@@ -113,6 +113,9 @@ pub(crate) struct State {
     /// Children waiting for this task's value.
     pub(crate) children: Vec<(Arc<Node>, Slot)>,
     pub(crate) wakers: Vec<Waker>,
+    /// Threads blocked on [`Node::done`]: it is notified only when there are some, as a
+    /// notification is a system call whether or not anyone waits.
+    pub(crate) blocked: u32,
 }
 
 /// One task's shared state. The engine holds it only while the task is unfinished.
@@ -191,16 +194,24 @@ impl Node {
     fn wait(&self, deadline: Option<Instant>) -> Option<MutexGuard<'_, State>> {
         let mut state = self.lock();
         while state.stage != Stage::Done {
-            state = match deadline {
+            state.blocked += 1;
+            let woken = match deadline {
                 None => self.done.wait(state).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.checked_duration_since(Instant::now())?;
-                    self.done
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) => {
+                        self.done
+                            .wait_timeout(state, left)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0
+                    }
+                    None => {
+                        state.blocked -= 1;
+                        return None;
+                    }
+                },
             };
+            state = woken;
+            state.blocked -= 1;
         }
         Some(state)
     }

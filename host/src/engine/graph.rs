@@ -158,6 +158,7 @@ fn new_node(
             received_time: None,
             children: Vec::new(),
             wakers: Vec::new(),
+            blocked: 0,
         }),
         done: Condvar::new(),
     })
@@ -236,7 +237,9 @@ pub(crate) fn finish(
             state.received_time = Some(unix_now());
             state.execution = execution;
             state.outcome = Some(outcome.clone());
-            node.done.notify_all();
+            if state.blocked > 0 {
+                node.done.notify_all();
+            }
             shared.completed.fetch_add(1, Ordering::Relaxed);
             if outcome.is_err() {
                 shared.failed.fetch_add(1, Ordering::Relaxed);
