@@ -337,9 +337,8 @@ impl fmt::Display for RunSummary {
         if let Some(step) = self.resolution.filter(|_| !quantised.is_empty()) {
             writeln!(
                 f,
-                "note        {} durations are taken between f64 Unix-second timestamps, {} \
-                 apart at this date: each is a multiple of that step (±1 step), so figures \
-                 under {} are off by 1 % or more",
+                "note        {}: durations between f64 Unix-second timestamps, {} apart at \
+                 this date, so figures under {} are off by 1 % or more",
                 quantised.join(", "),
                 human_seconds(step),
                 human_seconds(100.0 * step)
@@ -354,7 +353,7 @@ impl fmt::Display for RunSummary {
         if !precise.is_empty() {
             writeln!(
                 f,
-                "note        {} durations are from the workers' monotonic clock (ns)",
+                "note        {}: durations from the workers' monotonic clock (ns)",
                 precise.join(", ")
             )?;
         }
@@ -488,10 +487,10 @@ mod tests {
         assert!(task.precise && !s.phase(Phase::Queue).precise);
         let text = s.to_string();
         assert!(
-            text.contains("task, result transform, execution durations are from"),
+            text.contains("task, result transform, execution: durations from the workers'"),
             "{text}"
         );
-        assert!(!text.contains("task durations are taken between"), "{text}");
+        assert!(!text.contains("between f64"), "{text}");
     }
 
     #[test]
