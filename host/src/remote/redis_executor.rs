@@ -9,23 +9,19 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::args::Args;
 use crate::engine::{Executor, ReadyTask, RunningTask};
 use crate::failure::{ErrorKind, TaskError};
 use crate::info::unix_now;
 use crate::invoke::Invocation;
 use crate::module::Task;
-use crate::value::Value;
 
 use super::DistributedError;
 use super::auth::{Auth, Purpose, Secret};
 use super::conn::{self, Conn};
-use super::key::StoreKey;
 use super::redis_jobs::send_loop;
 use super::redis_worker::ensure_group;
-use super::serve::result_key;
 use super::streams::{self, Keys};
-use super::transform::{self, Transformer};
+use super::transform::{self, ByReference, Transformer};
 use super::wire::{self, Job, Reply};
 
 /// Configures a [`RedisExecutor`].
@@ -108,8 +104,7 @@ impl RedisExecutorBuilder {
             stop: AtomicBool::new(false),
             duplicates: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            stored: Mutex::new(Vec::new()),
-            transformer: self.transformer,
+            by_reference: self.transformer.map(ByReference::new),
         });
         let mut setup = Conn::new(client.clone(), "executor");
         ensure_group(&mut setup, &keys, &|| false)?;
@@ -182,9 +177,9 @@ struct Shared {
     duplicates: AtomicU64,
     /// Result entries that could not be decoded or trusted.
     dropped: AtomicU64,
-    /// Store keys written for this run, evicted when the executor is dropped.
-    stored: Mutex<Vec<StoreKey>>,
-    transformer: Option<Transformer>,
+    /// Values passed by reference: the arguments this run stores, the results its
+    /// workers store, all evicted when the executor is dropped.
+    by_reference: Option<ByReference>,
 }
 
 impl RedisExecutor {
@@ -215,7 +210,10 @@ impl RedisExecutor {
     /// The transformer, if values are passed by reference; use it to
     /// [`resolve`](Transformer::resolve) a result that came back as a reference.
     pub fn transformer(&self) -> Option<&Transformer> {
-        self.shared.transformer.as_ref()
+        self.shared
+            .by_reference
+            .as_ref()
+            .map(ByReference::transformer)
     }
 
     /// Stores the module's binary under its hash, once per executor.
@@ -247,50 +245,16 @@ impl RedisExecutor {
     }
 
     fn job(&self, id: &str, task: &RunningTask) -> Result<Job, TaskError> {
-        let mut index = 0;
-        let mut references = Vec::new();
-        let mut transform = |value: &Value| -> Result<Value, TaskError> {
-            index += 1;
-            let Some(t) = &self.shared.transformer else {
-                return Ok(value.clone());
-            };
-            let key = format!("arg-{id}-{index}");
-            // A list of parents' results that came back by reference stays a list of
-            // references (a worker resolves a reference or the items of a list, not a
-            // stored list of references).
-            let out = if t.references_in(value).is_empty() {
-                t.transform(&key, value).map_err(|e| {
-                    TaskError::new(
-                        ErrorKind::HostError,
-                        format!("cannot store an argument by reference: {e}"),
-                    )
-                })?
-            } else {
-                value.clone()
-            };
-            if &out != value
-                && let Ok(key) = StoreKey::new(key)
-            {
-                self.shared
-                    .stored
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(key);
-            }
-            // Only references this run minted travel as references.
-            references.extend(t.references_in(&out).into_iter().map(|k| k.to_string()));
-            Ok(out)
+        let (args, references) = match &self.shared.by_reference {
+            Some(by_reference) => by_reference.transform_args(id, task.args()).map_err(|e| {
+                TaskError::new(
+                    ErrorKind::HostError,
+                    format!("cannot store an argument by reference: {e}"),
+                )
+            })?,
+            None => (task.args().clone(), Vec::new()),
         };
-        let mut args = Args::new();
-        for value in task.args().positional() {
-            args.push(transform(value)?);
-        }
-        for (name, value) in task.args().keyword() {
-            args.push_kwarg(name.clone(), transform(value)?);
-        }
         let module = task.task().module();
-        references.sort();
-        references.dedup();
         Ok(Job {
             id: id.to_owned(),
             module_hash: module.hash(),
@@ -387,20 +351,17 @@ impl Shared {
     /// worker stored for this job.
     fn invocation(&self, reply: Reply) -> Invocation {
         let start = unix_now();
-        let stored = match self.adopt_stored(&reply.id, &reply.stored) {
-            Ok(stored) => stored,
+        let adopted = match &self.by_reference {
+            Some(by_reference) => by_reference.adopt_stored(&reply.id, &reply.stored),
+            None => transform::adopt_nothing(&reply.stored),
+        };
+        let own = match adopted {
+            Ok(own) => own,
             Err(error) => return host_failure(error, start),
         };
         let mut invocation = reply.into_invocation();
-        if let Ok(value) = &invocation.result
-            && let Some(k) = transform::reference_keys(value)
-                .into_iter()
-                .find(|k| stored.as_ref() != Some(k))
-        {
-            invocation.result = Err(TaskError::new(
-                ErrorKind::HostError,
-                format!("the worker's result refers to {k}, which it did not store"),
-            ));
+        if let Err(error) = transform::check_references(own.as_ref(), &invocation.result) {
+            invocation.result = Err(error);
         }
         invocation
     }
@@ -429,30 +390,6 @@ impl Shared {
                 ),
             );
             p.task.fail(error);
-        }
-    }
-
-    /// Checks the keys a reply says the worker stored: at most the one result key of job
-    /// `id`, and only when this executor passes values by reference. The key is then
-    /// this run's, to resolve and to evict.
-    fn adopt_stored(&self, id: &str, stored: &[String]) -> Result<Option<StoreKey>, TaskError> {
-        let bad = |why: String| TaskError::new(ErrorKind::HostError, why);
-        match (stored, &self.transformer) {
-            ([], _) => Ok(None),
-            ([key], Some(t)) if *key == result_key(id) => {
-                let key = StoreKey::new(key.as_str()).map_err(|e| bad(e.to_string()))?;
-                t.adopt(key.clone());
-                self.stored
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(key.clone());
-                Ok(Some(key))
-            }
-            _ => Err(bad(format!(
-                "the worker's reply lists store keys it may not have written ({} keys); \
-                 none is trusted",
-                stored.len()
-            ))),
         }
     }
 }
@@ -553,12 +490,8 @@ impl Drop for RedisExecutor {
                 let _ = thread.join();
             }
         }
-        let stored =
-            std::mem::take(&mut *self.shared.stored.lock().unwrap_or_else(|e| e.into_inner()));
-        if let Some(transformer) = &self.shared.transformer {
-            for key in stored {
-                let _ = transformer.store().evict(&key);
-            }
+        if let Some(by_reference) = &self.shared.by_reference {
+            by_reference.evict_stored();
         }
         let mut conn = Conn::new(self.shared.client.clone(), "executor");
         let _ = conn.run(&|| true, |c| {

@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use crate::failure::{ErrorKind, TaskError};
 use crate::limits::Limits;
 use crate::msgpack::Reader;
 use crate::value::Value;
@@ -311,6 +312,19 @@ impl ByReference {
         }
     }
 
+    /// The transformer that stores and resolves the values.
+    pub(crate) fn transformer(&self) -> &Transformer {
+        &self.transformer
+    }
+
+    /// Evicts every value stored so far for this run (also done when dropped).
+    pub(crate) fn evict_stored(&self) {
+        let stored = std::mem::take(&mut *self.stored.lock().unwrap_or_else(|e| e.into_inner()));
+        for key in stored {
+            let _ = self.transformer.store().evict(&key);
+        }
+    }
+
     /// The threshold above which a worker stores a result.
     pub(crate) fn result_threshold(&self) -> u64 {
         self.transformer.filter().threshold()
@@ -374,47 +388,81 @@ impl ByReference {
         &self,
         id: &str,
         stored: &[String],
-        result: &Result<Value, crate::failure::TaskError>,
-    ) -> Result<(), crate::failure::TaskError> {
-        use crate::failure::{ErrorKind, TaskError};
-        let bad = |why: String| TaskError::new(ErrorKind::HostError, why);
-        let own = match stored {
-            [] => None,
+        result: &Result<Value, TaskError>,
+    ) -> Result<(), TaskError> {
+        let own = self.adopt_stored(id, stored)?;
+        check_references(own.as_ref(), result)
+    }
+
+    /// Checks the keys a reply to job `id` says the worker stored: at most the one
+    /// result key of the job. That key is then this run's, to resolve and to evict.
+    ///
+    /// # Errors
+    /// A `HostError` naming what the reply may not claim.
+    pub(crate) fn adopt_stored(
+        &self,
+        id: &str,
+        stored: &[String],
+    ) -> Result<Option<StoreKey>, TaskError> {
+        match stored {
+            [] => Ok(None),
             [key] if *key == super::serve::result_key(id) => {
-                let key = StoreKey::new(key.as_str()).map_err(|e| bad(e.to_string()))?;
+                let key = StoreKey::new(key.as_str())
+                    .map_err(|e| TaskError::new(ErrorKind::HostError, e.to_string()))?;
                 self.transformer.adopt(key.clone());
                 self.stored
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(key.clone());
-                Some(key)
+                Ok(Some(key))
             }
-            _ => {
-                return Err(bad(format!(
-                    "the worker's reply lists store keys it may not have written ({} keys); none is trusted",
-                    stored.len()
-                )));
-            }
-        };
-        if let Ok(value) = result
-            && let Some(k) = reference_keys(value)
-                .into_iter()
-                .find(|k| own.as_ref() != Some(k))
-        {
-            return Err(bad(format!(
-                "the worker's result refers to {k}, which it did not store"
-            )));
+            _ => adopt_nothing(stored),
         }
-        Ok(())
     }
+}
+
+/// [`ByReference::adopt_stored`] for an executor that passes nothing by reference: a
+/// reply may list no stored key.
+///
+/// # Errors
+/// A `HostError` when the reply lists any.
+pub(crate) fn adopt_nothing(stored: &[String]) -> Result<Option<StoreKey>, TaskError> {
+    if stored.is_empty() {
+        return Ok(None);
+    }
+    Err(TaskError::new(
+        ErrorKind::HostError,
+        format!(
+            "the worker's reply lists store keys it may not have written ({} keys); none is \
+             trusted",
+            stored.len()
+        ),
+    ))
+}
+
+/// Checks that a worker's result refers to no stored value but `own`, the one the
+/// worker stored for this job.
+///
+/// # Errors
+/// A `HostError` naming the reference.
+pub(crate) fn check_references(
+    own: Option<&StoreKey>,
+    result: &Result<Value, TaskError>,
+) -> Result<(), TaskError> {
+    if let Ok(value) = result
+        && let Some(k) = reference_keys(value).into_iter().find(|k| own != Some(k))
+    {
+        return Err(TaskError::new(
+            ErrorKind::HostError,
+            format!("the worker's result refers to {k}, which it did not store"),
+        ));
+    }
+    Ok(())
 }
 
 impl Drop for ByReference {
     fn drop(&mut self) {
-        let stored = std::mem::take(&mut *self.stored.lock().unwrap_or_else(|e| e.into_inner()));
-        for key in stored {
-            let _ = self.transformer.store().evict(&key);
-        }
+        self.evict_stored();
     }
 }
 
