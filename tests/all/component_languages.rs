@@ -134,6 +134,31 @@ fn a_huge_bytearray_is_stopped_by_the_memory_limit() -> Result<()> {
 }
 
 #[test]
+fn a_python_result_over_the_limit_is_result_too_large() -> Result<()> {
+    // `synthetic` returns `bytes` (a `list<u8>`): 8 MiB would take more host values than
+    // the host lifts for a 1 MiB limit, 2 MiB lift but encode past it.
+    let limits = LimitOverrides {
+        max_result_bytes: Some(1 << 20),
+        ..LimitOverrides::default()
+    };
+    for size in [8u64 << 20, 2 << 20] {
+        let args = Args::new()
+            .arg(&Vec::<ByteBuf>::new())?
+            .arg(&size)?
+            .arg(&0.0)?;
+        let e = failure("synthetic", args, limits.clone())?;
+        assert_eq!(e.type_name(), "ResultTooLarge", "{size}: {e}");
+    }
+    let args = Args::new()
+        .arg(&Vec::<ByteBuf>::new())?
+        .arg(&1000u64)?
+        .arg(&0.0)?;
+    let bytes: ByteBuf = call("synthetic", args, limits)??.decode()?;
+    assert_eq!(bytes.len(), 1000);
+    Ok(())
+}
+
+#[test]
 fn files_environment_and_sockets_are_out_of_reach() -> Result<()> {
     #[derive(serde::Deserialize, Debug)]
     struct Probe {
