@@ -10,7 +10,6 @@ use std::time::Duration;
 use crate::support;
 use anyhow::{Context, Result, bail};
 use serde_bytes::ByteBuf;
-use wasmtaps::runtime::CompileBudget;
 use wasmtaps::{
     Arg, Args, Engine, ErrorKind, InvokeOptions, LimitOverrides, Runtime, TaskError, TaskModule,
     Value,
@@ -21,22 +20,13 @@ fn component_path(language: &str) -> Result<PathBuf> {
     support::build_polyglot(language, &format!("{language}/apps.wasm"))
 }
 
-/// CPython's interpreter loop is a 427 KB function with 273 locals: over the default
-/// compile budget, which bounds the compile time of hostile modules.
-pub fn python_budget() -> CompileBudget {
-    CompileBudget {
-        max_function_bytes: 1 << 20,
-        max_function_locals: 1024,
-        ..CompileBudget::DEFAULT
-    }
-}
-
 fn runtime() -> Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
+            // The default compile budget admits componentize-py's and componentize-js's
+            // output (see `CompileBudget::DEFAULT`).
             Runtime::builder()
-                .compile_budget(python_budget())
                 .cache_dir(support::repo().join("target/wasmtaps-test-cache"))
                 .build()
                 .expect("runtime")

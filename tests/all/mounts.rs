@@ -9,7 +9,6 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::component_languages::python_budget;
 use crate::support;
 use anyhow::{Context, Result, bail};
 use wasmtaps::{
@@ -52,7 +51,6 @@ fn runtime() -> Runtime {
     RUNTIME
         .get_or_init(|| {
             Runtime::builder()
-                .compile_budget(python_budget())
                 .cache_dir(support::repo().join("target/wasmtaps-test-cache"))
                 .build()
                 .expect("runtime")

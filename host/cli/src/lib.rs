@@ -96,14 +96,19 @@ pub(crate) struct BudgetFlags {
     /// The largest module compiled, e.g. 64MiB (default 64 MiB); larger ones are refused.
     #[arg(long, value_parser = parse::bytes)]
     pub(crate) max_module_size: Option<u64>,
-    /// The largest function body compiled, e.g. 1MiB (default 128 KiB); modules with a
+    /// The largest function body compiled, e.g. 1MiB (default 512 KiB); modules with a
     /// larger one are refused before compiling.
     #[arg(long, value_parser = parse::bytes)]
     pub(crate) max_function_size: Option<u64>,
-    /// The most locals (parameters included) of a function compiled (default 256);
+    /// The most locals (parameters included) of a function compiled (default 512);
     /// modules with more are refused before compiling.
     #[arg(long, value_parser = parse::count)]
     pub(crate) max_function_locals: Option<u64>,
+    /// The largest product of a function's body bytes and its locals compiled (default
+    /// 33554432, 128 KiB times 256): a function may be large or have many locals, not
+    /// both; modules with a heavier one are refused before compiling.
+    #[arg(long, value_parser = parse::count)]
+    pub(crate) max_function_bytes_times_locals: Option<u64>,
 }
 
 impl BudgetFlags {
@@ -116,6 +121,9 @@ impl BudgetFlags {
             max_function_locals: self
                 .max_function_locals
                 .unwrap_or(default.max_function_locals),
+            max_function_bytes_times_locals: self
+                .max_function_bytes_times_locals
+                .unwrap_or(default.max_function_bytes_times_locals),
         }
     }
 }

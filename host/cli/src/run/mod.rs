@@ -106,6 +106,10 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             .limits
             .max_function_locals
             .unwrap_or(CompileBudget::DEFAULT.max_function_locals),
+        max_function_bytes_times_locals: config
+            .limits
+            .max_function_bytes_times_locals
+            .unwrap_or(CompileBudget::DEFAULT.max_function_bytes_times_locals),
     };
     let runtime = super::runtime_builder(config.engine.cache_dir.as_deref())
         .fuel_metering(limits.fuel.is_some())
@@ -143,6 +147,8 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             budget.max_function_bytes.to_string(),
             "--max-function-locals".to_owned(),
             budget.max_function_locals.to_string(),
+            "--max-function-bytes-times-locals".to_owned(),
+            budget.max_function_bytes_times_locals.to_string(),
         ]);
         let processes = match config.engine.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
