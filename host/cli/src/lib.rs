@@ -57,6 +57,10 @@ enum Command {
         /// The Redis URL of `--store redis`.
         #[arg(long)]
         redis: Option<String>,
+        /// Kill this process (SIGKILL) when a job for the task of this name arrives: the
+        /// failures app's `worker-killed` injection. Set by `run`, never by a message.
+        #[arg(long, hide = true)]
+        killed_at_task: Option<String>,
     },
     /// Summarise a run directory's tasks.jsonl and write report.html (timeline, histograms).
     Report(report::command::ReportArgs),
@@ -155,18 +159,25 @@ pub fn main() -> ExitCode {
             budget,
             store,
             redis,
+            killed_at_task,
         } => runtime_builder(cache_dir.as_deref())
             .compile_budget(budget.budget())
             .epoch_interruption(deadline_mode == run::DeadlineMode::Epoch)
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|runtime| {
-                match store {
-                    None => wasmtaps::remote::serve_worker_process(runtime)?,
-                    Some(store) => wasmtaps::remote::serve_worker_process_with_store(
-                        runtime,
-                        run::store(&store, redis.as_deref())?,
+                let store = match store {
+                    None => None,
+                    Some(store) => Some(run::store(&store, redis.as_deref())?),
+                };
+                match (killed_at_task, store) {
+                    (Some(task), store) => wasmtaps::remote::serve_worker_process_killed_at_task(
+                        runtime, store, &task,
                     )?,
+                    (None, None) => wasmtaps::remote::serve_worker_process(runtime)?,
+                    (None, Some(store)) => {
+                        wasmtaps::remote::serve_worker_process_with_store(runtime, store)?
+                    }
                 }
                 Ok(())
             })

@@ -382,6 +382,17 @@ fn validate(c: &RunConfig) -> Result<(), String> {
             c.engine.executor.to_string()
         ));
     }
+    if c.app == AppName::Failures
+        && c.failures.failure_type == FailureType::WorkerKilled
+        && c.engine.executor != ExecutorKind::Processes
+    {
+        return Err(format!(
+            "failures.failure_type = \"worker-killed\" needs engine.executor = \"processes\" \
+             (--executor processes), not {:?}: a sandboxed task cannot kill its worker, so \
+             wasmtaps starts its worker processes to die at the injected task",
+            c.engine.executor.to_string()
+        ));
+    }
     if c.engine.executor != ExecutorKind::Redis
         && (c.engine.insecure || c.engine.secret_file.is_some())
     {

@@ -26,7 +26,7 @@ use crate::report::RunSummary;
 use apps::{AppContext, AppOutcome};
 pub(crate) use choices::DeadlineMode;
 pub(crate) use choices::LogLevel;
-use choices::{AppName, ExecutorKind, ProgressMode, Structure};
+use choices::{AppName, ExecutorKind, FailureType, ProgressMode, Structure};
 use config::RunConfig;
 use rundir::RunLog;
 
@@ -150,6 +150,14 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             "--max-function-bytes-times-locals".to_owned(),
             budget.max_function_bytes_times_locals.to_string(),
         ]);
+        if config.app == AppName::Failures
+            && config.failures.failure_type == FailureType::WorkerKilled
+        {
+            args.extend([
+                "--killed-at-task".to_owned(),
+                apps::failures::WORKER_KILLED_TASK.to_owned(),
+            ]);
+        }
         let processes = match config.engine.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
