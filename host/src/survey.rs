@@ -45,10 +45,11 @@ impl CompileBudget {
     /// modules stay far below (largest body 24 KiB, 43 locals).
     ///
     /// Measured with generated worst cases (an `if` every 13 bytes over random locals,
-    /// `wasmtaps call --cache-dir none`, user CPU time and peak RSS of the process, on
-    /// the shared 2-core development machine at load 7): 123 KB over 254 locals
-    /// 1.1 s and 153 MB; 552 KB over 64 locals 2.6 s and 373 MB; 76 KB over 512 locals
-    /// 0.7 s and 142 MB; 200 KB over 181 locals 1.6 s and 200 MB. All three caps are
+    /// `wasmtaps call --cache-dir none`, median user CPU time of 3 and peak RSS of the
+    /// process, on the shared 2-core development machine at load 9 to 11): 123 KB over
+    /// 254 locals (the old default's corner) 0.86 s and 153 MB; 552 KB over 64 locals
+    /// 2.65 s and 373 MB; 200 KB over 181 locals 1.57 s and 200 MB; 76 KB over 512
+    /// locals 0.79 s and 141 MB. All three caps are
     /// needed, as the time grows faster than the body and with the locals: 166 KB over
     /// 1,000 locals took 15 s, 332 KB over 1,000 locals 36 s. The caps bound each
     /// function, so a whole module's compile time is bounded by its size.
