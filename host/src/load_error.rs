@@ -111,6 +111,24 @@ pub enum LoadError {
         /// The runtime's maximum.
         maximum: u64,
     },
+    /// A function's body size times its locals (parameters included) is more than the
+    /// runtime's [`CompileBudget`](crate::runtime::CompileBudget) allows: large and with
+    /// many locals, it could take minutes to compile; nothing was compiled.
+    #[error(
+        "{name}: function {index} has a body of {bytes} bytes and {locals} locals, whose product is more than the runtime's maximum of {maximum} for bytes times locals"
+    )]
+    FunctionTooComplex {
+        /// The module's name.
+        name: String,
+        /// The function's index in the module's function index space.
+        index: u32,
+        /// The size of its body.
+        bytes: u64,
+        /// Its locals, parameters included.
+        locals: u64,
+        /// The runtime's maximum for bytes times locals.
+        maximum: u64,
+    },
     /// The component exports a function of that name, but it cannot be a task (it takes
     /// or returns a resource, a stream or a future).
     #[error("{module}: `{task}` cannot be called as a task: {reason}")]

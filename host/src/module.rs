@@ -308,6 +308,18 @@ impl Runtime {
                 maximum,
             });
         }
+        let maximum = self.inner.budget.max_function_bytes_times_locals;
+        if let Some((index, bytes, locals)) = surveyed.heaviest_function
+            && bytes.saturating_mul(locals) > maximum
+        {
+            return Err(LoadError::FunctionTooComplex {
+                name: name.to_owned(),
+                index,
+                bytes,
+                locals,
+                maximum,
+            });
+        }
         if surveyed.largest_memory > self.inner.maximum.memory_bytes {
             return Err(LoadError::MemoryTooLarge {
                 name: name.to_owned(),

@@ -1,4 +1,5 @@
-//! WASI `path_open` that opens only regular files and directories.
+//! WASI `path_open` (core modules) and `open-at` (components) that open only regular
+//! files and directories.
 //!
 //! A read-only mount is a host directory, and a host directory may hold a FIFO, a socket
 //! or a device. open(2) on a FIFO blocks until a writer appears, and it blocks inside a
@@ -14,10 +15,21 @@
 //! as `O_NOFOLLOW` would). What remains is a race: the entry could be replaced by a FIFO
 //! between the look-up and the open. Only whoever can write the host directory can do
 //! that, and that is the trusted caller who chose to mount it.
+//!
+//! Components reach files through WASI preview 2's `descriptor.open-at`, which
+//! [`open_at`] replaces in the same way: `stat-at` first, with the guest's own path flags,
+//! then wasmtime-wasi's `open-at` only for a regular file or a directory.
 
-use wasmtime::{AsContextMut, Caller, Extern};
+use wasmtime::component::Resource;
+use wasmtime::{AsContextMut, Caller, Extern, StoreContextMut};
+use wasmtime_wasi::WasiView;
+use wasmtime_wasi::filesystem::WasiFilesystemView;
 use wasmtime_wasi::p1::types::{Errno, Fd, Filetype, Lookupflags};
 use wasmtime_wasi::p1::wasi_snapshot_preview1::{self, WasiSnapshotPreview1};
+use wasmtime_wasi::p2::bindings::sync::filesystem::types::{
+    Descriptor, DescriptorFlags, DescriptorType, ErrorCode, Host, HostDescriptor, OpenFlags,
+    PathFlags,
+};
 use wasmtime_wasi::runtime::in_tokio;
 use wiggle::{GuestMemory, GuestPtr};
 
@@ -74,4 +86,42 @@ pub(crate) fn path_open(
         fdflags,
         opened,
     ))
+}
+
+/// `[method]descriptor.open-at(self, path-flags, path, open-flags, descriptor-flags) ->
+/// result<descriptor, error-code>` of `wasi:filesystem/types`: a FIFO, socket or device
+/// is refused with `unsupported` (a symlink the guest asked not to follow with `loop`)
+/// before anything is opened.
+pub(crate) fn open_at<T: WasiView + 'static>(
+    mut store: StoreContextMut<'_, T>,
+    (dir, path_flags, path, open_flags, flags): (
+        Resource<Descriptor>,
+        PathFlags,
+        String,
+        OpenFlags,
+        DescriptorFlags,
+    ),
+) -> wasmtime::Result<(Result<Resource<Descriptor>, ErrorCode>,)> {
+    let mut files = store.data_mut().filesystem();
+    let looked_up = HostDescriptor::stat_at(
+        &mut files,
+        Resource::new_borrow(dir.rep()),
+        path_flags,
+        path.clone(),
+    );
+    // A path that cannot be looked up cannot be opened either: wasmtime-wasi's `open-at`
+    // then reports the error itself.
+    if let Ok(stat) = looked_up {
+        match stat.type_ {
+            DescriptorType::RegularFile | DescriptorType::Directory => {}
+            DescriptorType::SymbolicLink => return Ok((Err(ErrorCode::Loop),)),
+            _ => return Ok((Err(ErrorCode::Unsupported),)),
+        }
+    }
+    let opened = match HostDescriptor::open_at(&mut files, dir, path_flags, path, open_flags, flags)
+    {
+        Ok(descriptor) => Ok(descriptor),
+        Err(e) => Err(Host::convert_error_code(&mut files, e)?),
+    };
+    Ok((opened,))
 }

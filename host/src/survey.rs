@@ -12,7 +12,7 @@ use crate::manifest::MANIFEST_SECTION;
 
 /// How much code the runtime agrees to compile for one module.
 ///
-/// Both caps are checked on the wasm binary before Cranelift runs, so a module over
+/// Every cap is checked on the wasm binary before Cranelift runs, so a module over
 /// budget costs one pass over its bytes, never a compile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompileBudget {
@@ -24,23 +24,40 @@ pub struct CompileBudget {
     /// grows with the product of a function's branches and its locals, so a small body
     /// declaring thousands of locals can take as long as a huge one.
     pub max_function_locals: u64,
+    /// The largest product of one function's body size in bytes and its locals: a
+    /// function may be as large as [`max_function_bytes`](Self::max_function_bytes) or
+    /// have as many locals as [`max_function_locals`](Self::max_function_locals), but
+    /// not both, which is what bounds its compile time.
+    pub max_function_bytes_times_locals: u64,
 }
 
 impl CompileBudget {
-    /// The default: 64 MiB modules, 128 KiB function bodies, 256 locals per function.
+    /// The default: 64 MiB modules, 512 KiB function bodies, 512 locals per function,
+    /// and at most 32 Mi for a body's bytes times its locals (the corner of 128 KiB
+    /// over 256 locals).
     ///
-    /// Measured with generated worst cases (an `if` every 13 bytes over random locals)
-    /// on the shared 2-core development machine: at the defaults (a 128 KiB body over
-    /// 250 locals) Cranelift took 1.4 to 2.0 s. Both caps are needed, as its time grows
-    /// faster than the body and with the locals: 552 KB over 64 locals took 5 s, 166 KB
-    /// over 1,000 locals 15 s, 332 KB over 1,000 locals 36 s. The example modules (Rust,
-    /// C, Zig, Go) stay far below: the largest body is 24 KiB (Go), the most declared
-    /// locals 43 (Rust). The caps bound each function, so a whole module's compile time
-    /// is bounded by its size: 16 worst-case functions (2 MiB) took 12 s of CPU.
+    /// The toolchains that build Python and JavaScript components need the larger
+    /// caps, not the larger product: CPython (componentize-py 0.25) has a 427 KB
+    /// function with no locals and a 12.8 KB one with 273; the largest product in its
+    /// 13,369 functions is 3.6 Mi (76 KB × 48). SpiderMonkey (componentize-js 0.23):
+    /// 172 KB over 52 locals, at most 122 locals, largest product 9.3 Mi. QuickJS
+    /// (componentize-qjs): 54 KB, 86 locals, 3.8 Mi. The Rust, C, Zig and Go example
+    /// modules stay far below (largest body 24 KiB, 43 locals).
+    ///
+    /// Measured with generated worst cases (an `if` every 13 bytes over random locals,
+    /// `wasmtaps call --cache-dir none`, median user CPU time of 3 and peak RSS of the
+    /// process, on the shared 2-core development machine at load 9 to 11): 123 KB over
+    /// 254 locals (the old default's corner) 0.86 s and 153 MB; 552 KB over 64 locals
+    /// 2.65 s and 373 MB; 200 KB over 181 locals 1.57 s and 200 MB; 76 KB over 512
+    /// locals 0.79 s and 141 MB. All three caps are
+    /// needed, as the time grows faster than the body and with the locals: 166 KB over
+    /// 1,000 locals took 15 s, 332 KB over 1,000 locals 36 s. The caps bound each
+    /// function, so a whole module's compile time is bounded by its size.
     pub const DEFAULT: CompileBudget = CompileBudget {
         max_module_bytes: 64 << 20,
-        max_function_bytes: 128 << 10,
-        max_function_locals: 256,
+        max_function_bytes: 512 << 10,
+        max_function_locals: 512,
+        max_function_bytes_times_locals: (128 << 10) * 256,
     };
 }
 
@@ -61,6 +78,9 @@ pub(crate) struct Survey {
     pub(crate) largest_function: Option<(u32, u64)>,
     /// The function with the most locals (parameters included): its index and count.
     pub(crate) most_locals: Option<(u32, u64)>,
+    /// The function with the largest product of body bytes and locals: its index, body
+    /// size and locals.
+    pub(crate) heaviest_function: Option<(u32, u64, u64)>,
 }
 
 /// Reads `wasm` once, front to back; a component's nested core modules are read too,
@@ -137,6 +157,13 @@ pub(crate) fn survey(wasm: &[u8]) -> Result<Survey, String> {
                 if found.most_locals.is_none_or(|(_, most)| locals > most) {
                     found.most_locals = Some((index, locals));
                 }
+                let weight = bytes.saturating_mul(locals);
+                if found
+                    .heaviest_function
+                    .is_none_or(|(_, b, l)| weight > b.saturating_mul(l))
+                {
+                    found.heaviest_function = Some((index, bytes, locals));
+                }
             }
             Payload::CustomSection(section) if section.name() == MANIFEST_SECTION => {
                 found
@@ -185,6 +212,8 @@ mod tests {
         assert_eq!(index, 2, "one imported function comes first");
         assert!(bytes > 2, "{bytes}");
         assert_eq!(found.most_locals, Some((2, 4)));
+        let (index, _, locals) = found.heaviest_function.unwrap();
+        assert_eq!((index, locals), (2, 4), "the larger body with more locals");
     }
 
     #[test]

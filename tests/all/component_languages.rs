@@ -10,7 +10,6 @@ use std::time::Duration;
 use crate::support;
 use anyhow::{Context, Result, bail};
 use serde_bytes::ByteBuf;
-use wasmtaps::runtime::CompileBudget;
 use wasmtaps::{
     Arg, Args, Engine, ErrorKind, InvokeOptions, LimitOverrides, Runtime, TaskError, TaskModule,
     Value,
@@ -21,22 +20,13 @@ fn component_path(language: &str) -> Result<PathBuf> {
     support::build_polyglot(language, &format!("{language}/apps.wasm"))
 }
 
-/// CPython's interpreter loop is a 427 KB function with 273 locals: over the default
-/// compile budget, which bounds the compile time of hostile modules.
-pub fn python_budget() -> CompileBudget {
-    CompileBudget {
-        max_function_bytes: 1 << 20,
-        max_function_locals: 1024,
-        ..CompileBudget::DEFAULT
-    }
-}
-
 fn runtime() -> Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
+            // The default compile budget admits componentize-py's and componentize-js's
+            // output (see `CompileBudget::DEFAULT`).
             Runtime::builder()
-                .compile_budget(python_budget())
                 .cache_dir(support::repo().join("target/wasmtaps-test-cache"))
                 .build()
                 .expect("runtime")
@@ -130,6 +120,31 @@ fn a_huge_bytearray_is_stopped_by_the_memory_limit() -> Result<()> {
     // A smaller one fits, in a fresh instance of the same component.
     let held = call("hog", Args::new().arg(&(1u64 << 20))?, limits)??;
     assert_eq!(held.decode::<u64>()?, 1 << 20);
+    Ok(())
+}
+
+#[test]
+fn a_python_result_over_the_limit_is_result_too_large() -> Result<()> {
+    // `synthetic` returns `bytes` (a `list<u8>`): 8 MiB would take more host values than
+    // the host lifts for a 1 MiB limit, 2 MiB lift but encode past it.
+    let limits = LimitOverrides {
+        max_result_bytes: Some(1 << 20),
+        ..LimitOverrides::default()
+    };
+    for size in [8u64 << 20, 2 << 20] {
+        let args = Args::new()
+            .arg(&Vec::<ByteBuf>::new())?
+            .arg(&size)?
+            .arg(&0.0)?;
+        let e = failure("synthetic", args, limits.clone())?;
+        assert_eq!(e.type_name(), "ResultTooLarge", "{size}: {e}");
+    }
+    let args = Args::new()
+        .arg(&Vec::<ByteBuf>::new())?
+        .arg(&1000u64)?
+        .arg(&0.0)?;
+    let bytes: ByteBuf = call("synthetic", args, limits)??.decode()?;
+    assert_eq!(bytes.len(), 1000);
     Ok(())
 }
 

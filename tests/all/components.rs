@@ -741,6 +741,37 @@ fn a_byte_list_result_of_megabytes_is_returned() -> Result<()> {
 }
 
 #[test]
+fn a_result_over_the_hostcall_fuel_is_result_too_large() -> Result<()> {
+    // With a 1 MiB result limit the host lifts at most 128 MiB of values (its floor):
+    // 5 MB of `list<u8>` would take about 160 MB, so wasmtime stops lifting it and the
+    // task is recorded as ResultTooLarge, not as a host error. 2 MB lift (64 MB of
+    // values) but encode past the limit: ResultTooLarge too.
+    let runtime = Runtime::new()?;
+    let m = fixture(&runtime)?;
+    for size in [5_000_000usize, 2_000_000] {
+        let args = Args::from_values([msgpack(&Mp::Binary(vec![7; size]))]);
+        let e = runtime
+            .invoke(
+                &m.task("echo-u8")?,
+                &args,
+                &limits(|l| l.max_result_bytes = Some(1 << 20)),
+            )
+            .result
+            .unwrap_err();
+        assert_eq!(
+            e.kind(),
+            &ErrorKind::Abi(AbiViolation::ResultTooLarge),
+            "{size}: {e}"
+        );
+        assert!(e.message().contains("1048576 bytes"), "{size}: {e}");
+    }
+    // The same instance's neighbours are unaffected: a result under the limit returns.
+    let small = Mp::Binary(vec![7; 1000]);
+    assert_eq!(echo(&runtime, &m, "echo-u8", small.clone())?, small);
+    Ok(())
+}
+
+#[test]
 fn a_small_argument_cannot_stand_for_millions_of_values() -> Result<()> {
     let runtime = Runtime::new()?;
     let m = fixture(&runtime)?;

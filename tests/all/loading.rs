@@ -356,8 +356,8 @@ fn branchy(ifs: usize, locals: usize) -> String {
 
 #[test]
 fn a_function_over_the_compile_budget_is_refused_naming_it() -> Result<()> {
-    // Well over the default 128 KiB: refused with its index, size and the cap.
-    let huge = branchy(20_000, 32);
+    // Well over the default 512 KiB: refused with its index, size and the cap.
+    let huge = branchy(45_000, 4);
     let err = load_err(&Runtime::new()?, &huge);
     match &err {
         LoadError::FunctionTooLarge {
@@ -367,7 +367,7 @@ fn a_function_over_the_compile_budget_is_refused_naming_it() -> Result<()> {
             ..
         } => {
             assert_eq!(*index, 2, "after wasmtaps_alloc and wasmtaps_task_ok");
-            assert!(*bytes > 128 << 10, "{err}");
+            assert!(*bytes > 512 << 10, "{err}");
             assert_eq!(*maximum, CompileBudget::DEFAULT.max_function_bytes);
         }
         _ => panic!("expected FunctionTooLarge, got {err}"),
@@ -377,8 +377,8 @@ fn a_function_over_the_compile_budget_is_refused_naming_it() -> Result<()> {
     // A small body with more locals (parameters counted) than the default allows.
     let many_locals = wat(&format!(
         r#"(func (param {}) (local {}))"#,
-        vec!["i32"; 200].join(" "),
-        vec!["i64"; 100].join(" ")
+        vec!["i32"; 400].join(" "),
+        vec!["i64"; 200].join(" ")
     ));
     let err = load_err(&Runtime::new()?, &many_locals);
     assert!(
@@ -386,13 +386,34 @@ fn a_function_over_the_compile_budget_is_refused_naming_it() -> Result<()> {
             err,
             LoadError::TooManyLocals {
                 index: 2,
-                locals: 300,
-                maximum: 256,
+                locals: 600,
+                maximum: 512,
                 ..
             }
         ),
         "{err}"
     );
+
+    // Under both caps, but large and with many locals: over their product.
+    let heavy = branchy(10_000, 300);
+    let err = load_err(&Runtime::new()?, &heavy);
+    match &err {
+        LoadError::FunctionTooComplex {
+            index: 2,
+            bytes,
+            locals: 302,
+            maximum,
+            ..
+        } => {
+            assert!(*bytes < CompileBudget::DEFAULT.max_function_bytes, "{err}");
+            assert_eq!(
+                *maximum,
+                CompileBudget::DEFAULT.max_function_bytes_times_locals
+            );
+        }
+        _ => panic!("expected FunctionTooComplex, got {err}"),
+    }
+    assert!(err.to_string().contains("bytes times locals"), "{err}");
 
     // A module over the module cap.
     let tight = Runtime::builder()
@@ -422,18 +443,25 @@ fn a_function_over_the_compile_budget_is_refused_naming_it() -> Result<()> {
 }
 
 #[test]
-fn the_worst_case_at_the_default_budget_compiles() -> Result<()> {
-    // Just under both default caps. Prints the time; asserts only that it loads.
+fn the_worst_cases_at_the_default_budget_compile() -> Result<()> {
+    // Near each corner of the default budget: the largest body with the locals the
+    // product leaves it, and the most locals with the body the product leaves them.
+    // Prints the times; asserts only that they load.
     let budget = CompileBudget::DEFAULT;
-    let locals = budget.max_function_locals as usize - 2;
-    let text = branchy(8_500, locals);
-    let runtime = Runtime::new()?;
-    let started = std::time::Instant::now();
-    let module = runtime.load_wat("worst", &text)?;
-    println!(
-        "the worst case at the default budget compiled in {:?}",
-        started.elapsed()
-    );
-    assert!(module.task("branchy").is_ok());
+    for (ifs, declared) in [
+        (30_000, 60),
+        (3_800, budget.max_function_locals as usize - 2),
+    ] {
+        let text = branchy(ifs, declared);
+        let runtime = Runtime::new()?;
+        let started = std::time::Instant::now();
+        let module = runtime.load_wat("worst", &text)?;
+        println!(
+            "{ifs} branches over {} locals compiled in {:?}",
+            declared + 2,
+            started.elapsed()
+        );
+        assert!(module.task("branchy").is_ok());
+    }
     Ok(())
 }

@@ -10,5 +10,6 @@ mod engine;
 mod examples;
 mod hostile;
 mod loading;
+mod mounts;
 mod polyglot;
 mod support;

@@ -1,6 +1,7 @@
 //! Integration tests of the `wasmtaps` binary, one module per subcommand.
 
 mod call;
+mod components;
 mod distributed;
 mod failure_kinds;
 mod processes;

@@ -684,6 +684,22 @@ fn the_compile_budget_flags_refuse_a_module_before_compiling_it() -> Result<()> 
         2,
     )?;
     assert!(printed.contains("maximum of 2 locals"), "{printed}");
+    let (_, printed) = run(
+        tmp.path(),
+        "light-functions",
+        &[
+            "synthetic",
+            "--task-count",
+            "1",
+            "--max-function-bytes-times-locals",
+            "100",
+        ],
+        2,
+    )?;
+    assert!(
+        printed.contains("maximum of 100 for bytes times locals"),
+        "{printed}"
+    );
     let (dir, _) = run(
         tmp.path(),
         "roomy",

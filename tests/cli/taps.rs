@@ -351,7 +351,7 @@ fn options_that_would_be_ignored_are_refused() -> Result<()> {
                 "--app.failure-type",
                 "worker-killed",
             ],
-            "worker-killed",
+            "--executor processes",
         ),
         (
             vec!["run", "--app", "failures", "--app.base", "failures"],
@@ -585,6 +585,85 @@ fn taps_failure_types_map_onto_their_sandbox_counterparts() -> Result<()> {
                 "{taps_type}: {json}"
             );
         }
+    }
+    Ok(())
+}
+
+/// TaPS's `worker-killed` on the process pool: the worker process that receives an
+/// injected task is killed (SIGKILL) and replaced; the task is recorded as wasmtaps
+/// records any task whose worker process died (`HostError`), and the run goes on.
+#[test]
+fn worker_killed_kills_a_worker_process_and_the_run_goes_on() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    const DEAD_WORKER: &str = "the worker process exited while running the task";
+    // By flags, one task running at a time: only the injected task is on a worker when
+    // it dies, so every other task succeeds.
+    let printed = wasmtaps(
+        tmp.path(),
+        &[
+            "run",
+            "--app",
+            "failures",
+            "--app.failure-type",
+            "worker-killed",
+            "--app.failure-rate",
+            "0.3",
+            "--app.seed",
+            "3",
+            "--app.config.task-count",
+            "12",
+            "--app.config.bag-max-running",
+            "1",
+            "--engine.executor",
+            "process-pool",
+            "--engine.executor.max-processes",
+            "2",
+            "--progress",
+            "none",
+        ],
+        0,
+    )?;
+    let injected: usize = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("injected worker-killed"))
+        .and_then(|l| l.split_whitespace().next())
+        .context("the summary counts the injected tasks")?
+        .parse()?;
+    ensure!(injected > 0, "{printed}");
+    ensure!(
+        printed.contains(&format!("recorded as expected {injected:>6}")),
+        "{printed}"
+    );
+    let all = records(&run_dir(tmp.path(), &printed)?.join("tasks.jsonl"))?;
+    ensure!(all.len() == 12, "{printed}");
+    let killed: Vec<_> = all
+        .iter()
+        .filter(|(_, t)| t.success != Some(true))
+        .collect();
+    ensure!(killed.len() == injected, "{printed}");
+    for (json, _) in &killed {
+        ensure!(json["exception"]["type"] == "HostError", "{json}");
+        ensure!(json["exception"]["message"] == DEAD_WORKER, "{json}");
+        ensure!(json["exception"]["traceback"].is_string(), "{json}");
+    }
+
+    // By a TaPS config, tasks pipelined to the process: the run goes on, every injected
+    // task is recorded as a dead worker's, and every record is there.
+    let config = write(
+        tmp.path(),
+        "killed.toml",
+        "[app]\nname = \"failures\"\nfailure_type = \"worker-killed\"\nfailure_rate = 0.2\nseed = 5\n[app.config]\ntask_count = 30\n[engine.executor]\nname = \"process-pool\"\nmax_processes = 2\n",
+    )?;
+    let printed = wasmtaps(tmp.path(), &["run", "-c", &config, "--progress", "none"], 0)?;
+    ensure!(!printed.contains("MISMATCH"), "{printed}");
+    ensure!(printed.contains("injected worker-killed"), "{printed}");
+    let all = records(&run_dir(tmp.path(), &printed)?.join("tasks.jsonl"))?;
+    ensure!(all.len() == 30, "{printed}");
+    for (json, info) in &all {
+        ensure!(
+            info.success == Some(true) || json["exception"]["message"] == DEAD_WORKER,
+            "{json}"
+        );
     }
     Ok(())
 }

@@ -57,6 +57,10 @@ enum Command {
         /// The Redis URL of `--store redis`.
         #[arg(long)]
         redis: Option<String>,
+        /// Kill this process (SIGKILL) when a job for the task of this name arrives: the
+        /// failures app's `worker-killed` injection. Set by `run`, never by a message.
+        #[arg(long, hide = true)]
+        killed_at_task: Option<String>,
     },
     /// Summarise a run directory's tasks.jsonl and write report.html (timeline, histograms).
     Report(report::command::ReportArgs),
@@ -96,14 +100,19 @@ pub(crate) struct BudgetFlags {
     /// The largest module compiled, e.g. 64MiB (default 64 MiB); larger ones are refused.
     #[arg(long, value_parser = parse::bytes)]
     pub(crate) max_module_size: Option<u64>,
-    /// The largest function body compiled, e.g. 1MiB (default 128 KiB); modules with a
+    /// The largest function body compiled, e.g. 1MiB (default 512 KiB); modules with a
     /// larger one are refused before compiling.
     #[arg(long, value_parser = parse::bytes)]
     pub(crate) max_function_size: Option<u64>,
-    /// The most locals (parameters included) of a function compiled (default 256);
+    /// The most locals (parameters included) of a function compiled (default 512);
     /// modules with more are refused before compiling.
     #[arg(long, value_parser = parse::count)]
     pub(crate) max_function_locals: Option<u64>,
+    /// The largest product of a function's body bytes and its locals compiled (default
+    /// 33554432, 128 KiB times 256): a function may be large or have many locals, not
+    /// both; modules with a heavier one are refused before compiling.
+    #[arg(long, value_parser = parse::count)]
+    pub(crate) max_function_bytes_times_locals: Option<u64>,
 }
 
 impl BudgetFlags {
@@ -116,6 +125,9 @@ impl BudgetFlags {
             max_function_locals: self
                 .max_function_locals
                 .unwrap_or(default.max_function_locals),
+            max_function_bytes_times_locals: self
+                .max_function_bytes_times_locals
+                .unwrap_or(default.max_function_bytes_times_locals),
         }
     }
 }
@@ -147,18 +159,25 @@ pub fn main() -> ExitCode {
             budget,
             store,
             redis,
+            killed_at_task,
         } => runtime_builder(cache_dir.as_deref())
             .compile_budget(budget.budget())
             .epoch_interruption(deadline_mode == run::DeadlineMode::Epoch)
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|runtime| {
-                match store {
-                    None => wasmtaps::remote::serve_worker_process(runtime)?,
-                    Some(store) => wasmtaps::remote::serve_worker_process_with_store(
-                        runtime,
-                        run::store(&store, redis.as_deref())?,
+                let store = match store {
+                    None => None,
+                    Some(store) => Some(run::store(&store, redis.as_deref())?),
+                };
+                match (killed_at_task, store) {
+                    (Some(task), store) => wasmtaps::remote::serve_worker_process_killed_at_task(
+                        runtime, store, &task,
                     )?,
+                    (None, None) => wasmtaps::remote::serve_worker_process(runtime)?,
+                    (None, Some(store)) => {
+                        wasmtaps::remote::serve_worker_process_with_store(runtime, store)?
+                    }
                 }
                 Ok(())
             })

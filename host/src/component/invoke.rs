@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use wasmtime::component::{ResourceTable, Type, Val};
-use wasmtime::{Store, Trap};
-use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime::{Store, Trap, WasmBacktrace};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::exports::ComponentCode;
 use super::failure::{js_exception, python_exception, returned_error, rust_panic};
@@ -22,8 +22,9 @@ use crate::store::{CapturedOutput, TaskLimiter};
 use crate::value::Value;
 
 impl Runtime {
-    /// Runs a component's task in a fresh instance: WASI preview 2 with no files, no
-    /// environment, no arguments and no network; clocks and random as for core modules.
+    /// Runs a component's task in a fresh instance: WASI preview 2 with no files but the
+    /// caller's read-only mounts, no environment, no arguments and no network; clocks and
+    /// random as for core modules.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn run_component(
         &self,
@@ -35,23 +36,27 @@ impl Runtime {
         phases: &mut Phases,
         (stdout, stderr): (&CapturedOutput, &CapturedOutput),
     ) -> Result<Value, TaskError> {
-        if !options.read_only_dirs.is_empty() {
-            // wasmtime-wasi's preview 2 `open-at` would block on a FIFO in a mounted
-            // directory, where no deadline reaches; core modules have a guard for that
-            // (mounts.rs) that components do not have yet.
-            return Err(TaskError::new(
-                ErrorKind::HostError,
-                "read-only directories cannot be given to component tasks yet",
-            ));
-        }
         let entry = &code.tasks[task.index];
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        // Read-only, and `open-at` opens only regular files and directories (mounts.rs).
+        for dir in &options.read_only_dirs {
+            wasi.preopened_dir(&dir.host_path, &dir.guest_path, FsPerms::ReadOnly)
+                .map_err(|e| {
+                    TaskError::new(
+                        ErrorKind::HostError,
+                        format!(
+                            "cannot open read-only directory {}: {e:#}",
+                            dir.host_path.display()
+                        ),
+                    )
+                })?;
+        }
+        let wasi = wasi.build();
         let deadline = limits.timeout.and_then(|t| Instant::now().checked_add(t));
         let mut store = Store::new(
             &self.inner.component_engine,
@@ -112,7 +117,21 @@ impl Runtime {
         phases.mark(Phases::TASK_START);
         let called = func.call(&mut store, &params, &mut results);
         phases.mark(Phases::TASK_END);
-        called.map_err(|e| fail(&store, &e))?;
+        let fuel = hostcall_fuel(limits.max_result_bytes);
+        called.map_err(|e| {
+            if result_over_hostcall_fuel(&e) {
+                TaskError::new(
+                    ErrorKind::Abi(AbiViolation::ResultTooLarge),
+                    format!(
+                        "the result is over the limit of {} bytes: its values would take \
+                         more than the {fuel} bytes the host lifts for that limit",
+                        limits.max_result_bytes
+                    ),
+                )
+            } else {
+                fail(&store, &e)
+            }
+        })?;
         drop(params);
 
         phases.mark(Phases::RESULT_START);
@@ -151,10 +170,26 @@ impl Runtime {
 /// 40 times its length) and the data of each WASI call the guest makes. Eight times
 /// the result limit, and never less than wasmtime's own default of 128 MiB: with the
 /// default 64 MiB result limit a task can return a `list<u8>` of about 12 MiB, and the
-/// host holds at most 512 MiB of values for one call.
+/// host holds at most 512 MiB of values for one call. A result whose values would take
+/// more is recorded as `ResultTooLarge`, as one whose encoding is over the limit.
 fn hostcall_fuel(max_result_bytes: u64) -> usize {
     let fuel = max_result_bytes.saturating_mul(8).max(128 << 20);
     usize::try_from(fuel).unwrap_or(usize::MAX)
+}
+
+/// Whether wasmtime gave up lifting the task's result because its host values would
+/// take more than the hostcall fuel ([`hostcall_fuel`]): a result too large.
+///
+/// wasmtime does not export that error's type (`HostcallFuelExhausted`), so it is told
+/// by its `Debug` form, which is the type's name; the test
+/// `a_result_over_the_hostcall_fuel_is_result_too_large` (tests/all/components.rs) fails
+/// if a wasmtime upgrade renames it. The same error from a WASI call the guest made (its
+/// arguments over the fuel) happens inside wasm, so it carries a wasm backtrace and is
+/// not taken for the result.
+fn result_over_hostcall_fuel(error: &wasmtime::Error) -> bool {
+    error.downcast_ref::<WasmBacktrace>().is_none()
+        && error.downcast_ref::<Trap>().is_none()
+        && format!("{:?}", error.root_cause()) == "HostcallFuelExhausted"
 }
 
 /// Names a failure as for a core module, except that an `unreachable` trap after the

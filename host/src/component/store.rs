@@ -26,6 +26,8 @@ pub(crate) const MAX_TABLES: u32 = 64;
 const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
 /// The poll interface as wasmtime-wasi's linker names it.
 const POLL: &str = "wasi:io/poll@0.2.12";
+/// The filesystem types interface as wasmtime-wasi's linker names it.
+const FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.2.12";
 
 /// What lives in the `wasmtime::Store` of one component invocation.
 pub(crate) struct ComponentState {
@@ -129,8 +131,9 @@ impl ResourceLimiter for ComponentLimiter {
 /// call: a guest sleeping through `pollable.block` would hold its worker for as long as
 /// it asked. So the monotonic clock's `subscribe-*` never wait past the deadline, and
 /// `pollable.block` and `poll` interrupt the guest when they return after it (the
-/// sandbox has nothing else to wait on: stdin is empty, output never blocks, and there
-/// are no files or sockets).
+/// sandbox has nothing else to wait on: stdin is empty, output never blocks, there are
+/// no sockets, and in a read-only mount `open-at` opens only regular files and
+/// directories, whose reads never block; see mounts.rs).
 ///
 /// Unknown imports are never defined as traps here: their stubs would shadow the
 /// semver-matched WASI definitions.
@@ -175,6 +178,9 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<ComponentState>
             Ok((ready,))
         },
     )?;
+    linker
+        .instance(FILESYSTEM_TYPES)?
+        .func_wrap("[method]descriptor.open-at", crate::mounts::open_at)?;
     linker.allow_shadowing(false);
     Ok(linker)
 }

@@ -37,7 +37,9 @@ pub(crate) mod wire;
 pub use auth::{SECRET_ENV, Secret};
 pub use key::StoreKey;
 pub use process::{ProcessExecutor, WorkerCommand};
-pub use process_server::{serve_worker_process, serve_worker_process_with_store};
+pub use process_server::{
+    serve_worker_process, serve_worker_process_killed_at_task, serve_worker_process_with_store,
+};
 pub use redis_executor::{RedisExecutor, RedisExecutorBuilder};
 pub use redis_worker::{Worker, WorkerBuilder};
 pub use store::{DirectoryStore, RedisStore, Store};

@@ -58,7 +58,33 @@ pub fn serve_worker_process_with_store(
     serve(runtime, Some(store))
 }
 
+/// Failure injection (TaPS's `worker-killed`) and crash-recovery tests:
+/// [`serve_worker_process`], or [`serve_worker_process_with_store`] with `store`, except
+/// that the process kills itself (SIGKILL) when a job for the task named `task` arrives,
+/// after flushing the replies before it, as a task that crashed its worker would. The
+/// name comes from the process's own command line (`wasmtaps worker-process
+/// --killed-at-task`), never from a message.
+///
+/// # Errors
+/// As [`serve_worker_process`].
+#[doc(hidden)]
+pub fn serve_worker_process_killed_at_task(
+    runtime: Runtime,
+    store: Option<Arc<dyn Store>>,
+    task: &str,
+) -> std::io::Result<()> {
+    serve_until(runtime, store, Some(task))
+}
+
 fn serve(runtime: Runtime, store: Option<Arc<dyn Store>>) -> std::io::Result<()> {
+    serve_until(runtime, store, None)
+}
+
+fn serve_until(
+    runtime: Runtime,
+    store: Option<Arc<dyn Store>>,
+    killed_at_task: Option<&str>,
+) -> std::io::Result<()> {
     let mut input = BufReader::new(std::io::stdin().lock());
     let mut output = BufWriter::new(std::io::stdout().lock());
     let flush_each_reply = !runtime.epoch_interruption();
@@ -69,6 +95,16 @@ fn serve(runtime: Runtime, store: Option<Arc<dyn Store>>) -> std::io::Result<()>
     while let Some(mut job) = read_frame::<Job>(&mut input, MAX_JOB_BYTES)? {
         if let Some(wasm) = job.wasm.take() {
             modules.insert(job.module_hash.clone(), wasm.into_vec().into());
+        }
+        if killed_at_task == Some(job.task.as_str()) {
+            output.flush()?;
+            tracing::error!(
+                "worker process: killed at task {:?} (as configured)",
+                job.task
+            );
+            // SAFETY: kill(2) with this process's own id and a constant signal.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            std::process::abort();
         }
         let dirs = job
             .dirs

@@ -153,6 +153,10 @@ pub(crate) enum FailureType {
     StackOverflow,
     /// A task whose parent fails.
     Dependency,
+    /// The worker process that receives the task is killed (SIGKILL) before running it
+    /// (TaPS's `worker-killed`); needs `--executor processes`, whose worker processes are
+    /// started to die at that task. Not among `random`'s picks.
+    WorkerKilled,
     /// Each injected failure one of the others, chosen at random.
     #[default]
     Random,
@@ -181,6 +185,8 @@ impl FailureType {
             FailureType::Timeout => "Timeout",
             FailureType::StackOverflow => "StackOverflow",
             FailureType::Dependency => "DependencyError",
+            // What the engine records for a task whose worker process died under it.
+            FailureType::WorkerKilled => "HostError",
             FailureType::Random => return None,
         })
     }

@@ -101,10 +101,12 @@ pub(crate) struct LimitsConfig {
     pub fuel: Option<u64>,
     /// The largest module compiled, e.g. "64MiB".
     pub max_module_size: Option<ByteSize>,
-    /// The largest function body compiled, e.g. "128KiB".
+    /// The largest function body compiled, e.g. "512KiB".
     pub max_function_size: Option<ByteSize>,
     /// The most locals (parameters included) of a function compiled.
     pub max_function_locals: Option<u64>,
+    /// The largest product of a function's body bytes and its locals compiled.
+    pub max_function_bytes_times_locals: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -377,6 +379,17 @@ fn validate(c: &RunConfig) -> Result<(), String> {
             "engine.deadline_mode = \"process\" needs engine.executor = \"processes\" \
              (--executor processes), not {:?}: only a worker process can be killed at a \
              deadline",
+            c.engine.executor.to_string()
+        ));
+    }
+    if c.app == AppName::Failures
+        && c.failures.failure_type == FailureType::WorkerKilled
+        && c.engine.executor != ExecutorKind::Processes
+    {
+        return Err(format!(
+            "failures.failure_type = \"worker-killed\" needs engine.executor = \"processes\" \
+             (--executor processes), not {:?}: a sandboxed task cannot kill its worker, so \
+             wasmtaps starts its worker processes to die at the injected task",
             c.engine.executor.to_string()
         ));
     }

@@ -44,6 +44,7 @@ pub(crate) fn write(
                 "max_module_bytes": budget.max_module_bytes,
                 "max_function_bytes": budget.max_function_bytes,
                 "max_function_locals": budget.max_function_locals,
+                "max_function_bytes_times_locals": budget.max_function_bytes_times_locals,
             },
             "task_limits": {
                 "memory_bytes": limits.memory_bytes,

@@ -26,7 +26,7 @@ use crate::report::SummaryBuilder;
 use apps::{AppContext, AppOutcome};
 pub(crate) use choices::DeadlineMode;
 pub(crate) use choices::LogLevel;
-use choices::{AppName, ExecutorKind, ProgressMode, Structure};
+use choices::{AppName, ExecutorKind, FailureType, ProgressMode, Structure};
 use config::RunConfig;
 use rundir::RunLog;
 
@@ -106,6 +106,10 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             .limits
             .max_function_locals
             .unwrap_or(CompileBudget::DEFAULT.max_function_locals),
+        max_function_bytes_times_locals: config
+            .limits
+            .max_function_bytes_times_locals
+            .unwrap_or(CompileBudget::DEFAULT.max_function_bytes_times_locals),
     };
     let runtime = super::runtime_builder(config.engine.cache_dir.as_deref())
         .fuel_metering(limits.fuel.is_some())
@@ -143,7 +147,17 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
             budget.max_function_bytes.to_string(),
             "--max-function-locals".to_owned(),
             budget.max_function_locals.to_string(),
+            "--max-function-bytes-times-locals".to_owned(),
+            budget.max_function_bytes_times_locals.to_string(),
         ]);
+        if config.app == AppName::Failures
+            && config.failures.failure_type == FailureType::WorkerKilled
+        {
+            args.extend([
+                "--killed-at-task".to_owned(),
+                apps::failures::WORKER_KILLED_TASK.to_owned(),
+            ]);
+        }
         let processes = match config.engine.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,

@@ -36,6 +36,7 @@ pub(crate) fn run(
     let mut injected: Vec<(FailureType, TaskFuture)> = Vec::new();
     let mut running: Vec<TaskFuture> = Vec::new();
     let mut benign_failed = 0usize;
+    let mut lost_with_worker = 0usize;
     let mut submitted = 0u64;
     let input = arg(&serde_bytes::ByteBuf::from(
         Rng::new(7).bytes(s.task_data_bytes as usize),
@@ -63,13 +64,29 @@ pub(crate) fn run(
             let is_injected = injected
                 .iter()
                 .any(|(_, f)| f.task_id() == future.task_id());
-            if !is_injected && matches!(future.exception(None), Ok(Some(_))) {
-                benign_failed += 1;
+            if !is_injected && let Ok(Some(e)) = future.exception(None) {
+                // Tasks sent to a worker process with the one killed there die with it.
+                if f.failure_type == FailureType::WorkerKilled
+                    && e.type_name()
+                        == FailureType::WorkerKilled
+                            .expected_exception()
+                            .unwrap_or_default()
+                {
+                    lost_with_worker += 1;
+                } else {
+                    benign_failed += 1;
+                }
             }
         }
         running = not_done;
     }
-    let (lines, mismatches) = account(&injected, s.task_count, f.failure_type, Some(benign_failed));
+    let (mut lines, mismatches) =
+        account(&injected, s.task_count, f.failure_type, Some(benign_failed));
+    if f.failure_type == FailureType::WorkerKilled {
+        lines.push(format!(
+            "  {lost_with_worker} benign tasks were in flight on a killed worker process and failed with it"
+        ));
+    }
     Ok(AppOutcome {
         ok: mismatches == 0 && benign_failed == 0,
         lines,
@@ -139,6 +156,11 @@ impl Injector {
         }
     }
 }
+
+/// The task a `worker-killed` injection submits: worker processes started with
+/// `--killed-at-task` naming it die when it reaches them. Were it ever run, it would spin
+/// into its 20 ms deadline and be recorded as a `Timeout`, not as the expected failure.
+pub(crate) const WORKER_KILLED_TASK: &str = "fail_timeout";
 
 /// The tasks the injected failures run.
 const FAILING_TASKS: [&str; 6] = [
@@ -287,6 +309,15 @@ fn inject(
                 s,
             )
         }
+        FailureType::WorkerKilled => engine.submit_with(
+            &ctx.task(WORKER_KILLED_TASK)?,
+            vec![],
+            vec![],
+            &LimitOverrides {
+                timeout: Some(Duration::from_millis(20)),
+                ..LimitOverrides::default()
+            },
+        ),
         FailureType::Random => anyhow::bail!("a random failure is one of the others, chosen first"),
     })
 }
