@@ -43,6 +43,9 @@ pub enum ErrorKind {
     Abi(AbiViolation),
     /// The limits asked for exceed the runtime's maximums (`InvalidLimits`).
     InvalidLimits,
+    /// The task's module could not be instantiated: it imports something the host does
+    /// not provide (`LinkError`, the WebAssembly JS API's name; TaPS's `import` failure).
+    LinkError,
     /// A parent task failed, so this task never ran (`DependencyError`).
     DependencyError,
     /// The task was cancelled before it ran (`CancelledError`, Python's name, as TaPS
@@ -103,6 +106,7 @@ impl ErrorKind {
             ErrorKind::WasiMisuse => "WasiMisuse",
             ErrorKind::Abi(v) => v.type_name(),
             ErrorKind::InvalidLimits => "InvalidLimits",
+            ErrorKind::LinkError => "LinkError",
             ErrorKind::DependencyError => "DependencyError",
             ErrorKind::Cancelled => "CancelledError",
             ErrorKind::HostError => "HostError",
@@ -163,7 +167,7 @@ const SPOOFED_TYPE_NAME: &str = "GuestError";
 /// Every kind the host itself produces, by which [`ErrorKind::from_type_name`] maps type
 /// names back to kinds and [`ErrorKind::from_guest_type`] refuses them to guests. A new
 /// host kind belongs here (the test `every_host_kind_is_listed` checks each variant).
-const HOST_KINDS: [ErrorKind; 21] = [
+const HOST_KINDS: [ErrorKind; 22] = [
     ErrorKind::Timeout,
     ErrorKind::OutOfFuel,
     ErrorKind::MemoryLimitExceeded,
@@ -180,6 +184,7 @@ const HOST_KINDS: [ErrorKind; 21] = [
     ErrorKind::Abi(AbiViolation::ArgumentsTooLarge),
     ErrorKind::Abi(AbiViolation::AllocFailed),
     ErrorKind::InvalidLimits,
+    ErrorKind::LinkError,
     ErrorKind::DependencyError,
     ErrorKind::Cancelled,
     ErrorKind::HostError,
@@ -411,6 +416,7 @@ mod tests {
             | ErrorKind::WasiMisuse
             | ErrorKind::Abi(_)
             | ErrorKind::InvalidLimits
+            | ErrorKind::LinkError
             | ErrorKind::DependencyError
             | ErrorKind::Cancelled
             | ErrorKind::HostError
@@ -438,6 +444,7 @@ mod tests {
             ErrorKind::Abi(AbiViolation::ArgumentsTooLarge),
             ErrorKind::Abi(AbiViolation::AllocFailed),
             ErrorKind::InvalidLimits,
+            ErrorKind::LinkError,
             ErrorKind::DependencyError,
             ErrorKind::Cancelled,
             ErrorKind::HostError,

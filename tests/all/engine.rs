@@ -174,6 +174,31 @@ fn an_observer_sees_every_record_with_monotonic_phase_durations() -> Result<()> 
 }
 
 #[test]
+fn a_task_whose_module_cannot_be_linked_is_recorded_as_a_link_error() -> Result<()> {
+    let f = run_test(|b| b)?;
+    let missing = r#"(module (import "nowhere" "f" (func)) (memory (export "memory") 1))"#;
+    let error = match f.engine.runtime().load_wat("unlinkable", missing) {
+        Err(error) => error,
+        Ok(_) => bail!("a module with a missing import loaded"),
+    };
+    let failed = f.engine.submit_unloadable("unlinkable_task", &error);
+    let e = failed.exception(None)?.context("it failed")?;
+    ensure!(e.type_name() == "LinkError", "{e:?}");
+    // A child of it never runs and carries its exception, as for any failed parent.
+    let child = f
+        .engine
+        .submit(&f.task("inc")?, vec![failed.clone().into()], vec![]);
+    ensure!(child.exception(None)?.is_some());
+    let records = f.records()?;
+    let r = record(&records, &failed)?;
+    ensure!(r.name == "unlinkable_task" && r.success == Some(false) && r.execution.is_none());
+    let exception = r.exception.as_ref().context("exception")?;
+    ensure!(exception.kind == "LinkError" && exception.message.contains("nowhere::f"));
+    ensure!(records.len() == 2);
+    Ok(())
+}
+
+#[test]
 fn diamond_joins_two_branches() -> Result<()> {
     let f = run_test(|b| b)?;
     let (inc, sum) = (f.task("inc")?, f.task("sum")?);

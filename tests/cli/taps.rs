@@ -557,6 +557,7 @@ fn taps_failure_types_map_onto_their_sandbox_counterparts() -> Result<()> {
         ("ulimit", "MemoryLimitExceeded"),
         ("memory", "MemoryLimitExceeded"),
         ("walltime", "Timeout"),
+        ("import", "LinkError"),
     ] {
         let printed = wasmtaps(
             tmp.path(),
@@ -586,6 +587,39 @@ fn taps_failure_types_map_onto_their_sandbox_counterparts() -> Result<()> {
             );
         }
     }
+    // `import` by a TaPS config, beside benign tasks: the unloadable tasks are recorded
+    // under their name with the missing import named, and the others run.
+    let config = write(
+        tmp.path(),
+        "import.toml",
+        "[app]\nname = \"failures\"\nfailure_type = \"IMPORT\"\nfailure_rate = 0.5\nseed = 2\n[app.config]\ntask_count = 10\n",
+    )?;
+    let printed = wasmtaps(tmp.path(), &["run", "-c", &config, "--progress", "none"], 0)?;
+    ensure!(!printed.contains("MISMATCH"), "{printed}");
+    let all = records(&run_dir(tmp.path(), &printed)?.join("tasks.jsonl"))?;
+    ensure!(all.len() == 10, "{printed}");
+    let failed: Vec<_> = all
+        .iter()
+        .filter(|(_, t)| t.success != Some(true))
+        .collect();
+    ensure!(!failed.is_empty() && failed.len() < 10, "{printed}");
+    for (json, info) in &failed {
+        ensure!(info.name == "fail_import", "{json}");
+        ensure!(json["exception"]["type"] == "LinkError", "{json}");
+        let message = json["exception"]["message"].as_str().unwrap_or_default();
+        ensure!(message.contains("taps::missing_module"), "{json}");
+    }
+    // What a sandboxed task cannot do is refused, naming what is injected instead.
+    let config = write(
+        tmp.path(),
+        "manager.toml",
+        "[app]\nname = \"failures\"\nfailure_type = \"manager-killed\"\n",
+    )?;
+    let refused = wasmtaps(tmp.path(), &["run", "-c", &config, "--progress", "none"], 2)?;
+    ensure!(
+        refused.contains("manager-killed") && refused.contains("import"),
+        "{refused}"
+    );
     Ok(())
 }
 

@@ -75,7 +75,7 @@ pub(crate) fn submit(
         options,
         missing: 1,
     };
-    let node = new_node(shared, task, parent_ids, Some(job));
+    let node = new_node(shared, task.name(), parent_ids, Some(job));
     if nested_future {
         let error = TaskError::new(
             ErrorKind::ArgumentError,
@@ -127,7 +127,16 @@ pub(crate) fn submit(
 
 /// A task that fails at submission, without running (it is still recorded).
 pub(crate) fn submit_failed(shared: &Arc<Shared>, task: &Task, error: TaskError) -> TaskFuture {
-    fail_new(new_node(shared, task, Vec::new(), None), error)
+    submit_failed_named(shared, task.name(), error)
+}
+
+/// A task named `name` that fails with `error` as it is submitted.
+pub(crate) fn submit_failed_named(
+    shared: &Arc<Shared>,
+    name: &str,
+    error: TaskError,
+) -> TaskFuture {
+    fail_new(new_node(shared, name, Vec::new(), None), error)
 }
 
 fn fail_new(node: Arc<Node>, error: TaskError) -> TaskFuture {
@@ -139,14 +148,14 @@ fn fail_new(node: Arc<Node>, error: TaskError) -> TaskFuture {
 /// A new, counted, waiting node.
 fn new_node(
     shared: &Arc<Shared>,
-    task: &Task,
+    name: &str,
     parent_ids: Vec<String>,
     job: Option<Job>,
 ) -> Arc<Node> {
     shared.admit();
     Arc::new(Node {
         id: new_task_id(),
-        name: task.name().to_owned(),
+        name: name.to_owned(),
         parent_ids,
         submit_time: unix_now(),
         shared: shared.clone(),

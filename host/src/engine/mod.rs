@@ -22,6 +22,7 @@ use crossbeam_channel::Sender;
 use crate::failure::{ErrorKind, TaskError};
 use crate::info::TaskInfo;
 use crate::limits::LimitOverrides;
+use crate::load_error::LoadError;
 use crate::module::Task;
 use crate::runtime::Runtime;
 
@@ -378,6 +379,24 @@ impl Engine {
                 TaskError::new(ErrorKind::InvalidLimits, e.to_string()),
             ),
         }
+    }
+
+    /// Records a task named `name` whose module could not be loaded, failed at once
+    /// with `error`: `LinkError` when the module imports something the host does not
+    /// provide ([`LoadError::Import`], [`LoadError::Link`]; TaPS records its `import`
+    /// failure as such a task), `HostError` for any other reason. The task is counted,
+    /// recorded and can be waited on like any other, so a run that meets a module it
+    /// cannot load accounts for the task instead of losing it.
+    pub fn submit_unloadable(&self, name: &str, error: &LoadError) -> TaskFuture {
+        let kind = match error {
+            LoadError::Import { .. } | LoadError::Link { .. } => ErrorKind::LinkError,
+            _ => ErrorKind::HostError,
+        };
+        graph::submit_failed_named(
+            &self.inner.shared,
+            name,
+            TaskError::new(kind, error.to_string()),
+        )
     }
 
     /// The runtime the engine runs tasks with.

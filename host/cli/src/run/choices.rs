@@ -153,6 +153,9 @@ pub(crate) enum FailureType {
     StackOverflow,
     /// A task whose parent fails.
     Dependency,
+    /// A task whose module imports a function the host does not provide, so it cannot
+    /// be instantiated (TaPS's `import`); recorded as `LinkError`.
+    Import,
     /// The worker process that receives the task is killed (SIGKILL) before running it
     /// (TaPS's `worker-killed`); needs `--executor processes`, whose worker processes are
     /// started to die at that task. Not among `random`'s picks.
@@ -164,7 +167,7 @@ pub(crate) enum FailureType {
 
 impl FailureType {
     /// Every failure type but `Random`, which picks one of these.
-    pub(crate) const INJECTED: [FailureType; 7] = [
+    pub(crate) const INJECTED: [FailureType; 8] = [
         FailureType::Trap,
         FailureType::Panic,
         FailureType::GuestError,
@@ -172,6 +175,7 @@ impl FailureType {
         FailureType::Timeout,
         FailureType::StackOverflow,
         FailureType::Dependency,
+        FailureType::Import,
     ];
 
     /// The exception type a task failing this way must be recorded with (`None` for
@@ -185,6 +189,7 @@ impl FailureType {
             FailureType::Timeout => "Timeout",
             FailureType::StackOverflow => "StackOverflow",
             FailureType::Dependency => "DependencyError",
+            FailureType::Import => "LinkError",
             // What the engine records for a task whose worker process died under it.
             FailureType::WorkerKilled => "HostError",
             FailureType::Random => return None,

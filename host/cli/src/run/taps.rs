@@ -29,7 +29,7 @@ const TAPS_ONLY_EXECUTORS: &[&str] = &[
 ];
 
 /// TaPS's failure types that have no sandboxed counterpart here yet.
-const SANDBOX_LESS_FAILURES: &[&str] = &["import", "manager-killed", "node-killed"];
+const SANDBOX_LESS_FAILURES: &[&str] = &["manager-killed", "node-killed"];
 
 /// Keys whose values are one of a closed set of names (matched in any case, `_` as `-`).
 const CHOICE_KEYS: &[&str] = &["name", "structure", "failure_type", "executor", "progress"];
@@ -213,7 +213,7 @@ pub(crate) fn to_wasmtaps(table: Table, app: &str, origin: &str) -> Result<Table
         && SANDBOX_LESS_FAILURES.contains(&kind)
     {
         return Err(format!(
-            "{origin}: failure_type = {kind:?} is one of TaPS's failure types that wasmtaps does not inject: a sandboxed task cannot kill its manager or node, nor import a module at run time; wasmtaps injects zero-division, failure, memory, ulimit, walltime, dependency, panic, stack-overflow, worker-killed (with the processes executor) and random"
+            "{origin}: failure_type = {kind:?} is one of TaPS's failure types that wasmtaps does not inject: a sandboxed task cannot kill its manager or node; wasmtaps injects zero-division, failure, import, memory, ulimit, walltime, dependency, panic, stack-overflow, worker-killed (with the processes executor) and random"
         ));
     }
     // `[logging]` and wasmtaps's own sections (`[limits]`, `[synthetic]`, ...) as they are;

@@ -255,6 +255,18 @@ fn account(
     (lines, mismatches.len())
 }
 
+/// The module of an `import` failure: it imports a function no host provides.
+const MISSING_IMPORT_WAT: &str = r#"(module
+  (import "taps" "missing_module" (func $missing))
+  (memory (export "memory") 1)
+  (func (export "fail_import") (param i32 i32) (result i64) (call $missing) (i64.const 0)))"#;
+
+/// The name of that module, as its load error names it.
+const IMPORT_MODULE_NAME: &str = "fail_import.wat";
+
+/// The name an `import` failure's task is recorded under.
+const IMPORT_TASK: &str = "fail_import";
+
 /// Submits a task that fails in the way `kind` names.
 fn inject(
     ctx: &AppContext,
@@ -308,6 +320,16 @@ fn inject(
                 vec![input.clone(), parent.into()],
                 s,
             )
+        }
+        FailureType::Import => {
+            let error = match engine
+                .runtime()
+                .load_wat(IMPORT_MODULE_NAME, MISSING_IMPORT_WAT)
+            {
+                Err(error) => error,
+                Ok(_) => anyhow::bail!("a module with a missing import loaded"),
+            };
+            engine.submit_unloadable(IMPORT_TASK, &error)
         }
         FailureType::WorkerKilled => engine.submit_with(
             &ctx.task(WORKER_KILLED_TASK)?,
