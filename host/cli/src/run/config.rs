@@ -262,7 +262,8 @@ pub(crate) struct CholeskyConfig {
     pub matrix_size: u64,
     pub block_size: u64,
     pub seed: u64,
-    /// Run the kernels natively on one thread instead (the comparison floor).
+    /// Call the tasks' functions natively on the engine's worker threads instead of in wasm,
+    /// through the same engine and records (the comparison floor).
     pub native: bool,
 }
 
@@ -377,6 +378,13 @@ fn validate(c: &RunConfig) -> Result<(), String> {
             "engine.deadline_mode = \"process\" needs engine.executor = \"processes\" \
              (--executor processes), not {:?}: only a worker process can be killed at a \
              deadline",
+            c.engine.executor.to_string()
+        ));
+    }
+    if c.cholesky.native && c.engine.executor != ExecutorKind::Threads {
+        return Err(format!(
+            "cholesky.native calls the kernels natively on this process's threads: it needs \
+             engine.executor = \"threads\", not {:?}",
             c.engine.executor.to_string()
         ));
     }
