@@ -31,10 +31,11 @@ pub(crate) fn spd_matrix(n: usize, seed: u64) -> Vec<f64> {
     let mut a = vec![0.0; n * n];
     for i in 0..t {
         for j in 0..=i {
-            // gemm_native(c, x, y) is c - x·yᵀ: accumulate -Σ_k M[i][k]·M[j][k]ᵀ.
-            let minus = (0..t).fold(vec![0.0; b * b], |c, k| {
-                gemm_native(&c, &m_tiles[i][k], &m_tiles[j][k])
-            });
+            // gemm_native(c, x, y) is c ← c - x·yᵀ: accumulate -Σ_k M[i][k]·M[j][k]ᵀ.
+            let mut minus = vec![0.0; b * b];
+            for (mik, mjk) in m_tiles[i].iter().zip(&m_tiles[j]) {
+                gemm_native(&mut minus, mik, mjk);
+            }
             for r in 0..b {
                 for col in 0..b {
                     let s = -minus[r * b + col];
