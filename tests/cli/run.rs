@@ -330,6 +330,20 @@ fn cholesky_factorises_and_verifies() -> Result<()> {
         &["cholesky", "--native", "--executor", "processes"],
         &["cholesky.native", "threads"],
     );
+    let native_under_failures = tmp.path().join("native.toml");
+    std::fs::write(
+        &native_under_failures,
+        "[failures]\nbase = \"cholesky\"\n[cholesky]\nnative = true\n",
+    )?;
+    refused(
+        tmp.path(),
+        &[
+            "failures",
+            "-c",
+            native_under_failures.to_str().unwrap_or_default(),
+        ],
+        &["cholesky.native", "failures"],
+    );
     Ok(())
 }
 

@@ -381,6 +381,13 @@ fn validate(c: &RunConfig) -> Result<(), String> {
             c.engine.executor.to_string()
         ));
     }
+    if c.cholesky.native && c.app != AppName::Cholesky {
+        return Err(format!(
+            "cholesky.native applies to the cholesky app only, not {:?} (the failures app \
+             injects wasm tasks the native executor cannot run)",
+            c.app.to_string()
+        ));
+    }
     if c.cholesky.native && c.engine.executor != ExecutorKind::Threads {
         return Err(format!(
             "cholesky.native calls the kernels natively on this process's threads: it needs \
