@@ -298,17 +298,52 @@ fn mapreduce_counts_words_in_files_and_in_generated_text() -> Result<()> {
 #[test]
 fn cholesky_factorises_and_verifies() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let (dir, printed) = run(
+    // `--native` is the same run through the same engine, the tasks' functions called
+    // natively: the same graph, records and verification.
+    for (name, extra, kernels) in [
+        ("chol", None, "wasm"),
+        ("native", Some("--native"), "native"),
+    ] {
+        let mut args = vec!["cholesky", "--matrix-size", "96", "--block-size", "24"];
+        args.extend(extra);
+        let (dir, printed) = run(tmp.path(), name, &args, 0)?;
+        let verdict = std::fs::read_to_string(dir.join("cholesky.txt"))?;
+        assert!(
+            verdict.contains(&format!("({kernels} kernels)")),
+            "{verdict}"
+        );
+        let error: f64 = verdict.trim().rsplit(' ').next().unwrap_or("1").parse()?;
+        assert!(error < 1e-10, "{verdict}");
+        // 4 tiles: 4 potrf + 6 trsm + 6 syrk + 4 gemm, each executed.
+        let records = records(&dir)?;
+        assert_eq!(records.len(), 20, "{printed}");
+        assert!(
+            records
+                .iter()
+                .all(|r| r.success == Some(true) && r.execution.is_some()),
+            "{printed}"
+        );
+    }
+    // Natively, the kernels run on this process's threads: no other executor.
+    refused(
         tmp.path(),
-        "chol",
-        &["cholesky", "--matrix-size", "96", "--block-size", "24"],
-        0,
+        &["cholesky", "--native", "--executor", "processes"],
+        &["cholesky.native", "threads"],
+    );
+    let native_under_failures = tmp.path().join("native.toml");
+    std::fs::write(
+        &native_under_failures,
+        "[failures]\nbase = \"cholesky\"\n[cholesky]\nnative = true\n",
     )?;
-    let verdict = std::fs::read_to_string(dir.join("cholesky.txt"))?;
-    let error: f64 = verdict.trim().rsplit(' ').next().unwrap_or("1").parse()?;
-    assert!(error < 1e-10, "{verdict}");
-    // 4 tiles: 4 potrf + 6 trsm + 6 syrk + 4 gemm.
-    assert_eq!(records(&dir)?.len(), 20, "{printed}");
+    refused(
+        tmp.path(),
+        &[
+            "failures",
+            "-c",
+            native_under_failures.to_str().unwrap_or_default(),
+        ],
+        &["cholesky.native", "failures"],
+    );
     Ok(())
 }
 

@@ -4,6 +4,8 @@
 //! For tiles k ≤ i, j: `L[k][k] = potrf(A[k][k])`, `L[i][k] = trsm(L[k][k], A[i][k])`,
 //! `A[i][i] -= syrk(L[i][k])`, `A[i][j] -= gemm(L[i][k], L[j][k])`.
 
+use std::borrow::Cow;
+
 use wasmtaps_guest::serde_bytes::ByteBuf;
 use wasmtaps_guest::task;
 
@@ -17,61 +19,83 @@ pub fn tile(bytes: &[u8]) -> Vec<f64> {
 
 /// Encodes a tile.
 pub fn bytes(tile: &[f64]) -> ByteBuf {
-    ByteBuf::from(
-        tile.iter()
-            .flat_map(|x| x.to_le_bytes())
-            .collect::<Vec<u8>>(),
-    )
+    ByteBuf::from(bytemuck::cast_slice::<f64, u8>(tile).to_vec())
+}
+
+/// A tile's bytes as `f64`s: borrowed in place when they can be (a little-endian target,
+/// 8-byte aligned, as the allocator's blocks are), else decoded into a copy.
+pub fn view(bytes: &[u8]) -> Cow<'_, [f64]> {
+    match bytemuck::try_cast_slice::<u8, f64>(bytes) {
+        Ok(tile) if cfg!(target_endian = "little") => Cow::Borrowed(tile),
+        _ => Cow::Owned(tile(bytes)),
+    }
+}
+
+/// Runs `f` on the tile in `bytes` as `f64`s, in place when it can be (see [`view`]),
+/// else on a copy that is then written back.
+pub fn update<R>(bytes: &mut [u8], f: impl FnOnce(&mut [f64]) -> R) -> R {
+    if cfg!(target_endian = "little")
+        && let Ok(tile) = bytemuck::try_cast_slice_mut::<u8, f64>(bytes)
+    {
+        return f(tile);
+    }
+    let mut copy = tile(bytes);
+    let result = f(&mut copy);
+    for (chunk, x) in bytes.chunks_exact_mut(8).zip(copy) {
+        chunk.copy_from_slice(&x.to_le_bytes());
+    }
+    result
 }
 
 fn side(len: usize) -> usize {
     (len as f64).sqrt().round() as usize
 }
 
-/// Cholesky factor of a diagonal tile: lower-triangular `L` with `L·Lᵀ = A`.
+/// Overwrites a diagonal tile `A` with its Cholesky factor: lower-triangular `L` with
+/// `L·Lᵀ = A` (the upper triangle set to zero).
 ///
-/// Column by column; below the diagonal, four rows at a time share one pass over the
-/// column's row of `L` (as [`gemm_native`] does), so each loop iteration does eight
-/// independent multiply-adds.
-pub fn potrf_native(a: &[f64]) -> Result<Vec<f64>, NotPositiveDefinite> {
+/// Column by column (left-looking, so column `j` reads only columns `< j`, already
+/// final); below the diagonal, four rows at a time share one pass over the column's row
+/// of `L` (see [`dot4`]).
+pub fn potrf_native(a: &mut [f64]) -> Result<(), NotPositiveDefinite> {
     let n = side(a.len());
-    let mut l = vec![0.0; n * n];
     for j in 0..n {
-        let lj = &l[j * n..j * n + j];
-        let d = a[j * n + j] - dot(lj, lj);
+        let d = {
+            let lj = &a[j * n..j * n + j];
+            a[j * n + j] - dot(lj, lj)
+        };
         if d <= 0.0 || !d.is_finite() {
             return Err(NotPositiveDefinite { column: j });
         }
         let d = d.sqrt();
-        l[j * n + j] = d;
+        a[j * n + j] = d;
         let below = j + 1..n;
         let blocked = below.start + below.len() / 4 * 4;
         for i in (below.start..blocked).step_by(4) {
-            let sums = dot4(&l[j * n..j * n + j], rows4(&l, n, i, j));
+            let sums = dot4(&a[j * n..j * n + j], rows4(a, n, i, j));
             for (r, s) in sums.into_iter().enumerate() {
-                l[(i + r) * n + j] = (a[(i + r) * n + j] - s) / d;
+                a[(i + r) * n + j] = (a[(i + r) * n + j] - s) / d;
             }
         }
         for i in blocked..n {
-            let s = a[i * n + j] - dot(&l[i * n..i * n + j], &l[j * n..j * n + j]);
-            l[i * n + j] = s / d;
+            let s = dot(&a[i * n..i * n + j], &a[j * n..j * n + j]);
+            a[i * n + j] = (a[i * n + j] - s) / d;
         }
+        a[j * n + j + 1..(j + 1) * n].fill(0.0);
     }
-    Ok(l)
+    Ok(())
 }
 
-/// Solves `X · Lᵀ = B` for `X` (`L` lower-triangular).
+/// Overwrites `B` with `X`, the solution of `X · Lᵀ = B` (`L` lower-triangular).
 ///
 /// Column by column, four rows of `X` at a time share one pass over the column's row of
-/// `L` (as [`gemm_native`] does), so each loop iteration does eight independent
-/// multiply-adds.
-pub fn trsm_native(l: &[f64], b: &[f64]) -> Vec<f64> {
+/// `L` (see [`dot4`]).
+pub fn trsm_native(l: &[f64], x: &mut [f64]) {
     let n = side(l.len());
-    let mut x = b.to_vec();
     let blocked = n - n % 4;
     for r in (0..blocked).step_by(4) {
         for c in 0..n {
-            let sums = dot4(&l[c * n..c * n + c], rows4(&x, n, r, c));
+            let sums = dot4(&l[c * n..c * n + c], rows4(x, n, r, c));
             for (i, s) in sums.into_iter().enumerate() {
                 x[(r + i) * n + c] = (x[(r + i) * n + c] - s) / l[c * n + c];
             }
@@ -83,7 +107,6 @@ pub fn trsm_native(l: &[f64], b: &[f64]) -> Vec<f64> {
             x[r * n + c] = s / l[c * n + c];
         }
     }
-    x
 }
 
 /// The first `len` entries of rows `first..first + 4` of the `n`-wide matrix `m`.
@@ -91,87 +114,102 @@ fn rows4(m: &[f64], n: usize, first: usize, len: usize) -> [&[f64]; 4] {
     [0, 1, 2, 3].map(|r| &m[(first + r) * n..(first + r) * n + len])
 }
 
-/// `C - A·Bᵀ`.
+/// `C ← C - A·Bᵀ`.
 ///
-/// Four output columns at a time, each with two running sums over alternate `k`, so each
-/// loop iteration does eight independent multiply-adds: the loop pipelines, vectorises
-/// where the target allows, and pays a per-iteration cost (a bounds check natively, an
-/// interruption check in wasm) once per eight products.
-pub fn gemm_native(c: &[f64], a: &[f64], b: &[f64]) -> Vec<f64> {
+/// Four output columns at a time: four dot products of a row of `A` with four rows of
+/// `B` in one pass (see [`dot4`]).
+pub fn gemm_native(c: &mut [f64], a: &[f64], b: &[f64]) {
     let n = side(c.len());
-    let mut out = c.to_vec();
     let blocked = n - n % 4;
     for i in 0..n {
         let a_row = &a[i * n..(i + 1) * n];
-        let out_row = &mut out[i * n..(i + 1) * n];
+        let c_row = &mut c[i * n..(i + 1) * n];
         for j in (0..blocked).step_by(4) {
-            let rows = [
-                &b[j * n..(j + 1) * n],
-                &b[(j + 1) * n..(j + 2) * n],
-                &b[(j + 2) * n..(j + 3) * n],
-                &b[(j + 3) * n..(j + 4) * n],
-            ];
-            let sums = dot4(a_row, rows);
-            for (x, s) in out_row[j..j + 4].iter_mut().zip(sums) {
+            let sums = dot4(a_row, rows4(b, n, j, n));
+            for (x, s) in c_row[j..j + 4].iter_mut().zip(sums) {
                 *x -= s;
             }
         }
-        for (j, x) in out_row.iter_mut().enumerate().skip(blocked) {
-            *x -= a_row
-                .iter()
-                .zip(&b[j * n..(j + 1) * n])
-                .map(|(p, q)| p * q)
-                .sum::<f64>();
+        for (j, x) in c_row.iter_mut().enumerate().skip(blocked) {
+            *x -= dot(a_row, &b[j * n..(j + 1) * n]);
         }
+    }
+}
+
+/// Lanes of the running sums: each sum is split over `LANES` consecutive `k`, so the
+/// lanes of one sum are independent and sit side by side — the shape of a SIMD register
+/// (two `f64` in wasm's `v128` or SSE2's `xmm`, and two of those per sum here), which
+/// the compiler fills without reordering any one lane's additions.
+const LANES: usize = 4;
+
+/// A dot product in [`LANES`] running sums.
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let body = a.len() - a.len() % LANES;
+    let mut sums = [0.0f64; LANES];
+    for (x, y) in a[..body]
+        .chunks_exact(LANES)
+        .zip(b[..body].chunks_exact(LANES))
+    {
+        for l in 0..LANES {
+            sums[l] += x[l] * y[l];
+        }
+    }
+    let tail: f64 = a[body..].iter().zip(&b[body..]).map(|(x, y)| x * y).sum();
+    lanes_sum(sums) + tail
+}
+
+/// The dot products of `a` with four rows, in one pass over `a`: per step, [`LANES`]
+/// entries of `a` meet the same entries of each row, so sixteen independent
+/// multiply-adds share each load of `a`; two steps per loop iteration, so the
+/// per-iteration cost (a bounds check natively, the deadline check wasmtime puts on
+/// every loop back-edge in wasm) is paid once per thirty-two.
+fn dot4(a: &[f64], rows: [&[f64]; 4]) -> [f64; 4] {
+    let n = a.len();
+    let body = n - n % LANES;
+    let rows = rows.map(|r| &r[..n]);
+    let mut sums = [[0.0f64; LANES]; 4];
+    let mut k = 0;
+    // Each lane adds in the same order as it would one step at a time.
+    let unrolled = n - n % (2 * LANES);
+    while k < unrolled {
+        let x0: [f64; LANES] = a[k..k + LANES].try_into().unwrap_or([0.0; LANES]);
+        let x1: [f64; LANES] = a[k + LANES..k + 2 * LANES]
+            .try_into()
+            .unwrap_or([0.0; LANES]);
+        for (sum, row) in sums.iter_mut().zip(rows) {
+            let y0: [f64; LANES] = row[k..k + LANES].try_into().unwrap_or([0.0; LANES]);
+            let y1: [f64; LANES] = row[k + LANES..k + 2 * LANES]
+                .try_into()
+                .unwrap_or([0.0; LANES]);
+            for l in 0..LANES {
+                sum[l] += x0[l] * y0[l];
+            }
+            for l in 0..LANES {
+                sum[l] += x1[l] * y1[l];
+            }
+        }
+        k += 2 * LANES;
+    }
+    while k < body {
+        let x: &[f64; LANES] = a[k..k + LANES].try_into().unwrap_or(&[0.0; LANES]);
+        for (sum, row) in sums.iter_mut().zip(rows) {
+            let y: &[f64; LANES] = row[k..k + LANES].try_into().unwrap_or(&[0.0; LANES]);
+            for l in 0..LANES {
+                sum[l] += x[l] * y[l];
+            }
+        }
+        k += LANES;
+    }
+    let mut out = [0.0; 4];
+    for ((o, sum), row) in out.iter_mut().zip(sums).zip(rows) {
+        let tail: f64 = a[body..].iter().zip(&row[body..]).map(|(x, y)| x * y).sum();
+        *o = lanes_sum(sum) + tail;
     }
     out
 }
 
-/// A dot product with four partial sums (see [`gemm_native`] for why).
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let quads = a.len() - a.len() % 4;
-    let mut sums = [0.0f64; 4];
-    for (x, y) in a[..quads].chunks_exact(4).zip(b[..quads].chunks_exact(4)) {
-        sums[0] += x[0] * y[0];
-        sums[1] += x[1] * y[1];
-        sums[2] += x[2] * y[2];
-        sums[3] += x[3] * y[3];
-    }
-    let tail: f64 = a[quads..].iter().zip(&b[quads..]).map(|(x, y)| x * y).sum();
-    (sums[0] + sums[1]) + (sums[2] + sums[3]) + tail
-}
-
-/// The dot products of `a` with four rows, with two partial sums per row.
-fn dot4(a: &[f64], rows: [&[f64]; 4]) -> [f64; 4] {
-    let n = a.len();
-    let pairs = n - n % 2;
-    let mut even = [0.0f64; 4];
-    let mut odd = [0.0f64; 4];
-    let [r0, r1, r2, r3] = rows.map(|r| &r[..n]);
-    let mut k = 0;
-    while k < pairs {
-        let (x0, x1) = (a[k], a[k + 1]);
-        even[0] += x0 * r0[k];
-        even[1] += x0 * r1[k];
-        even[2] += x0 * r2[k];
-        even[3] += x0 * r3[k];
-        odd[0] += x1 * r0[k + 1];
-        odd[1] += x1 * r1[k + 1];
-        odd[2] += x1 * r2[k + 1];
-        odd[3] += x1 * r3[k + 1];
-        k += 2;
-    }
-    let mut sums = [0.0; 4];
-    for (r, row) in [r0, r1, r2, r3].iter().enumerate() {
-        sums[r] = even[r]
-            + odd[r]
-            + if pairs < n {
-                a[pairs] * row[pairs]
-            } else {
-                0.0
-            };
-    }
-    sums
+fn lanes_sum(sums: [f64; LANES]) -> f64 {
+    (sums[0] + sums[2]) + (sums[1] + sums[3])
 }
 
 /// The diagonal tile is not positive definite.
@@ -187,29 +225,38 @@ impl std::fmt::Display for NotPositiveDefinite {
     }
 }
 
+// The tasks compute in the buffer of their first argument and return it: no tile is
+// copied in the guest beyond what decoding the arguments does.
+
 /// Task: `L[k][k] = potrf(A[k][k])`.
 #[task]
-pub fn potrf(a: ByteBuf) -> Result<ByteBuf, NotPositiveDefinite> {
-    Ok(bytes(&potrf_native(&tile(&a))?))
+pub fn potrf(mut a: ByteBuf) -> Result<ByteBuf, NotPositiveDefinite> {
+    update(&mut a, potrf_native)?;
+    Ok(a)
 }
 
 /// Task: `L[i][k] = A[i][k] · L[k][k]⁻ᵀ`.
 #[task]
-pub fn trsm(l: ByteBuf, a: ByteBuf) -> ByteBuf {
-    bytes(&trsm_native(&tile(&l), &tile(&a)))
+pub fn trsm(l: ByteBuf, mut a: ByteBuf) -> ByteBuf {
+    let l = view(&l);
+    update(&mut a, |x| trsm_native(&l, x));
+    a
 }
 
 /// Task: `A[i][i] - L[i][k]·L[i][k]ᵀ`.
 #[task]
-pub fn syrk(a: ByteBuf, l: ByteBuf) -> ByteBuf {
-    let l = tile(&l);
-    bytes(&gemm_native(&tile(&a), &l, &l))
+pub fn syrk(mut a: ByteBuf, l: ByteBuf) -> ByteBuf {
+    let l = view(&l);
+    update(&mut a, |c| gemm_native(c, &l, &l));
+    a
 }
 
 /// Task: `A[i][j] - L[i][k]·L[j][k]ᵀ`.
 #[task]
-pub fn gemm(a: ByteBuf, li: ByteBuf, lj: ByteBuf) -> ByteBuf {
-    bytes(&gemm_native(&tile(&a), &tile(&li), &tile(&lj)))
+pub fn gemm(mut a: ByteBuf, li: ByteBuf, lj: ByteBuf) -> ByteBuf {
+    let (li, lj) = (view(&li), view(&lj));
+    update(&mut a, |c| gemm_native(c, &li, &lj));
+    a
 }
 
 #[cfg(test)]
@@ -236,39 +283,79 @@ mod tests {
         a
     }
 
+    /// `-(X·Xᵀ)` through the kernel under test.
+    fn minus_x_xt(x: &[f64]) -> Vec<f64> {
+        let mut back = vec![0.0; x.len()];
+        gemm_native(&mut back, x, x);
+        back
+    }
+
     #[test]
     fn potrf_then_l_lt_is_a() {
         let a = [4.0, 2.0, 2.0, 3.0];
-        let l = potrf_native(&a).unwrap();
-        let back = gemm_native(&[0.0; 4], &l, &l);
-        for (x, y) in back.iter().zip(a) {
+        let mut l = a;
+        potrf_native(&mut l).unwrap();
+        for (x, y) in minus_x_xt(&l).iter().zip(a) {
             assert!((-x - y).abs() < 1e-12);
         }
-        assert!(potrf_native(&[-1.0]).is_err());
-        let x = trsm_native(&l, &[1.0, 0.0, 0.0, 1.0]);
-        assert_eq!(x.len(), 4);
+        assert!(potrf_native(&mut [-1.0]).is_err());
+        let identity = [1.0, 0.0, 0.0, 1.0];
+        let mut x = identity;
+        trsm_native(&l, &mut x);
+        // X · Lᵀ = I.
+        let mut residual = identity;
+        gemm_native(&mut residual, &x, &l);
+        assert!(residual.iter().all(|r| r.abs() < 1e-12), "{residual:?}");
     }
 
     /// Sizes with and without a remainder past the blocks of four.
     #[test]
     fn blocked_kernels_solve_their_equations() {
-        for n in [1, 3, 4, 5, 8, 13, 16] {
+        for n in [1, 3, 4, 5, 8, 13, 16, 17, 18, 19] {
             let a = spd(n);
-            let l = potrf_native(&a).unwrap();
-            let back = gemm_native(&vec![0.0; n * n], &l, &l);
-            for (i, (x, y)) in back.iter().zip(&a).enumerate() {
+            let mut l = a.clone();
+            potrf_native(&mut l).unwrap();
+            for (i, (x, y)) in minus_x_xt(&l).iter().zip(&a).enumerate() {
                 assert!((-x - y).abs() < 1e-10, "potrf n={n} at {i}: {} vs {y}", -x);
                 if i % n > i / n {
                     assert_eq!(l[i], 0.0, "L is lower-triangular");
                 }
             }
             let b: Vec<f64> = (0..n * n).map(|i| (i % 11) as f64 - 5.0).collect();
-            let x = trsm_native(&l, &b);
+            let mut x = b.clone();
+            trsm_native(&l, &mut x);
             // X · Lᵀ = B, i.e. B - X·Lᵀ = 0.
-            let residual = gemm_native(&b, &x, &l);
+            let mut residual = b.clone();
+            gemm_native(&mut residual, &x, &l);
             for (i, r) in residual.iter().enumerate() {
                 assert!(r.abs() < 1e-10, "trsm n={n} at {i}: residual {r}");
             }
         }
+    }
+
+    /// The tasks give the same tile whether their buffers can be used in place or not
+    /// (a byte buffer one byte into an allocation is not aligned for `f64`).
+    #[test]
+    fn tasks_agree_in_place_and_on_copies() {
+        let n = 9;
+        let a = bytes(&spd(n));
+        let shifted = |b: &[u8]| -> Vec<u8> { [&[0u8][..], b].concat() };
+        let l = potrf(a.clone()).unwrap();
+        let mut unaligned = shifted(&a);
+        update(&mut unaligned[1..], potrf_native).unwrap();
+        assert_eq!(&unaligned[1..], &l[..]);
+        assert!(matches!(view(&a), Cow::Borrowed(_)) || cfg!(target_endian = "big"));
+        assert!(matches!(view(&unaligned[1..]), Cow::Owned(_)));
+
+        let b = bytes(&(0..n * n).map(|i| (i % 7) as f64).collect::<Vec<_>>());
+        let expected = gemm(b.clone(), l.clone(), a.clone());
+        let (l_copy, a_copy) = (shifted(&l), shifted(&a));
+        let mut out = shifted(&b);
+        update(&mut out[1..], |c| {
+            gemm_native(c, &view(&l_copy[1..]), &view(&a_copy[1..]))
+        });
+        assert_eq!(&out[1..], &expected[..]);
+        assert_eq!(trsm(l.clone(), b.clone()).len(), b.len());
+        assert_eq!(syrk(b.clone(), l).len(), b.len());
     }
 }

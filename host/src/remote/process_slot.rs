@@ -42,6 +42,8 @@ impl Process {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(std::io::Error::other("the worker process has no pipes"));
         };
+        widen_pipe(&stdin);
+        widen_pipe(&stdout);
         Ok(Process {
             child: Arc::new(Mutex::new(child)),
             input: BufWriter::new(Box::new(stdin)),
@@ -49,6 +51,24 @@ impl Process {
             known: HashSet::new(),
         })
     }
+}
+
+/// The size asked for each pipe to a worker process: a job with large arguments (three
+/// 128 KiB tiles) then fits while the worker runs the one before, instead of crossing a
+/// 64 KiB pipe in pieces, each waiting for the worker to read — which, with one worker,
+/// put the transfer between every two executions.
+const PIPE_BYTES: libc::c_int = 1 << 20;
+
+/// Asks Linux for a [`PIPE_BYTES`] pipe buffer; where it refuses (above
+/// `/proc/sys/fs/pipe-max-size`) or elsewhere, the pipe keeps its size.
+fn widen_pipe(pipe: &impl std::os::fd::AsRawFd) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: F_SETPIPE_SZ on a pipe this process owns; no memory is passed.
+    unsafe {
+        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pipe;
 }
 
 impl Process {

@@ -264,7 +264,8 @@ pub(crate) struct CholeskyConfig {
     pub matrix_size: u64,
     pub block_size: u64,
     pub seed: u64,
-    /// Run the kernels natively on one thread instead (the comparison floor).
+    /// Call the tasks' functions natively on the engine's worker threads instead of in wasm,
+    /// through the same engine and records (the comparison floor).
     pub native: bool,
 }
 
@@ -390,6 +391,20 @@ fn validate(c: &RunConfig) -> Result<(), String> {
             "failures.failure_type = \"worker-killed\" needs engine.executor = \"processes\" \
              (--executor processes), not {:?}: a sandboxed task cannot kill its worker, so \
              wasmtaps starts its worker processes to die at the injected task",
+            c.engine.executor.to_string()
+        ));
+    }
+    if c.cholesky.native && c.app != AppName::Cholesky {
+        return Err(format!(
+            "cholesky.native applies to the cholesky app only, not {:?} (the failures app \
+             injects wasm tasks the native executor cannot run)",
+            c.app.to_string()
+        ));
+    }
+    if c.cholesky.native && c.engine.executor != ExecutorKind::Threads {
+        return Err(format!(
+            "cholesky.native calls the kernels natively on this process's threads: it needs \
+             engine.executor = \"threads\", not {:?}",
             c.engine.executor.to_string()
         ));
     }

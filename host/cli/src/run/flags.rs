@@ -312,7 +312,8 @@ struct CholeskyFlags {
     /// Rows (and columns) of a tile; must divide the matrix size.
     #[arg(long, value_parser = parse::count)]
     block_size: Option<u64>,
-    /// Run the same kernels natively on one thread (the floor to compare with).
+    /// Run the same task functions natively, through the same engine on `--workers`
+    /// threads (the floor to compare with; needs `--executor threads`).
     #[arg(long)]
     #[serde(skip_serializing_if = "not_given")]
     native: bool,

@@ -227,6 +227,16 @@ fn execute(config: RunConfig, logging: &Logging) -> anyhow::Result<ExitCode> {
         }
         builder = builder.executor(Arc::new(redis.build()?));
     }
+    if config.app == AppName::Cholesky && config.cholesky.native {
+        // The same run with the tasks' functions called natively: the comparison floor.
+        let threads = match config.engine.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let executor = apps::cholesky_native::NativeExecutor::start(threads)
+            .context("cannot start the native worker threads")?;
+        builder = builder.executor(Arc::new(executor)).workers(threads);
+    }
     let records = (config.run.record_file != "none").then(|| dir.join(&config.run.record_file));
     // The summary adds up the records as they are written (with the workers' monotonic
     // phase durations), instead of reading the file back after the run.

@@ -2,6 +2,7 @@
 //! `examples/apps`.
 
 pub(crate) mod cholesky;
+pub(crate) mod cholesky_native;
 pub(crate) mod failures;
 pub(crate) mod mapreduce;
 pub(crate) mod synthetic;
