@@ -7,12 +7,12 @@
 
 use std::sync::Mutex;
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
 use serde_bytes::ByteBuf;
 use wasmtaps::engine::{Executor, ReadyTask, RunningTask};
-use wasmtaps::{ErrorKind, ExecutionInfo, Invocation, TaskError, Value};
+use wasmtaps::{ErrorKind, ExecutionInfo, Invocation, PhaseDurations, TaskError, Value};
 use wasmtaps_example_apps::cholesky;
 
 /// Runs the cholesky app's four tasks natively on its own threads.
@@ -85,6 +85,7 @@ fn unix_now() -> f64 {
 /// the task's function, encoding its value.
 fn run(running: &RunningTask, hostname: &str) -> Invocation {
     let start = unix_now();
+    let clock = Instant::now();
     let tiles: Result<Vec<ByteBuf>, TaskError> = running
         .args()
         .positional()
@@ -99,12 +100,15 @@ fn run(running: &RunningTask, hostname: &str) -> Invocation {
         })
         .collect();
     let decoded = unix_now();
+    let decoded_at = clock.elapsed();
     let value = tiles.and_then(|tiles| call(running.task().name(), tiles));
     let called = unix_now();
+    let called_at = clock.elapsed();
     let result = value.and_then(|tile| {
         Value::encode(&tile).map_err(|e| TaskError::new(ErrorKind::HostError, e.to_string()))
     });
     let end = unix_now();
+    let end_at = clock.elapsed();
     Invocation {
         result,
         execution: ExecutionInfo {
@@ -117,6 +121,12 @@ fn run(running: &RunningTask, hostname: &str) -> Invocation {
             input_transform_end_time: decoded,
             result_transform_start_time: called,
             result_transform_end_time: end,
+            durations: Some(PhaseDurations {
+                input_transform: decoded_at,
+                task: called_at - decoded_at,
+                result_transform: end_at - called_at,
+                execution: end_at,
+            }),
         },
         stdout: Vec::new(),
         stderr: Vec::new(),
