@@ -98,16 +98,22 @@ fn engine_tasks_per_second(runtime: &Runtime, task: &Task, n: usize) -> f64 {
     rate
 }
 
-fn bench(c: &mut Criterion) {
-    let runtime = Runtime::builder()
+/// The bench's runtime, with or without spare instances.
+fn bench_runtime(spares: bool) -> Runtime {
+    Runtime::builder()
         .compile_budget(CompileBudget {
             max_function_bytes: 1 << 20,
             max_function_locals: 1024,
             ..CompileBudget::DEFAULT
         })
         .cache_dir(repo().join("target/wasmtaps-bench-cache"))
+        .spare_instances(spares)
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = bench_runtime(true);
     let core = runtime.load_wat("core-noop", CORE_NOOP).expect("core");
     let core = core.task("noop").expect("noop");
     let component = runtime
@@ -134,30 +140,43 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("{language}_component"), |b| {
             b.iter(|| black_box(runtime.invoke(&noop, &args, &options).result.is_ok()))
         });
-        noops.push((language, noop));
+        noops.push((language, module));
     }
     group.finish();
     let (calls, bag) = if quick() { (20, 200) } else { (1_000, 20_000) };
-    for (language, noop) in &noops {
-        let medians: Vec<f64> = (0..3)
-            .map(|_| fresh_call_median(&runtime, noop, calls))
-            .collect();
-        let rates: Vec<f64> = (0..3)
-            .map(|_| engine_tasks_per_second(&runtime, noop, bag))
-            .collect();
-        eprintln!(
-            "{language} noop, fresh instance + call via Runtime::invoke: median of {calls} \
-             calls, 3 runs: min {:.0} us, median {:.0} us",
-            medians.iter().copied().fold(f64::INFINITY, f64::min),
-            median(medians.clone())
-        );
-        eprintln!(
-            "{language} noop through the engine, bag of {bag}, 2 workers, 3 runs: min {:.0} \
-             tasks/s, median {:.0} tasks/s",
-            rates.iter().copied().fold(f64::INFINITY, f64::min),
-            median(rates.clone())
-        );
+    // Both configurations, interleaved run by run, each in its own runtime.
+    let without = bench_runtime(false);
+    for (language, module) in &noops {
+        let mut medians = [Vec::new(), Vec::new()];
+        let mut rates = [Vec::new(), Vec::new()];
+        for _ in 0..3 {
+            for (i, runtime) in [&runtime, &without].into_iter().enumerate() {
+                let module = runtime.load_bytes(module.name(), module.wasm_bytes());
+                let noop = module.expect("loaded before").task("noop").expect("noop");
+                medians[i].push(fresh_call_median(runtime, &noop, calls));
+                rates[i].push(engine_tasks_per_second(runtime, &noop, bag));
+            }
+        }
+        for (i, spares) in ["with spare instances", "without"].iter().enumerate() {
+            report(language, spares, calls, bag, &medians[i], &rates[i]);
+        }
     }
+}
+
+/// Prints one configuration's figures: min and median of the runs.
+fn report(language: &str, spares: &str, calls: usize, bag: usize, medians: &[f64], rates: &[f64]) {
+    eprintln!(
+        "{language} noop ({spares}), fresh instance + call via Runtime::invoke: median \
+             of {calls} calls, 3 runs: min {:.0} us, median {:.0} us",
+        medians.iter().copied().fold(f64::INFINITY, f64::min),
+        median(medians.to_vec())
+    );
+    eprintln!(
+        "{language} noop ({spares}) through the engine, bag of {bag}, 2 workers, 3 runs: \
+             min {:.0} tasks/s, median {:.0} tasks/s",
+        rates.iter().copied().fold(f64::INFINITY, f64::min),
+        median(rates.to_vec())
+    );
 }
 
 criterion_group!(benches, bench);

@@ -11,4 +11,5 @@ mod examples;
 mod hostile;
 mod loading;
 mod polyglot;
+mod spares;
 mod support;

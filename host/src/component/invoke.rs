@@ -3,22 +3,21 @@
 
 use std::time::Instant;
 
-use wasmtime::component::{ResourceTable, Type, Val};
+use wasmtime::component::{Type, Val};
 use wasmtime::{Store, Trap};
-use wasmtime_wasi::WasiCtxBuilder;
 
 use super::exports::ComponentCode;
 use super::failure::{js_exception, python_exception, returned_error, rust_panic};
 use super::lift::{LiftError, lift};
 use super::lower::lower_args;
-use super::store::{ComponentLimiter, ComponentState};
+use super::store::ComponentState;
 use crate::args::Args;
 use crate::failure::{AbiViolation, ErrorKind, TaskError};
 use crate::invoke::{InvokeOptions, Phases};
 use crate::limits::Limits;
 use crate::module::Task;
 use crate::runtime::Runtime;
-use crate::store::{CapturedOutput, TaskLimiter};
+use crate::store::CapturedOutput;
 use crate::value::Value;
 
 impl Runtime {
@@ -45,37 +44,27 @@ impl Runtime {
             ));
         }
         let entry = &code.tasks[task.index];
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        let deadline = limits.timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut store = Store::new(
-            &self.inner.component_engine,
-            ComponentState {
-                wasi,
-                table: ResourceTable::new(),
-                limiter: ComponentLimiter::new(TaskLimiter {
-                    memory_bytes: limits.memory_bytes,
-                    table_elements: limits.table_elements,
-                    hit: None,
-                }),
-                deadline,
-            },
-        );
-        store.limiter(|s| &mut s.limiter);
-        store.set_hostcall_fuel(hostcall_fuel(limits.max_result_bytes));
-        self.arm_store(&mut store, limits, deadline)?;
+        let spare = self.take_spare(task, options, limits);
+        let (mut store, instance, spare_output) = match spare {
+            Some(spare) => {
+                let (store, instance, output) = spare.start(self, limits, (stdout, stderr))?;
+                (store, instance, Some(output))
+            }
+            None => {
+                let deadline = limits.timeout.and_then(|t| Instant::now().checked_add(t));
+                let mut store = self.component_store(limits, (stdout, stderr), deadline)?;
+                let instance = code
+                    .pre
+                    .instantiate(&mut store)
+                    .map_err(|e| classify(&e, store.data().limiter.task.hit.as_ref(), stderr))?;
+                (store, instance, None)
+            }
+        };
+        // A spare captured its output itself; the invocation gets it when the call is over.
+        let stderr = spare_output.as_ref().map_or(stderr, |o| o.stderr());
         let fail = |store: &Store<ComponentState>, e: &wasmtime::Error| {
             classify(e, store.data().limiter.task.hit.as_ref(), stderr)
         };
-        let instance = code
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| fail(&store, &e))?;
 
         phases.mark(Phases::INPUT_START);
         let encoded: usize = args
@@ -152,7 +141,7 @@ impl Runtime {
 /// the result limit, and never less than wasmtime's own default of 128 MiB: with the
 /// default 64 MiB result limit a task can return a `list<u8>` of about 12 MiB, and the
 /// host holds at most 512 MiB of values for one call.
-fn hostcall_fuel(max_result_bytes: u64) -> usize {
+pub(super) fn hostcall_fuel(max_result_bytes: u64) -> usize {
     let fuel = max_result_bytes.saturating_mul(8).max(128 << 20);
     usize::try_from(fuel).unwrap_or(usize::MAX)
 }
