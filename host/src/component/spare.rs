@@ -16,6 +16,8 @@
 //!   of them in all (a spare holds one of the pool's instance slots), none for a module
 //!   the runtime's module cache has forgotten (forgetting a module drops its spares), and
 //!   all dropped with the runtime.
+//! - The spare thread runs at idle priority, so spares never take CPU from running
+//!   tasks; a call waits for the spare being made only as long as making one takes.
 //! - A spare's instantiation has a deadline (the task's timeout, at most
 //!   [`MAKE_DEADLINE`]); a component whose spare fails to instantiate gets no more spares
 //!   under those limits (its calls instantiate fresh, and fail there with the failure
@@ -24,7 +26,7 @@
 //! [`RuntimeBuilder::spare_instances`]: crate::RuntimeBuilder::spare_instances
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::Store;
@@ -39,7 +41,7 @@ use crate::runtime::{Runtime, RuntimeInner};
 use crate::store::CapturedOutput;
 
 /// The longest a spare may take to instantiate; past it, the component gets no spares.
-pub(crate) const MAKE_DEADLINE: Duration = Duration::from_secs(1);
+pub(crate) const MAKE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How many failed (module, limits) are remembered, so that they get no more spares.
 const MAX_REFUSED: usize = 64;
@@ -79,6 +81,8 @@ struct State {
     refused: VecDeque<([u8; 32], Limits)>,
     thread: bool,
     stopped: bool,
+    /// How long making a spare has taken lately (a moving average), once one was made.
+    make_time: Option<Duration>,
 }
 
 /// The spare of one (component, limits).
@@ -89,10 +93,10 @@ struct Slot {
 }
 
 enum SlotState {
-    /// Asked for; `started` once the spare thread is instantiating it, `waited` once a
-    /// call waits for it (only one call does: the others instantiate their own).
+    /// Asked for; `started` when the spare thread began instantiating it, `waited` once
+    /// a call waits for it (only one call does: the others instantiate their own).
     Making {
-        started: bool,
+        started: Option<Instant>,
         waited: bool,
     },
     Ready(Box<Spare>),
@@ -172,11 +176,18 @@ impl Spares {
             return None;
         }
         let hash = module.inner.hash;
-        let mut state = self.lock();
+        // A call never queues behind the spare thread, which may hold the lock while
+        // the machine is too busy to run it: spares are for when there is room.
+        let mut state = match self.shared.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
         if state.stopped || state.refused.iter().any(|(h, l)| h == &hash && l == limits) {
             return None;
         }
         let mut waiting = false;
+        let make_time = state.make_time;
         loop {
             let Some(slot) = state.slots.iter_mut().find(|s| s.is(&hash, limits)) else {
                 // None yet (or, for a call that waited, its spare failed or its module
@@ -189,7 +200,7 @@ impl Spares {
                         hash,
                         limits: limits.clone(),
                         state: SlotState::Making {
-                            started: false,
+                            started: None,
                             waited: false,
                         },
                     });
@@ -200,7 +211,7 @@ impl Spares {
             match &mut slot.state {
                 SlotState::Ready(_) => {
                     let next = SlotState::Making {
-                        started: false,
+                        started: None,
                         waited: false,
                     };
                     let SlotState::Ready(spare) = std::mem::replace(&mut slot.state, next) else {
@@ -209,25 +220,32 @@ impl Spares {
                     self.request(&mut state, runtime, module, limits);
                     return Some(*spare);
                 }
-                // Being made: the first call to come waits for it (the wait is shorter
-                // than instantiating afresh, and the waiting thread's core makes it);
-                // any other call instantiates its own. A call that waited and finds it
-                // taken by another call does too.
+                // Being made: the first call to come waits for it, for as long as
+                // making one takes (less than instantiating afresh, and the waiting
+                // thread's core makes it); any other call, a call whose spare is not
+                // started yet or late, and a call that waited and finds it taken by
+                // another call instantiate their own.
                 SlotState::Making { started, waited } => {
-                    let first = *started && !*waited && !waiting;
+                    let (Some(started), Some(make_time)) = (*started, make_time) else {
+                        return None;
+                    };
+                    let first = !*waited && !waiting;
                     let still_ours = waiting && *waited;
-                    if !first && !still_ours {
+                    let left = (started + make_time + make_time / 4)
+                        .saturating_duration_since(Instant::now());
+                    if !(first || still_ours) || left.is_zero() {
                         return None;
                     }
                     *waited = true;
                     waiting = true;
+                    state = self
+                        .shared
+                        .made
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                 }
             }
-            state = self
-                .shared
-                .made
-                .wait(state)
-                .unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -259,7 +277,19 @@ impl Spares {
 }
 
 /// The spare thread: makes each requested spare, until the runtime is dropped.
+///
+/// It runs at idle priority (`SCHED_IDLE`): only on a core nothing else wants, so spares
+/// never take CPU from running tasks (or anything else on the machine); when the cores
+/// are busy, calls find no spare and instantiate their own, as without spares.
 fn make_spares(shared: &Shared, runtime: &Weak<RuntimeInner>) {
+    let idle = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sets this thread's own scheduling policy; `idle` outlives the call.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) } != 0 {
+        tracing::debug!(
+            "spare instances: cannot lower the spare thread's priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
     let lock = || shared.state.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         let request = {
@@ -285,7 +315,7 @@ fn make_spares(shared: &Shared, runtime: &Weak<RuntimeInner>) {
                     ..
                 }) = slot
                 {
-                    *started = true;
+                    *started = Some(Instant::now());
                     break request;
                 }
                 // Taken back (its module forgotten) since it was asked for.
@@ -294,7 +324,9 @@ fn make_spares(shared: &Shared, runtime: &Weak<RuntimeInner>) {
         let Some(inner) = runtime.upgrade() else {
             return;
         };
+        let began = Instant::now();
         let made = Runtime { inner }.make_spare(&request.module, &request.limits);
+        let took = began.elapsed();
         let hash = request.module.inner.hash;
         let mut state = lock();
         let slot = state
@@ -304,6 +336,7 @@ fn make_spares(shared: &Shared, runtime: &Weak<RuntimeInner>) {
         let unused = match (slot, made) {
             (Some(index), Ok(spare)) => {
                 state.slots[index].state = SlotState::Ready(Box::new(spare));
+                state.make_time = Some(state.make_time.map_or(took, |t| (t * 7 + took) / 8));
                 None
             }
             (Some(index), Err(why)) => {
