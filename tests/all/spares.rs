@@ -150,3 +150,27 @@ fn a_python_exception_in_a_spare_keeps_its_traceback_and_output() -> Result<()> 
     }
     Ok(())
 }
+
+#[test]
+fn spares_never_take_the_instance_slots_a_call_needs() -> Result<()> {
+    // Four memory slots, so at most one spare; a component with four memories needs
+    // them all, including the one the counter's spare holds.
+    let runtime = Runtime::builder().instance_slots(4).build()?;
+    let counter = runtime.load_wat("counter", COUNTER)?;
+    assert_eq!(count(&runtime, &counter, &InvokeOptions::default())?, 1);
+    wait_for_spares(&runtime, 1)?;
+    let wide = runtime.load_wat(
+        "four-memories",
+        r#"(component
+  (core module $a (memory (export "memory") 1))
+  (core module $b (memory (export "memory") 1) (func (export "noop")))
+  (core instance $i1 (instantiate $a))
+  (core instance $i2 (instantiate $a))
+  (core instance $i3 (instantiate $a))
+  (core instance $i4 (instantiate $b))
+  (func (export "noop") (canon lift (core func $i4 "noop"))))"#,
+    )?;
+    let outcome = runtime.invoke(&wide.task("noop")?, &Args::new(), &InvokeOptions::default());
+    outcome.result?;
+    Ok(())
+}

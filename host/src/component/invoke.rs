@@ -52,10 +52,9 @@ impl Runtime {
             }
             None => {
                 let deadline = limits.timeout.and_then(|t| Instant::now().checked_add(t));
-                let mut store = self.component_store(limits, (stdout, stderr), deadline)?;
-                let instance = code
-                    .pre
-                    .instantiate(&mut store)
+                let (store, instance) =
+                    self.instantiate_fresh(code, limits, (stdout, stderr), deadline)?;
+                let instance = instance
                     .map_err(|e| classify(&e, store.data().limiter.task.hit.as_ref(), stderr))?;
                 (store, instance, None)
             }

@@ -29,9 +29,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
-use wasmtime::Store;
 use wasmtime::component::Instance;
+use wasmtime::{PoolConcurrencyLimitError, Store};
 
+use super::exports::ComponentCode;
 use super::store::ComponentState;
 use crate::failure::TaskError;
 use crate::invoke::InvokeOptions;
@@ -153,6 +154,19 @@ impl Spares {
         };
         self.shared.made.notify_all();
         drop(dropped);
+    }
+
+    /// Drops the spares that are ready, returning how many there were.
+    fn release(&self) -> usize {
+        let dropped: Vec<Slot> = {
+            let mut state = self.lock();
+            let (ready, making) = std::mem::take(&mut state.slots)
+                .into_iter()
+                .partition(|s| matches!(s.state, SlotState::Ready(_)));
+            state.slots = making;
+            ready
+        };
+        dropped.len()
     }
 
     /// Drops every spare and ends the spare thread (the runtime is being dropped).
@@ -374,6 +388,30 @@ impl Runtime {
             return None;
         }
         self.inner.spares.take(self, &task.module, limits)
+    }
+
+    /// A fresh instance of `code` under `limits`, in a store of its own: the store, and
+    /// the instance or why instantiating failed (for the caller to name). Spares never
+    /// starve a call of instance slots: when the pool has none left while spares hold
+    /// some, the spares are dropped and the call tries once more.
+    pub(crate) fn instantiate_fresh(
+        &self,
+        code: &ComponentCode,
+        limits: &Limits,
+        output: (&CapturedOutput, &CapturedOutput),
+        deadline: Option<Instant>,
+    ) -> Result<(Store<ComponentState>, wasmtime::Result<Instance>), TaskError> {
+        let mut store = self.component_store(limits, output, deadline)?;
+        let instance = code.pre.instantiate(&mut store);
+        match instance {
+            Err(e) if e.is::<PoolConcurrencyLimitError>() && self.inner.spares.release() > 0 => {
+                drop(store);
+                let mut store = self.component_store(limits, output, deadline)?;
+                let instance = code.pre.instantiate(&mut store);
+                Ok((store, instance))
+            }
+            instance => Ok((store, instance)),
+        }
     }
 
     /// Instantiates a spare of `module`'s component under `limits`, within
