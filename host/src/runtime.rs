@@ -205,9 +205,9 @@ impl RuntimeBuilder {
     /// Whether a component task's next instance is made ahead of the call that takes it
     /// (default on). A call's critical path is then only the call: a Python no-op's
     /// instantiation (about 450 µs) happens on the runtime's spare thread while the
-    /// previous call runs. That thread runs at idle priority (`SCHED_IDLE`), on cores
-    /// nothing else wants: on busy cores calls instantiate their own, as without spares,
-    /// so spares cost running tasks no CPU. Each call still gets a fresh instance, made with its limits:
+    /// previous call runs. That thread runs at the lowest priority (nice 19): on busy
+    /// cores calls mostly instantiate their own, as without spares, and spares take next
+    /// to no CPU from running tasks. Each call still gets a fresh instance, made with its limits:
     /// a spare serves one call, only a call with the same limits and no read-only
     /// directories takes it, and a spare that failed to instantiate turns spares off for
     /// its component under those limits. At most one spare per (component, limits) and at most a quarter of

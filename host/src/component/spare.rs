@@ -16,8 +16,9 @@
 //!   of them in all (a spare holds one of the pool's instance slots), none for a module
 //!   the runtime's module cache has forgotten (forgetting a module drops its spares), and
 //!   all dropped with the runtime.
-//! - The spare thread runs at idle priority, so spares never take CPU from running
-//!   tasks; a call waits for the spare being made only as long as making one takes.
+//! - The spare thread runs at the lowest priority, so spares take next to no CPU from
+//!   running tasks; a call waits for the spare being made only as long as making one
+//!   takes.
 //! - A spare's instantiation has a deadline (the task's timeout, at most
 //!   [`MAKE_DEADLINE`]); a component whose spare fails to instantiate gets no more spares
 //!   under those limits (its calls instantiate fresh, and fail there with the failure
@@ -292,13 +293,17 @@ impl Spares {
 
 /// The spare thread: makes each requested spare, until the runtime is dropped.
 ///
-/// It runs at idle priority (`SCHED_IDLE`): only on a core nothing else wants, so spares
-/// never take CPU from running tasks (or anything else on the machine); when the cores
-/// are busy, calls find no spare and instantiate their own, as without spares.
+/// It runs at the lowest priority (nice 19): on a core nothing else wants it makes
+/// spares at full speed, while on busy cores it gets a sliver, so spares take next to no
+/// CPU from running tasks (or anything else on the machine) and calls instantiate their
+/// own, as without spares. Not `SCHED_IDLE`, which would stall a caller of
+/// [`Spares::forget`] or [`Spares::stop`] for as long as a busy machine keeps a
+/// preempted spare thread holding the lock from running.
 fn make_spares(shared: &Shared, runtime: &Weak<RuntimeInner>) {
-    let idle = libc::sched_param { sched_priority: 0 };
-    // SAFETY: sets this thread's own scheduling policy; `idle` outlives the call.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) } != 0 {
+    // SAFETY: `gettid` has no preconditions; with `PRIO_PROCESS` and a thread id,
+    // `setpriority` changes that thread only (Linux).
+    let lowered = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as _, 19) };
+    if lowered != 0 {
         tracing::debug!(
             "spare instances: cannot lower the spare thread's priority: {}",
             std::io::Error::last_os_error()
