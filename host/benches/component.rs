@@ -3,10 +3,11 @@
 //! Run: `scripts/build-polyglot python && cargo bench -p wasmtaps --bench component`,
 //! and `scripts/build-polyglot js` for the JS rows (`-- --test` runs each measurement
 //! once, with a small bag). Prints, for the example components' `noop` (Python through
-//! componentize-py, JS through componentize-qjs), the median of 1,000 fresh calls
-//! through `Runtime::invoke` and the engine's throughput for a bag of tasks on 2 worker
-//! threads (3 runs: min and median), and benches a WAT component no-op beside the same
-//! no-op as a core module.
+//! componentize-py, JS through componentize-qjs), the median of 1,000 calls through
+//! `Runtime::invoke` back to back and the engine's throughput for a bag of tasks on 2
+//! worker threads (3 runs: min and median), each with spare instances (the default) and
+//! without, interleaved; the median of 200 calls each made once a spare instance is
+//! ready; and benches a WAT component no-op beside the same no-op as a core module.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -80,6 +81,30 @@ fn fresh_call_median(runtime: &Runtime, task: &Task, n: usize) -> f64 {
     median(times)
 }
 
+/// Median microseconds of `n` calls of `task` each started once a spare instance is
+/// ready (the runtime's only spares must be `task`'s): the critical path of a call when the runtime had room to make its instance
+/// ahead (the spare thread runs at idle priority, so on a busy machine the wait is long).
+fn spare_ready_median(runtime: &Runtime, task: &Task, n: usize) -> f64 {
+    let (args, options) = (Args::new(), InvokeOptions::default());
+    // The first call asks for the first spare.
+    assert!(runtime.invoke(task, &args, &options).result.is_ok());
+    let times = (0..n)
+        .map(|_| {
+            let give_up = Instant::now() + std::time::Duration::from_secs(60);
+            while runtime.spare_instances() == 0 {
+                assert!(Instant::now() < give_up, "no spare instance was made");
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            let start = Instant::now();
+            let outcome = runtime.invoke(task, &args, &options);
+            let elapsed = start.elapsed().as_secs_f64() * 1e6;
+            assert!(outcome.result.is_ok(), "{:?}", outcome.result.err());
+            elapsed
+        })
+        .collect();
+    median(times)
+}
+
 /// Tasks per second for a bag of `n` tasks on 2 worker threads.
 fn engine_tasks_per_second(runtime: &Runtime, task: &Task, n: usize) -> f64 {
     let engine = Engine::builder(runtime.clone())
@@ -98,16 +123,22 @@ fn engine_tasks_per_second(runtime: &Runtime, task: &Task, n: usize) -> f64 {
     rate
 }
 
-fn bench(c: &mut Criterion) {
-    let runtime = Runtime::builder()
+/// The bench's runtime, with or without spare instances.
+fn bench_runtime(spares: bool) -> Runtime {
+    Runtime::builder()
         .compile_budget(CompileBudget {
             max_function_bytes: 1 << 20,
             max_function_locals: 1024,
             ..CompileBudget::DEFAULT
         })
         .cache_dir(repo().join("target/wasmtaps-bench-cache"))
+        .spare_instances(spares)
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = bench_runtime(true);
     let core = runtime.load_wat("core-noop", CORE_NOOP).expect("core");
     let core = core.task("noop").expect("noop");
     let component = runtime
@@ -134,30 +165,57 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("{language}_component"), |b| {
             b.iter(|| black_box(runtime.invoke(&noop, &args, &options).result.is_ok()))
         });
-        noops.push((language, noop));
+        noops.push((language, module));
     }
     group.finish();
     let (calls, bag) = if quick() { (20, 200) } else { (1_000, 20_000) };
-    for (language, noop) in &noops {
-        let medians: Vec<f64> = (0..3)
-            .map(|_| fresh_call_median(&runtime, noop, calls))
-            .collect();
-        let rates: Vec<f64> = (0..3)
-            .map(|_| engine_tasks_per_second(&runtime, noop, bag))
+    // Both configurations, interleaved run by run, each in its own runtime.
+    let without = bench_runtime(false);
+    for (language, module) in &noops {
+        let mut medians = [Vec::new(), Vec::new()];
+        let mut rates = [Vec::new(), Vec::new()];
+        for _ in 0..3 {
+            for (i, runtime) in [&runtime, &without].into_iter().enumerate() {
+                let module = runtime.load_bytes(module.name(), module.wasm_bytes());
+                let noop = module.expect("loaded before").task("noop").expect("noop");
+                medians[i].push(fresh_call_median(runtime, &noop, calls));
+                rates[i].push(engine_tasks_per_second(runtime, &noop, bag));
+            }
+        }
+        for (i, spares) in ["with spare instances", "without"].iter().enumerate() {
+            report(language, spares, calls, bag, &medians[i], &rates[i]);
+        }
+        // A runtime of its own: its only spares are this task's.
+        let ready = if quick() { 5 } else { 200 };
+        let alone = bench_runtime(true);
+        let module = alone.load_bytes(module.name(), module.wasm_bytes());
+        let noop = module.expect("loaded before").task("noop").expect("noop");
+        let ready_medians: Vec<f64> = (0..3)
+            .map(|_| spare_ready_median(&alone, &noop, ready))
             .collect();
         eprintln!(
-            "{language} noop, fresh instance + call via Runtime::invoke: median of {calls} \
+            "{language} noop, a spare instance ready, via Runtime::invoke: median of {ready} \
              calls, 3 runs: min {:.0} us, median {:.0} us",
-            medians.iter().copied().fold(f64::INFINITY, f64::min),
-            median(medians.clone())
-        );
-        eprintln!(
-            "{language} noop through the engine, bag of {bag}, 2 workers, 3 runs: min {:.0} \
-             tasks/s, median {:.0} tasks/s",
-            rates.iter().copied().fold(f64::INFINITY, f64::min),
-            median(rates.clone())
+            ready_medians.iter().copied().fold(f64::INFINITY, f64::min),
+            median(ready_medians.clone())
         );
     }
+}
+
+/// Prints one configuration's figures: min and median of the runs.
+fn report(language: &str, spares: &str, calls: usize, bag: usize, medians: &[f64], rates: &[f64]) {
+    eprintln!(
+        "{language} noop ({spares}), fresh instance + call via Runtime::invoke: median \
+             of {calls} calls, 3 runs: min {:.0} us, median {:.0} us",
+        medians.iter().copied().fold(f64::INFINITY, f64::min),
+        median(medians.to_vec())
+    );
+    eprintln!(
+        "{language} noop ({spares}) through the engine, bag of {bag}, 2 workers, 3 runs: \
+             min {:.0} tasks/s, median {:.0} tasks/s",
+        rates.iter().copied().fold(f64::INFINITY, f64::min),
+        median(rates.to_vec())
+    );
 }
 
 criterion_group!(benches, bench);

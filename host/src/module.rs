@@ -206,15 +206,50 @@ impl Runtime {
     /// See [`LoadError`]: unreadable file, not wasm, invalid, or not a task module.
     pub fn load_file(&self, path: impl AsRef<Path>) -> Result<TaskModule, LoadError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
-        self.load_bytes(&name, &bytes)
+        let bytes = self
+            .read_module_file(&name, path)
+            .map_err(|source| LoadError::Io {
+                path: path.display().to_string(),
+                source,
+            })??;
+        self.load_shared(&name, Some(bytes.clone()), &bytes)
+    }
+
+    /// Reads a module file into the buffer the module keeps (no copy after reading),
+    /// refusing one larger than the compile budget before reading it.
+    fn read_module_file(
+        &self,
+        name: &str,
+        path: &Path,
+    ) -> std::io::Result<Result<Arc<[u8]>, LoadError>> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            let mut bytes = Vec::new();
+            file.take(self.inner.budget.max_module_bytes.saturating_add(1))
+                .read_to_end(&mut bytes)?;
+            return Ok(self
+                .check_module_size(name, bytes.len())
+                .map(|()| bytes.into()));
+        }
+        if let Err(e) = self.check_module_size(name, meta.len() as usize) {
+            return Ok(Err(e));
+        }
+        let len = usize::try_from(meta.len()).map_err(std::io::Error::other)?;
+        let buffer = Arc::<[u8]>::new_zeroed_slice(len);
+        // SAFETY: zeroed bytes are valid `u8`s.
+        let mut buffer = unsafe { buffer.assume_init() };
+        let bytes = Arc::get_mut(&mut buffer).expect("not shared yet");
+        file.read_exact(bytes)?;
+        if file.read(&mut [0])? != 0 {
+            return Err(std::io::Error::other("the file grew while it was read"));
+        }
+        Ok(Ok(buffer))
     }
 
     /// Loads a task module from WAT text.
@@ -234,6 +269,17 @@ impl Runtime {
     /// # Errors
     /// See [`LoadError`].
     pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<TaskModule, LoadError> {
+        self.load_shared(name, None, bytes)
+    }
+
+    /// [`Runtime::load_bytes`], keeping `shared` (the same bytes) as the module's wasm
+    /// rather than a copy when it is given and is wasm.
+    fn load_shared(
+        &self,
+        name: &str,
+        shared: Option<Arc<[u8]>>,
+        bytes: &[u8],
+    ) -> Result<TaskModule, LoadError> {
         self.check_module_size(name, bytes.len())?;
         let wasm: std::borrow::Cow<'_, [u8]> = if bytes.starts_with(WASM_MAGIC) {
             bytes.into()
@@ -253,6 +299,10 @@ impl Runtime {
             return Ok(found);
         }
         let surveyed = self.survey_within_budget(name, &wasm)?;
+        let wasm: Arc<[u8]> = match (shared, wasm) {
+            (Some(shared), std::borrow::Cow::Borrowed(_)) => shared,
+            (_, wasm) => wasm.as_ref().into(),
+        };
         if wasmparser::Parser::is_component(&wasm) {
             let loaded = self.load_component(name, hash, &wasm)?;
             return Ok(self.inner.modules.insert(hash, loaded));
@@ -339,7 +389,7 @@ impl Runtime {
         &self,
         name: &str,
         hash: [u8; 32],
-        wasm: &[u8],
+        wasm: &Arc<[u8]>,
         surveyed: Survey,
         module: Module,
     ) -> Result<TaskModule, LoadError> {
@@ -467,7 +517,7 @@ impl Runtime {
             inner: Arc::new(ModuleInner {
                 name: name.to_owned(),
                 hash,
-                wasm: wasm.into(),
+                wasm: wasm.clone(),
                 tasks,
                 task_index,
                 has_manifest,

@@ -15,7 +15,7 @@ use wasmtime::{
 };
 
 use crate::cache::{DiskCache, ModuleCache};
-use crate::component::{self, ComponentState};
+use crate::component::{self, ComponentState, Spares};
 use crate::limits::{LimitError, LimitOverrides, Limits};
 use crate::store::StoreState;
 
@@ -67,6 +67,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) epoch_tick: Duration,
     pub(crate) disk_cache: Option<DiskCache>,
     pub(crate) modules: ModuleCache,
+    /// Components' spare instances, made ahead of the calls that take them.
+    pub(crate) spares: Spares,
     pub(crate) hostname: Arc<str>,
     ticker_stop: Arc<AtomicBool>,
     /// How it was built, for [`Runtime::with_fuel_metering`].
@@ -76,6 +78,7 @@ pub(crate) struct RuntimeInner {
 impl Drop for RuntimeInner {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
+        self.spares.stop();
     }
 }
 
@@ -90,9 +93,11 @@ pub struct RuntimeBuilder {
     epoch_tick: Duration,
     epoch_interruption: bool,
     instance_slots: u32,
+    spare_instances: bool,
     keep_resident: usize,
     cache_dir: Option<PathBuf>,
     cache_dir_max_bytes: u64,
+    map_cache_artifacts: bool,
     loaded_modules_max_bytes: u64,
 }
 
@@ -107,9 +112,11 @@ impl Default for RuntimeBuilder {
             epoch_tick: Duration::from_millis(1),
             epoch_interruption: true,
             instance_slots: 256,
+            spare_instances: true,
             keep_resident: 1 << 20,
             cache_dir: None,
             cache_dir_max_bytes: 1 << 30,
+            map_cache_artifacts: false,
             loaded_modules_max_bytes: 512 << 20,
         }
     }
@@ -195,6 +202,33 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Whether a component task's next instance is made ahead of the call that takes it
+    /// (default on). A call's critical path is then only the call: a Python no-op's
+    /// instantiation (about 450 µs) happens on the runtime's spare thread while the
+    /// previous call runs. That thread runs at the lowest priority (nice 19): on busy
+    /// cores calls mostly instantiate their own, as without spares, and spares take next
+    /// to no CPU from running tasks. Each call still gets a fresh instance, made with its limits:
+    /// a spare serves one call, only a call with the same limits and no read-only
+    /// directories takes it, and a spare that failed to instantiate turns spares off for
+    /// its component under those limits. At most one spare per (component, limits) and at most a quarter of
+    /// [`instance_slots`](RuntimeBuilder::instance_slots) (16 at most) exist at once;
+    /// a module the runtime forgets drops its spares. The record's phases start when the
+    /// call takes the spare: the spare's instantiation, made before, is not in them.
+    /// Core modules, which instantiate in microseconds, never have spares.
+    pub fn spare_instances(mut self, enable: bool) -> Self {
+        self.spare_instances = enable;
+        self
+    }
+
+    /// The most spare instances this configuration keeps at once.
+    fn max_spares(&self) -> usize {
+        if self.spare_instances {
+            (self.instance_slots / 4).min(MAX_SPARES) as usize
+        } else {
+            0
+        }
+    }
+
     /// Bytes at the start of each memory slot that stay resident between instances and
     /// are reset by copying instead of unmapping (default 1 MiB). Larger values trade a
     /// memset for page faults.
@@ -221,6 +255,18 @@ impl RuntimeBuilder {
     /// least recently used are deleted past it.
     pub fn cache_dir_max_bytes(mut self, bytes: u64) -> Self {
         self.cache_dir_max_bytes = bytes;
+        self
+    }
+
+    /// Whether precompiled modules from the cache directory are mapped rather than read
+    /// (default off). Mapped, a process touches only the pages of an artifact it needs
+    /// (a warm `wasmtaps call` of a Python task reads a fraction of its 35 MB artifact,
+    /// and copies none of it), but a cache file truncated while mapped kills the
+    /// process with `SIGBUS`. Only this user and root can write the cache's files and
+    /// wasmtaps never writes one in place, so only they could; turn it on for
+    /// short-lived processes, as `wasmtaps call` does, not for long-lived workers.
+    pub fn map_cache_artifacts(mut self, enable: bool) -> Self {
+        self.map_cache_artifacts = enable;
         self
     }
 
@@ -267,7 +313,11 @@ impl RuntimeBuilder {
             .max_core_instances_per_component(component::MAX_CORE_INSTANCES)
             .max_memories_per_component(component::MAX_MEMORIES)
             .max_tables_per_component(component::MAX_TABLES)
-            .pagemap_scan(Enabled::Auto);
+            .pagemap_scan(Enabled::Auto)
+            // Stacks for async calls, which nothing makes: without this, every runtime
+            // maps 1,000 of them and protects a guard page in each (2,000 syscalls and
+            // VMAs at start-up).
+            .total_stacks(0);
         pool
     }
 
@@ -343,16 +393,28 @@ impl RuntimeBuilder {
         let component_linker =
             component::linker(&component_engine).map_err(RuntimeError::Engine)?;
         let disk_cache = self.cache_dir.as_deref().and_then(|dir| {
-            DiskCache::open(dir, self.cache_dir_max_bytes, &engine)
-                .inspect_err(|why| {
-                    tracing::warn!(
-                        "module cache: not using {}: {why}; modules will be compiled in \
+            DiskCache::open(
+                dir,
+                self.cache_dir_max_bytes,
+                &engine,
+                self.map_cache_artifacts,
+            )
+            .inspect_err(|why| {
+                tracing::warn!(
+                    "module cache: not using {}: {why}; modules will be compiled in \
                          every process",
-                        dir.display()
-                    );
-                })
-                .ok()
+                    dir.display()
+                );
+            })
+            .ok()
         });
+        let spares = Spares::new(self.max_spares());
+        let modules = {
+            let spares = spares.clone();
+            ModuleCache::new(self.loaded_modules_max_bytes, move |hash| {
+                spares.forget(hash)
+            })
+        };
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(
             [engine.clone(), component_engine.clone()],
@@ -371,7 +433,8 @@ impl RuntimeBuilder {
                 fuel_metering,
                 epoch_tick: self.epoch_tick,
                 disk_cache,
-                modules: ModuleCache::new(self.loaded_modules_max_bytes),
+                modules,
+                spares,
                 hostname: gethostname::gethostname().to_string_lossy().into(),
                 ticker_stop,
                 builder,
@@ -379,6 +442,10 @@ impl RuntimeBuilder {
         })
     }
 }
+
+/// The most spare component instances a runtime keeps (see
+/// [`RuntimeBuilder::spare_instances`]).
+const MAX_SPARES: u32 = 16;
 
 /// Core instances per component slot: room for a component's inner instances.
 const CORE_INSTANCES_PER_SLOT: u32 = 40;
@@ -477,6 +544,12 @@ impl Runtime {
     /// trusted (see [`RuntimeBuilder::cache_dir`]).
     pub fn cache_dir(&self) -> Option<&Path> {
         self.inner.disk_cache.as_ref().map(DiskCache::dir)
+    }
+
+    /// How many spare component instances are ready to be taken (see
+    /// [`RuntimeBuilder::spare_instances`]).
+    pub fn spare_instances(&self) -> usize {
+        self.inner.spares.ready()
     }
 
     /// How many compiled modules this runtime keeps in memory, and their weight.

@@ -161,6 +161,15 @@ impl CapturedOutput {
         buf.bytes.clone()
     }
 
+    /// Moves what `other` captured to the end of this output, counting what does not
+    /// fit as dropped, as if it had been written here.
+    pub(crate) fn absorb(&self, other: &CapturedOutput) {
+        let (bytes, dropped) = other.take();
+        self.append(&bytes);
+        let mut buf = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        buf.dropped = buf.dropped.saturating_add(dropped);
+    }
+
     /// The kept bytes and how many were dropped.
     pub(crate) fn take(&self) -> (Vec<u8>, u64) {
         let mut buf = self.inner.lock().unwrap_or_else(|e| e.into_inner());

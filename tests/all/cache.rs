@@ -241,3 +241,61 @@ fn the_cache_directory_is_capped_least_recently_used_first() -> Result<()> {
     assert!(has(4)? && has(6)? && !has(5)?, "{kept:?}");
     Ok(())
 }
+
+/// A component whose task `t` returns `byte`.
+fn component_returning(byte: u8) -> String {
+    format!(
+        r#"(component
+  (core module $m (func (export "t") (result i32) (i32.const {byte})))
+  (core instance $i (instantiate $m))
+  (func (export "t") (result u8) (canon lift (core func $i "t"))))"#
+    )
+}
+
+#[test]
+fn mapped_artifacts_are_checked_as_read_ones_are() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mapping = || {
+        Runtime::builder()
+            .cache_dir(dir.path())
+            .map_cache_artifacts(true)
+            .build()
+    };
+    for (one, two) in [
+        (returning(1), returning(2)),
+        (component_returning(1), component_returning(2)),
+    ] {
+        for file in artifacts(dir.path())? {
+            std::fs::remove_file(file)?;
+        }
+        let runtime = mapping()?;
+        let first = runtime.load_wat("one", &one)?;
+        let second = runtime.load_wat("two", &two)?;
+        let file_of = |module: &TaskModule| -> Result<PathBuf> {
+            let found: Vec<_> = artifacts(dir.path())?
+                .into_iter()
+                .filter(|p| p.to_string_lossy().contains(&module.hash()))
+                .collect();
+            ensure!(found.len() == 1, "one artifact per module: {found:?}");
+            Ok(found[0].clone())
+        };
+        let (file_one, file_two) = (file_of(&first)?, file_of(&second)?);
+        // Loaded from the directory by a new runtime, mapped: runs as itself.
+        let fresh = mapping()?;
+        assert_eq!(run_t(&fresh, &fresh.load_wat("one", &one)?)?, 1);
+        let maps = std::fs::read_to_string("/proc/self/maps")?;
+        ensure!(
+            maps.contains(&*file_one.to_string_lossy()),
+            "{} is not mapped",
+            file_one.display()
+        );
+        drop(fresh);
+        // Module two's artifact where module one's belongs is refused and replaced.
+        std::fs::remove_file(&file_one)?;
+        std::fs::copy(&file_two, &file_one)?;
+        let fresh = mapping()?;
+        assert_eq!(run_t(&fresh, &fresh.load_wat("one", &one)?)?, 1);
+        assert_ne!(std::fs::read(&file_one)?, std::fs::read(&file_two)?);
+    }
+    Ok(())
+}

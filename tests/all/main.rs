@@ -12,4 +12,5 @@ mod hostile;
 mod loading;
 mod mounts;
 mod polyglot;
+mod spares;
 mod support;

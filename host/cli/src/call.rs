@@ -52,7 +52,13 @@ pub(crate) struct CallArgs {
 
 pub(crate) fn run(a: CallArgs) -> anyhow::Result<ExitCode> {
     let args = Args::from_json(&a.args, &a.kwargs)?;
+    // One task, then exit: two instance slots (a component may have two memories), no
+    // spare instance (it would be made for a call that never comes), and cached
+    // artifacts mapped rather than read (only the pages the task needs are touched).
     let runtime = super::runtime_builder(a.cache_dir.as_deref())
+        .instance_slots(2)
+        .spare_instances(false)
+        .map_cache_artifacts(true)
         .fuel_metering(a.fuel.is_some())
         .compile_budget(a.budget.budget())
         .build()?;

@@ -13,7 +13,12 @@ use crate::module::{Code, TaskModule};
 /// futures holding it keep it alive.
 pub(crate) struct ModuleCache {
     inner: Mutex<Inner>,
+    /// Told the hash of each module the cache forgets.
+    on_forget: Box<OnForget>,
 }
+
+/// What a [`ModuleCache`] calls with the hash of each module it forgets.
+type OnForget = dyn Fn(&[u8; 32]) + Send + Sync;
 
 struct Inner {
     modules: LruCache<[u8; 32], (TaskModule, u64)>,
@@ -34,8 +39,14 @@ pub struct ModuleCacheStats {
 }
 
 impl ModuleCache {
-    pub(crate) fn new(max_bytes: u64) -> ModuleCache {
+    /// A cache of at most `max_bytes`, calling `on_forget` with the hash of each module
+    /// it evicts.
+    pub(crate) fn new(
+        max_bytes: u64,
+        on_forget: impl Fn(&[u8; 32]) + Send + Sync + 'static,
+    ) -> ModuleCache {
         ModuleCache {
+            on_forget: Box::new(on_forget),
             inner: Mutex::new(Inner {
                 modules: LruCache::unbounded(),
                 bytes: 0,
@@ -53,6 +64,11 @@ impl ModuleCache {
         self.lock().modules.get(hash).map(|(m, _)| m.clone())
     }
 
+    /// Whether the module with this hash is kept (without marking it used).
+    pub(crate) fn contains(&self, hash: &[u8; 32]) -> bool {
+        self.lock().modules.contains(hash)
+    }
+
     /// Keeps `module` (unless a module with its hash is already kept, which is returned
     /// instead), then evicts the least recently used others until the total fits. A
     /// module heavier than the whole cap is returned but not kept.
@@ -67,11 +83,19 @@ impl ModuleCache {
         }
         inner.modules.put(hash, (module.clone(), weight));
         inner.bytes += weight;
+        let mut forgotten = Vec::new();
         while inner.bytes > inner.max_bytes {
             match inner.modules.pop_lru() {
-                Some((_, (_, w))) => inner.bytes -= w,
+                Some((evicted, (_, w))) => {
+                    inner.bytes -= w;
+                    forgotten.push(evicted);
+                }
                 None => break,
             }
+        }
+        drop(inner);
+        for hash in &forgotten {
+            (self.on_forget)(hash);
         }
         module
     }

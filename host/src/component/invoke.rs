@@ -3,22 +3,21 @@
 
 use std::time::Instant;
 
-use wasmtime::component::{ResourceTable, Type, Val};
+use wasmtime::component::{Type, Val};
 use wasmtime::{Store, Trap, WasmBacktrace};
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::exports::ComponentCode;
 use super::failure::{js_exception, python_exception, returned_error, rust_panic};
 use super::lift::{LiftError, lift};
 use super::lower::lower_args;
-use super::store::{ComponentLimiter, ComponentState};
+use super::store::ComponentState;
 use crate::args::Args;
 use crate::failure::{AbiViolation, ErrorKind, TaskError};
 use crate::invoke::{InvokeOptions, Phases};
 use crate::limits::Limits;
 use crate::module::Task;
 use crate::runtime::Runtime;
-use crate::store::{CapturedOutput, TaskLimiter};
+use crate::store::CapturedOutput;
 use crate::value::Value;
 
 impl Runtime {
@@ -37,50 +36,31 @@ impl Runtime {
         (stdout, stderr): (&CapturedOutput, &CapturedOutput),
     ) -> Result<Value, TaskError> {
         let entry = &code.tasks[task.index];
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
-        // Read-only, and `open-at` opens only regular files and directories (mounts.rs).
-        for dir in &options.read_only_dirs {
-            wasi.preopened_dir(&dir.host_path, &dir.guest_path, FsPerms::ReadOnly)
-                .map_err(|e| {
-                    TaskError::new(
-                        ErrorKind::HostError,
-                        format!(
-                            "cannot open read-only directory {}: {e:#}",
-                            dir.host_path.display()
-                        ),
-                    )
-                })?;
-        }
-        let wasi = wasi.build();
-        let deadline = limits.timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut store = Store::new(
-            &self.inner.component_engine,
-            ComponentState {
-                wasi,
-                table: ResourceTable::new(),
-                limiter: ComponentLimiter::new(TaskLimiter {
-                    memory_bytes: limits.memory_bytes,
-                    table_elements: limits.table_elements,
-                    hit: None,
-                }),
-                deadline,
-            },
-        );
-        store.limiter(|s| &mut s.limiter);
-        store.set_hostcall_fuel(hostcall_fuel(limits.max_result_bytes));
-        self.arm_store(&mut store, limits, deadline)?;
+        let spare = self.take_spare(task, options, limits);
+        let (mut store, instance, spare_output) = match spare {
+            Some(spare) => {
+                let (store, instance, output) = spare.start(self, limits, (stdout, stderr))?;
+                (store, instance, Some(output))
+            }
+            None => {
+                let deadline = limits.timeout.and_then(|t| Instant::now().checked_add(t));
+                let (store, instance) = self.instantiate_fresh(
+                    code,
+                    limits,
+                    &options.read_only_dirs,
+                    (stdout, stderr),
+                    deadline,
+                )?;
+                let instance = instance
+                    .map_err(|e| classify(&e, store.data().limiter.task.hit.as_ref(), stderr))?;
+                (store, instance, None)
+            }
+        };
+        // A spare captured its output itself; the invocation gets it when the call is over.
+        let stderr = spare_output.as_ref().map_or(stderr, |o| o.stderr());
         let fail = |store: &Store<ComponentState>, e: &wasmtime::Error| {
             classify(e, store.data().limiter.task.hit.as_ref(), stderr)
         };
-        let instance = code
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| fail(&store, &e))?;
 
         phases.mark(Phases::INPUT_START);
         let encoded: usize = args
@@ -172,7 +152,7 @@ impl Runtime {
 /// default 64 MiB result limit a task can return a `list<u8>` of about 12 MiB, and the
 /// host holds at most 512 MiB of values for one call. A result whose values would take
 /// more is recorded as `ResultTooLarge`, as one whose encoding is over the limit.
-fn hostcall_fuel(max_result_bytes: u64) -> usize {
+pub(super) fn hostcall_fuel(max_result_bytes: u64) -> usize {
     let fuel = max_result_bytes.saturating_mul(8).max(128 << 20);
     usize::try_from(fuel).unwrap_or(usize::MAX)
 }

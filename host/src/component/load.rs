@@ -14,7 +14,7 @@ impl Runtime {
         &self,
         name: &str,
         hash: [u8; 32],
-        wasm: &[u8],
+        wasm: &Arc<[u8]>,
     ) -> Result<TaskModule, LoadError> {
         let component = crate::cache::compile_component(self, name, &hash, wasm)?;
         let found = exports::list(&self.inner.component_engine, &component);
@@ -49,7 +49,7 @@ impl Runtime {
             inner: Arc::new(ModuleInner {
                 name: name.to_owned(),
                 hash,
-                wasm: wasm.into(),
+                wasm: wasm.clone(),
                 tasks: found.specs,
                 task_index,
                 has_manifest: true,
