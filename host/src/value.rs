@@ -4,18 +4,21 @@
 pub use crate::terminal::TerminalSafeJson;
 
 use std::fmt;
-use std::sync::Arc;
 
-use crate::msgpack;
+use bytes::Bytes;
+
+use crate::msgpack::{self, Token};
 
 /// One MessagePack value, kept encoded.
 ///
 /// Task arguments and results travel as `Value`s: a parent's result is spliced into its
-/// children's arguments without being decoded, and a caller decodes only what it reads.
-/// Cloning is cheap (the bytes are shared).
+/// children's arguments without being decoded, and a caller decodes only what it reads
+/// (or borrows a byte string or a string with [`Value::as_bin`] and [`Value::as_str`]).
+/// Cloning is cheap (the bytes are shared), and so is encoding: the encoder's buffer
+/// becomes the value's without a copy.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Value {
-    bytes: Arc<[u8]>,
+    bytes: Bytes,
 }
 
 /// A value could not be encoded, decoded or converted.
@@ -60,13 +63,14 @@ impl Value {
     /// Copies well-formed bytes once, straight into the shared buffer.
     pub(crate) fn from_trusted_slice(bytes: &[u8]) -> Value {
         Value {
-            bytes: Arc::from(bytes),
+            bytes: Bytes::copy_from_slice(bytes),
         }
     }
 
+    /// Takes well-formed bytes as they are (no copy).
     pub(crate) fn from_trusted(bytes: Vec<u8>) -> Value {
         Value {
-            bytes: bytes.into(),
+            bytes: Bytes::from(bytes),
         }
     }
 
@@ -133,6 +137,51 @@ impl Value {
     pub fn as_msgpack(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// The bytes of a MessagePack `bin` value, borrowed without decoding or copying;
+    /// `None` when the value is anything else (a `str` or an array of integers too).
+    ///
+    /// The header is checked against the bytes there are: a `bin` that declares more
+    /// bytes than the value holds, or is followed by anything, gives `None`.
+    ///
+    /// # Examples
+    /// ```
+    /// use serde_bytes::Bytes;
+    /// let value = wasmtaps::Value::encode(Bytes::new(b"\x00\x01"))?;
+    /// assert_eq!(value.as_bin(), Some(&[0u8, 1][..]));
+    /// assert_eq!(wasmtaps::Value::encode("text")?.as_bin(), None);
+    /// # Ok::<(), wasmtaps::ValueError>(())
+    /// ```
+    pub fn as_bin(&self) -> Option<&[u8]> {
+        match self.single_token()? {
+            Token::Bin(bytes) => Some(bytes),
+            _ => None,
+        }
+    }
+
+    /// The text of a MessagePack `str` value, borrowed without decoding or copying;
+    /// `None` when the value is anything else or its bytes are not UTF-8.
+    ///
+    /// # Examples
+    /// ```
+    /// let value = wasmtaps::Value::encode("héllo")?;
+    /// assert_eq!(value.as_str(), Some("héllo"));
+    /// assert_eq!(wasmtaps::Value::encode(&3)?.as_str(), None);
+    /// # Ok::<(), wasmtaps::ValueError>(())
+    /// ```
+    pub fn as_str(&self) -> Option<&str> {
+        match self.single_token()? {
+            Token::Str(bytes) => std::str::from_utf8(bytes).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value's one token, when it is a scalar that fills the bytes exactly.
+    fn single_token(&self) -> Option<Token<'_>> {
+        let mut reader = msgpack::Reader::new(&self.bytes);
+        let token = reader.token().ok()?;
+        reader.at_end().then_some(token)
+    }
 }
 
 /// The first bytes written to it, refusing the rest.
@@ -183,5 +232,71 @@ impl fmt::Debug for Value {
 impl From<serde_json::Value> for Value {
     fn from(json: serde_json::Value) -> Value {
         Value::from_json(&json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bin_and_str_are_borrowed_without_a_copy() {
+        let data: Vec<u8> = (0..=255).cycle().take(70_000).collect();
+        let value = Value::encode(serde_bytes::Bytes::new(&data)).unwrap();
+        let bin = value.as_bin().unwrap();
+        assert_eq!(bin, &data[..]);
+        // The slice is inside the value's own bytes, after the 5-byte `bin 32` header.
+        assert_eq!(bin.as_ptr(), value.as_msgpack()[5..].as_ptr());
+        assert_eq!(value.as_str(), None);
+
+        let text = Value::encode("héllo").unwrap();
+        assert_eq!(text.as_str(), Some("héllo"));
+        assert_eq!(text.as_bin(), None, "a str is not a bin");
+        assert_eq!(
+            Value::encode(&[1u8, 2]).unwrap().as_bin(),
+            None,
+            "nor an array"
+        );
+        assert_eq!(Value::nil().as_bin(), None);
+        assert_eq!(
+            Value::encode(serde_bytes::Bytes::new(b""))
+                .unwrap()
+                .as_bin(),
+            Some(&[][..])
+        );
+    }
+
+    #[test]
+    fn hostile_shapes_give_none() {
+        // A `bin` that declares more bytes than there are, a truncated header, trailing
+        // bytes, a `str` that is not UTF-8, and a `bin` inside an array: none of them is
+        // handed out. (`from_trusted` skips the check `from_msgpack` makes, as a value
+        // that lied about its shape would.)
+        let lying = [
+            &[0xc6, 0x00, 0x10, 0x00, 0x00, 1, 2, 3][..],
+            &[0xc5, 0x00],
+            &[0xc4, 0x01, 7, 0xc0],
+            &[0x91, 0xc4, 0x01, 7],
+        ];
+        for bytes in lying {
+            assert_eq!(
+                Value::from_trusted(bytes.to_vec()).as_bin(),
+                None,
+                "{bytes:x?}"
+            );
+        }
+        assert_eq!(Value::from_trusted(vec![0xa2, 0xff, 0xfe]).as_str(), None);
+        assert_eq!(Value::from_trusted(vec![0xdb, 0xff, 0xff]).as_str(), None);
+        // `from_msgpack` refuses the truncated ones outright.
+        assert!(Value::from_msgpack(lying[0].to_vec()).is_err());
+    }
+
+    #[test]
+    fn encoding_keeps_the_encoder_buffer() {
+        let data = vec![7u8; 1 << 20];
+        let value = Value::encode(serde_bytes::Bytes::new(&data)).unwrap();
+        let clone = value.clone();
+        assert_eq!(clone.as_msgpack().as_ptr(), value.as_msgpack().as_ptr());
+        assert_eq!(value.as_bin().unwrap().len(), 1 << 20);
     }
 }
