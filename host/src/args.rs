@@ -229,7 +229,7 @@ impl<'a> CallArgs<'a> {
     fn new(positional: Vec<&'a Value>) -> CallArgs<'a> {
         let mut header = Vec::with_capacity(5);
         msgpack::write_array_len(&mut header, positional.len());
-        let values: usize = positional.iter().map(|v| v.as_msgpack().len()).sum();
+        let values: usize = positional.iter().map(|v| v.msgpack_len()).sum();
         let len = 1 + header.len() + values + 1;
         CallArgs {
             header,
@@ -247,17 +247,16 @@ impl<'a> CallArgs<'a> {
     /// bytes.
     pub(crate) fn write_to(&self, out: &mut [u8]) {
         debug_assert_eq!(out.len(), self.len);
-        let mut at = 0;
-        let mut put = |bytes: &[u8]| {
-            out[at..at + bytes.len()].copy_from_slice(bytes);
-            at += bytes.len();
-        };
-        put(&[OUTER_ARRAY]);
-        put(&self.header);
+        let (first, rest) = out.split_at_mut(1);
+        first[0] = OUTER_ARRAY;
+        let (header, mut rest) = rest.split_at_mut(self.header.len());
+        header.copy_from_slice(&self.header);
         for value in &self.positional {
-            put(value.as_msgpack());
+            let (into, after) = rest.split_at_mut(value.msgpack_len());
+            value.write_msgpack(into);
+            rest = after;
         }
-        put(&[EMPTY_MAP]);
+        rest[0] = EMPTY_MAP;
     }
 }
 

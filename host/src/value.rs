@@ -4,6 +4,8 @@
 pub use crate::terminal::TerminalSafeJson;
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -15,10 +17,43 @@ use crate::msgpack::{self, Token};
 /// children's arguments without being decoded, and a caller decodes only what it reads
 /// (or borrows a byte string or a string with [`Value::as_bin`] and [`Value::as_str`]).
 /// Cloning is cheap (the bytes are shared), and so is encoding: the encoder's buffer
-/// becomes the value's without a copy.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// becomes the value's without a copy. A byte string the caller already holds becomes a
+/// `bin` value without a copy at all through [`Value::from_bin`].
+#[derive(Clone)]
 pub struct Value {
-    bytes: Bytes,
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    /// The whole encoding in one buffer.
+    Encoded(Bytes),
+    /// A `bin` whose body is the caller's buffer ([`Value::from_bin`]).
+    Bin(Arc<SharedBin>),
+}
+
+/// A `bin` kept as its header and the caller's buffer: an invocation writes the two
+/// into the guest one after the other, and they are joined into one buffer only when
+/// something asks for the whole encoding ([`Value::as_msgpack`]).
+struct SharedBin {
+    /// The smallest `bin` header for the body, as `Value::encode` writes it.
+    header: Vec<u8>,
+    body: Bytes,
+    joined: OnceLock<Bytes>,
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        self.as_msgpack() == other.as_msgpack()
+    }
+}
+
+impl Eq for Value {}
+
+impl Hash for Value {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_msgpack().hash(state);
+    }
 }
 
 /// A value could not be encoded, decoded or converted.
@@ -60,17 +95,72 @@ impl Value {
         Ok(Value::from_trusted(bytes))
     }
 
+    /// A MessagePack `bin` holding `body`, which is shared, not copied: an invocation
+    /// writes it into the guest straight from the caller's buffer (a `Vec<u8>`, a
+    /// `bytes::Bytes`, or any owner through `Bytes::from_owner`).
+    ///
+    /// # Examples
+    /// ```
+    /// let value = wasmtaps::Value::from_bin(vec![1u8, 2, 3])?;
+    /// assert_eq!(value.as_bin(), Some(&[1u8, 2, 3][..]));
+    /// assert_eq!(value.as_msgpack(), [0xc4, 3, 1, 2, 3]);
+    /// assert_eq!(value, wasmtaps::Value::encode(serde_bytes::Bytes::new(&[1, 2, 3]))?);
+    /// # Ok::<(), wasmtaps::ValueError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ValueError::Encode`] when `body` is 4 GiB or more, more than a `bin` holds.
+    pub fn from_bin(body: impl Into<Bytes>) -> Result<Value, ValueError> {
+        let body = body.into();
+        let len = u32::try_from(body.len()).map_err(|_| {
+            rmp_serde::encode::Error::Syntax(format!(
+                "a MessagePack bin holds less than 4 GiB, not {} bytes",
+                body.len()
+            ))
+        })?;
+        let mut header = Vec::with_capacity(5);
+        rmp::encode::write_bin_len(&mut header, len).expect("writing to a Vec cannot fail");
+        Ok(Value {
+            repr: Repr::Bin(Arc::new(SharedBin {
+                header,
+                body,
+                joined: OnceLock::new(),
+            })),
+        })
+    }
+
     /// Copies well-formed bytes once, straight into the shared buffer.
     pub(crate) fn from_trusted_slice(bytes: &[u8]) -> Value {
         Value {
-            bytes: Bytes::copy_from_slice(bytes),
+            repr: Repr::Encoded(Bytes::copy_from_slice(bytes)),
         }
     }
 
     /// Takes well-formed bytes as they are (no copy).
     pub(crate) fn from_trusted(bytes: Vec<u8>) -> Value {
         Value {
-            bytes: Bytes::from(bytes),
+            repr: Repr::Encoded(Bytes::from(bytes)),
+        }
+    }
+
+    /// The length of the encoding, without joining a shared `bin`.
+    pub(crate) fn msgpack_len(&self) -> usize {
+        match &self.repr {
+            Repr::Encoded(bytes) => bytes.len(),
+            Repr::Bin(bin) => bin.header.len() + bin.body.len(),
+        }
+    }
+
+    /// Writes the encoding into `out` (exactly [`Value::msgpack_len`] bytes), a shared
+    /// `bin`'s body straight from the caller's buffer.
+    pub(crate) fn write_msgpack(&self, out: &mut [u8]) {
+        match &self.repr {
+            Repr::Encoded(bytes) => out.copy_from_slice(bytes),
+            Repr::Bin(bin) => {
+                let (header, body) = out.split_at_mut(bin.header.len());
+                header.copy_from_slice(&bin.header);
+                body.copy_from_slice(&bin.body);
+            }
         }
     }
 
@@ -89,7 +179,7 @@ impl Value {
     /// # Errors
     /// [`ValueError::Decode`] when the value does not fit `T`.
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, ValueError> {
-        Ok(rmp_serde::from_slice(&self.bytes)?)
+        Ok(rmp_serde::from_slice(self.as_msgpack())?)
     }
 
     /// Decodes into a dynamic MessagePack value.
@@ -101,7 +191,7 @@ impl Value {
     /// # Errors
     /// [`ValueError::Malformed`] if the bytes are nested too deeply to decode.
     pub fn to_rmpv(&self) -> Result<rmpv::Value, ValueError> {
-        rmpv::decode::read_value(&mut &self.bytes[..])
+        rmpv::decode::read_value(&mut self.as_msgpack())
             .map_err(|e| ValueError::Malformed(e.to_string()))
     }
 
@@ -116,7 +206,7 @@ impl Value {
     /// [`ValueError::NotJson`] for maps whose keys are not strings or numbers, for
     /// floats that are not finite, and for nesting deeper than 1024 levels.
     pub fn to_json(&self) -> Result<serde_json::Value, ValueError> {
-        crate::json::tree(&self.bytes)
+        crate::json::tree(self.as_msgpack())
     }
 
     /// Writes the value's JSON form (as [`Value::to_json`] gives it) to `out`, streamed
@@ -130,12 +220,21 @@ impl Value {
     /// writing fails. The JSON written may then be incomplete: to print nothing on error,
     /// check first by writing to [`std::io::sink`].
     pub fn write_json(&self, mut out: impl std::io::Write) -> Result<(), ValueError> {
-        crate::json::write(&self.bytes, &mut out)
+        crate::json::write(self.as_msgpack(), &mut out)
     }
 
-    /// The encoded bytes.
+    /// The encoded bytes. (A [`Value::from_bin`] value joins its header and body into
+    /// one buffer the first time it is asked.)
     pub fn as_msgpack(&self) -> &[u8] {
-        &self.bytes
+        match &self.repr {
+            Repr::Encoded(bytes) => bytes,
+            Repr::Bin(bin) => bin.joined.get_or_init(|| {
+                let mut joined = Vec::with_capacity(bin.header.len() + bin.body.len());
+                joined.extend_from_slice(&bin.header);
+                joined.extend_from_slice(&bin.body);
+                Bytes::from(joined)
+            }),
+        }
     }
 
     /// The bytes of a MessagePack `bin` value, borrowed without decoding or copying;
@@ -153,6 +252,9 @@ impl Value {
     /// # Ok::<(), wasmtaps::ValueError>(())
     /// ```
     pub fn as_bin(&self) -> Option<&[u8]> {
+        if let Repr::Bin(bin) = &self.repr {
+            return Some(&bin.body);
+        }
         match self.single_token()? {
             Token::Bin(bytes) => Some(bytes),
             _ => None,
@@ -178,7 +280,7 @@ impl Value {
 
     /// The value's one token, when it is a scalar that fills the bytes exactly.
     fn single_token(&self) -> Option<Token<'_>> {
-        let mut reader = msgpack::Reader::new(&self.bytes);
+        let mut reader = msgpack::Reader::new(self.as_msgpack());
         let token = reader.token().ok()?;
         reader.at_end().then_some(token)
     }
@@ -222,9 +324,9 @@ impl fmt::Debug for Value {
         match written {
             Ok(()) => write!(f, "Value({text})"),
             Err(_) if prefix.full => {
-                write!(f, "Value({text}… ({} bytes))", self.bytes.len())
+                write!(f, "Value({text}… ({} bytes))", self.msgpack_len())
             }
-            Err(_) => write!(f, "Value({} bytes)", self.bytes.len()),
+            Err(_) => write!(f, "Value({} bytes)", self.msgpack_len()),
         }
     }
 }
@@ -289,6 +391,47 @@ mod tests {
         assert_eq!(Value::from_trusted(vec![0xdb, 0xff, 0xff]).as_str(), None);
         // `from_msgpack` refuses the truncated ones outright.
         assert!(Value::from_msgpack(lying[0].to_vec()).is_err());
+    }
+
+    #[test]
+    fn a_shared_bin_is_the_same_value_as_an_encoded_one() {
+        use std::collections::hash_map::DefaultHasher;
+        let hash = |v: &Value| {
+            let mut h = DefaultHasher::new();
+            v.hash(&mut h);
+            h.finish()
+        };
+        let body: Vec<u8> = (0..=255).cycle().take(70_000).collect();
+        let shared = Value::from_bin(body.clone()).unwrap();
+        let encoded = Value::encode(serde_bytes::Bytes::new(&body)).unwrap();
+        // Borrowed straight from the caller's buffer, written without joining.
+        assert_eq!(shared.as_bin(), Some(&body[..]));
+        assert_eq!(shared.msgpack_len(), encoded.as_msgpack().len());
+        let mut written = vec![0; shared.msgpack_len()];
+        shared.write_msgpack(&mut written);
+        assert_eq!(written, encoded.as_msgpack());
+        // Joined only when asked, then equal, hashed and decoded alike.
+        assert_eq!(shared.as_msgpack(), encoded.as_msgpack());
+        assert_eq!(shared, encoded);
+        assert_eq!(hash(&shared), hash(&encoded));
+        let decoded: serde_bytes::ByteBuf = shared.decode().unwrap();
+        assert_eq!(decoded.as_slice(), &body[..]);
+        assert!(
+            format!("{shared:?}").ends_with("(70005 bytes))"),
+            "{shared:?}"
+        );
+        // The smallest header, as an encoder writes it.
+        let small = Value::from_bin(&b"ab"[..]).unwrap();
+        assert_eq!(small.as_msgpack(), [0xc4, 2, b'a', b'b']);
+        assert_eq!(
+            small,
+            Value::encode(serde_bytes::Bytes::new(b"ab")).unwrap()
+        );
+        assert_eq!(
+            small.decode::<serde_bytes::ByteBuf>().unwrap().as_slice(),
+            b"ab"
+        );
+        assert_eq!(Value::from_bin(Vec::new()).unwrap().as_bin(), Some(&[][..]));
     }
 
     #[test]

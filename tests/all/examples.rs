@@ -106,14 +106,21 @@ fn borrowed_bytes_in_and_result_bytes_out_need_no_decode() -> Result<()> {
     // `reverse_bytes(data: &[u8]) -> ResultBytes` borrows the argument buffer and hands
     // its result buffer over; the caller reads the result as a slice of the value.
     let data: Vec<u8> = (0u8..=250).cycle().take(3 << 20).collect();
-    let result = run(
-        "reverse_bytes",
-        Args::new().arg(serde_bytes::Bytes::new(&data))?,
-        LimitOverrides::default(),
-    )?
-    .result?;
-    let reversed = result.as_bin().expect("the result is a bin");
-    assert!(reversed.iter().eq(data.iter().rev()));
+    // The argument shares the caller's buffer (`Value::from_bin`) or is encoded; both
+    // reach the guest the same.
+    for arg in [
+        wasmtaps::Value::from_bin(data.clone())?,
+        wasmtaps::Value::encode(serde_bytes::Bytes::new(&data))?,
+    ] {
+        let result = run(
+            "reverse_bytes",
+            Args::from_values([arg]),
+            LimitOverrides::default(),
+        )?
+        .result?;
+        let reversed = result.as_bin().expect("the result is a bin");
+        assert!(reversed.iter().eq(data.iter().rev()));
+    }
     // A str's bytes are bytes too; an empty bin is fine.
     let from_text = run(
         "reverse_bytes",
