@@ -71,15 +71,15 @@
 //! borrows from the argument buffer the host wrote into the instance, and a
 //! [`ResultBytes`] returned is handed to the host where it lies, with the result
 //! envelope written in the room it keeps in front of the data. A task that reverses
-//! 1 MiB then reads the argument once and writes the result once:
+//! 1 MiB then copies it once, into the buffer the host reads:
 //!
 //! ```
 //! use wasmtaps_guest::{ResultBytes, task};
 //!
 //! #[task]
 //! pub fn reverse_bytes(data: &[u8]) -> ResultBytes {
-//!     let mut out = ResultBytes::zeroed(data.len());
-//!     out.copy_from_slice(data);
+//!     let mut out = ResultBytes::with_capacity(data.len());
+//!     out.extend_from_slice(data);
 //!     out.reverse();
 //!     out
 //! }

@@ -16,9 +16,11 @@ const ENVELOPE_PREFIX: usize = 9;
 /// a copy and the memory it would touch.
 ///
 /// It is a growable byte buffer (it dereferences to `[u8]`, and implements
-/// [`std::io::Write`] and [`Extend`]); `ResultBytes::zeroed(len)` is free on the fresh
-/// memory of a task's instance. It is meant to be returned, alone or as the `Ok` of a
-/// `Result`; it is not [`serde::Serialize`], so it cannot be part of another value.
+/// [`std::io::Write`] and [`Extend`]). Filling it with `extend_from_slice`, `extend` or
+/// `write` after [`ResultBytes::with_capacity`] touches each byte once;
+/// [`ResultBytes::zeroed`] clears the memory first (the guest's allocator does), which
+/// costs one more pass. It is meant to be returned, alone or as the `Ok` of a `Result`;
+/// it is not [`serde::Serialize`], so it cannot be part of another value.
 ///
 /// # Examples
 ///
@@ -26,13 +28,11 @@ const ENVELOPE_PREFIX: usize = 9;
 /// use wasmtaps_guest::{ResultBytes, task};
 ///
 /// /// `data` reversed: borrowed from the argument buffer, written straight into the
-/// /// result envelope, one pass and no other copy.
+/// /// buffer the host reads the result from.
 /// #[task]
 /// pub fn reverse_bytes(data: &[u8]) -> ResultBytes {
-///     let mut out = ResultBytes::zeroed(data.len());
-///     for (to, from) in out.iter_mut().zip(data.iter().rev()) {
-///         *to = *from;
-///     }
+///     let mut out = ResultBytes::with_capacity(data.len());
+///     out.extend(data.iter().rev());
 ///     out
 /// }
 /// # fn main() { assert_eq!(&reverse_bytes(&[1, 2, 3])[..], [3, 2, 1]); }
@@ -56,8 +56,9 @@ impl ResultBytes {
         ResultBytes { buf }
     }
 
-    /// `len` zero bytes, to be filled through [`DerefMut`]. The allocation is zeroed
-    /// by the allocator, which on never-used memory (a fresh instance's) writes nothing.
+    /// `len` zero bytes, to be filled through [`DerefMut`] (in any order). The guest's
+    /// allocator clears them, a pass over the memory that `with_capacity` and
+    /// `extend_from_slice` avoid when every byte is written in order anyway.
     pub fn zeroed(len: usize) -> ResultBytes {
         ResultBytes {
             buf: vec![0; len.saturating_add(ENVELOPE_PREFIX)],

@@ -3,12 +3,12 @@
 use wasmtaps_guest::serde_bytes::ByteBuf;
 use wasmtaps_guest::{ResultBytes, task};
 
-/// `data` reversed: read where the host wrote it and written where the host reads the
-/// result, with no copy in between.
+/// `data` reversed: read where the host wrote it and copied once, into the buffer the
+/// host reads the result from.
 #[task]
 pub fn reverse_bytes(data: &[u8]) -> ResultBytes {
-    let mut out = ResultBytes::zeroed(data.len());
-    out.copy_from_slice(data);
+    let mut out = ResultBytes::with_capacity(data.len());
+    out.extend_from_slice(data);
     out.reverse();
     out
 }
