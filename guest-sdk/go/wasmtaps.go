@@ -30,6 +30,7 @@ package wasmtaps
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"unsafe"
 )
 
@@ -338,6 +339,16 @@ func (w *Writer) WriteStr(s string) {
 func (w *Writer) WriteBin(b []byte) {
 	w.header(len(b), 0, -1, 0xc4, 0xc5, 0xc6)
 	w.B = append(w.B, b...)
+}
+
+// BinSpace writes a bin header for n bytes and returns those n bytes of the buffer
+// for the caller to fill, every one of them (their contents are unspecified): a result
+// built in place, with no buffer of its own to copy from.
+func (w *Writer) BinSpace(n int) []byte {
+	w.header(n, 0, -1, 0xc4, 0xc5, 0xc6)
+	start := len(w.B)
+	w.B = slices.Grow(w.B, n)[:start+n]
+	return w.B[start:]
 }
 
 // WriteArray writes an array header; follow with n values.

@@ -176,6 +176,11 @@ impl<const N: usize> Output for ArenaOutput<'_, N> {
         self.len = 0;
         self.spill = None;
     }
+
+    fn adopt(&mut self, envelope: Vec<u8>) {
+        self.len = 0;
+        self.spill = Some(envelope);
+    }
 }
 
 /// Calls `call` on `input` with a result buffer in `arena`; returns the result bytes.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::wire::{Reader, WireError};
 
@@ -148,12 +148,14 @@ impl<'a> Args<'a> {
         Ok(args)
     }
 
-    /// Decodes the value of the next parameter.
+    /// Decodes the value of the next parameter. A borrowing type (`&[u8]`, `&str`,
+    /// `&serde_bytes::Bytes`, or a struct of them) points into the argument buffer
+    /// instead of copying out of it.
     ///
     /// # Errors
     ///
     /// When the value does not deserialize as `T`; the message names the parameter.
-    pub fn next_param<T: DeserializeOwned>(&mut self) -> Result<T, ArgumentError> {
+    pub fn next_param<T: Deserialize<'a>>(&mut self) -> Result<T, ArgumentError> {
         let index = self.next;
         self.next += 1;
         let Some(param) = self.spec.params.get(index) else {
@@ -184,8 +186,16 @@ impl<'a> Args<'a> {
                 }
                 err => err.to_string(),
             };
+            // A borrowed parameter cannot take what would need decoding into new
+            // memory (an array of integers for `&[u8]`, say): say how to accept it.
+            let hint = if std::any::type_name::<T>().starts_with('&') {
+                " (a borrowed parameter takes the bytes as they are: MessagePack bin or \
+                 str; an owned type such as `ByteBuf` or `String` accepts more)"
+            } else {
+                ""
+            };
             ArgumentError::new(format!(
-                "{}() argument '{param}' (parameter {}): {problem}",
+                "{}() argument '{param}' (parameter {}): {problem}{hint}",
                 self.spec.name,
                 index + 1
             ))

@@ -30,16 +30,19 @@
 //!
 //! # Tasks
 //!
-//! A task is a free, non-generic, non-`async` function:
+//! A task is a free, non-`async` function, generic at most over lifetimes:
 //!
 //! - Its parameters are plain identifiers whose types implement
-//!   [`serde::de::DeserializeOwned`]. Callers may pass them by position or by name
-//!   (keyword arguments); a wrong count, an unknown or repeated name or a value of the
-//!   wrong type is reported to the caller as an `ArgumentError` naming the parameter.
-//! - It returns any [`serde::Serialize`] value (`()` and no return type send nil),
-//!   or, when the return type is spelled `Result<T, E>` (including aliases such as
-//!   `std::io::Result<T>` whose last segment is `Result`), `T: Serialize` and
-//!   `E: Display`. An `Err(e)` is sent as an error whose type is the short name of
+//!   [`serde::Deserialize`]: owned types (`String`, `Vec<i64>`, `ByteBuf`), or types
+//!   that borrow from the argument buffer without a copy (`&str`, `&[u8]`,
+//!   `&serde_bytes::Bytes`, or structs of them). Callers may pass them by position or
+//!   by name (keyword arguments); a wrong count, an unknown or repeated name or a value
+//!   of the wrong type is reported to the caller as an `ArgumentError` naming the
+//!   parameter.
+//! - It returns any [`serde::Serialize`] value (`()` and no return type send nil) or
+//!   a [`ResultBytes`], or, when the return type is spelled `Result<T, E>` (including
+//!   aliases such as `std::io::Result<T>` whose last segment is `Result`), such a `T`
+//!   and `E: Display`. An `Err(e)` is sent as an error whose type is the short name of
 //!   `E` (`ParseIntError` for `std::num::ParseIntError`) and whose message is
 //!   `e.to_string()`.
 //! - A panic is reported as `"<message> at <file>:<line>:<col>"` and ends the call
@@ -58,6 +61,33 @@
 //!     let mut data = data.into_vec();
 //!     data.reverse();
 //!     ByteBuf::from(data)
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! # Large values without copies
+//!
+//! A `&[u8]` (MessagePack `bin` only), `&str` or `&serde_bytes::Bytes` parameter
+//! borrows from the argument buffer the host wrote into the instance, and a
+//! [`ResultBytes`] returned is handed to the host where it lies, with the result
+//! envelope written in the room it keeps in front of the data. A task that reverses
+//! 1 MiB then copies it once, into the buffer the host reads:
+//!
+//! ```
+//! use wasmtaps_guest::{ResultBytes, task};
+//!
+//! #[task]
+//! pub fn reverse_bytes(data: &[u8]) -> ResultBytes {
+//!     let mut out = ResultBytes::with_capacity(data.len());
+//!     out.extend_from_slice(data);
+//!     out.reverse();
+//!     out
+//! }
+//!
+//! /// Borrowed text: a `&str` parameter is checked as UTF-8, never copied.
+//! #[task]
+//! pub fn word_count(text: &str) -> usize {
+//!     text.split_whitespace().count()
 //! }
 //! # fn main() {}
 //! ```
@@ -122,6 +152,7 @@
 mod abi;
 mod args;
 mod panic;
+mod result_bytes;
 mod run;
 mod wire;
 
@@ -167,6 +198,8 @@ pub use serde;
 /// `ByteBuf` and `Bytes`: byte strings sent as MessagePack `bin`.
 pub use serde_bytes;
 
+pub use result_bytes::ResultBytes;
+
 /// The guest ABI version this SDK implements (the `abi` of each manifest entry).
 pub const ABI_VERSION: u32 = 1;
 
@@ -175,7 +208,9 @@ pub const ABI_VERSION: u32 = 1;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::args::{Args, ArgumentError, TaskSpec};
-    pub use crate::run::{Output, Replied, Reply, fallible, plain, run_task, short_type_name};
+    pub use crate::run::{
+        Output, Replied, Reply, TaskReturn, fallible, plain, run_task, short_type_name,
+    };
 
     #[cfg(target_arch = "wasm32")]
     pub use crate::abi::export;

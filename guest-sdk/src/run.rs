@@ -5,6 +5,7 @@ use std::fmt::Display;
 use serde::Serialize;
 
 use crate::args::{Args, ArgumentError, TaskSpec};
+use crate::result_bytes::ResultBytes;
 
 /// Where a call writes its result envelope.
 ///
@@ -14,6 +15,9 @@ pub trait Output {
     fn write(&mut self, bytes: &[u8]);
     /// Discards everything written so far.
     fn reset(&mut self);
+    /// Replaces everything written so far with `envelope`, a whole result envelope,
+    /// taking its buffer as it is.
+    fn adopt(&mut self, envelope: Vec<u8>);
 }
 
 impl Output for Vec<u8> {
@@ -23,6 +27,49 @@ impl Output for Vec<u8> {
 
     fn reset(&mut self) {
         self.clear();
+    }
+
+    fn adopt(&mut self, envelope: Vec<u8>) {
+        *self = envelope;
+    }
+}
+
+/// What a task may return: any [`Serialize`] value, encoded into the result envelope,
+/// or [`ResultBytes`], whose buffer becomes the envelope without a copy.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be returned by a task: it does not implement `serde::Serialize`",
+    label = "not `serde::Serialize`",
+    note = "a task returns a `serde::Serialize` value (or `wasmtaps_guest::ResultBytes`)"
+)]
+pub trait TaskReturn {
+    /// Writes `{"ok": self}` through `reply`.
+    fn reply(self, reply: Reply<'_>) -> Replied;
+}
+
+impl<T: Serialize> TaskReturn for T {
+    fn reply(self, reply: Reply<'_>) -> Replied {
+        write_ok(reply, &self)
+    }
+}
+
+impl TaskReturn for ResultBytes {
+    fn reply(self, reply: Reply<'_>) -> Replied {
+        let len = self.len();
+        match self.into_ok_envelope() {
+            Some(envelope) => reply.out.adopt(envelope),
+            None => {
+                reply.out.reset();
+                write_err(
+                    reply.out,
+                    "SerializationError",
+                    &format!(
+                        "{}(): cannot encode the result: {len} bytes are more than a MessagePack bin holds",
+                        reply.task
+                    ),
+                );
+            }
+        }
+        Replied(())
     }
 }
 
@@ -39,16 +86,16 @@ pub struct Replied(());
 
 /// Sends the return value of a task that returns a plain value (not spelled
 /// `Result`): `{"ok": value}`.
-pub fn plain<T: Serialize>(reply: Reply<'_>, value: T) -> Replied {
-    write_ok(reply, &value)
+pub fn plain<T: TaskReturn>(reply: Reply<'_>, value: T) -> Replied {
+    value.reply(reply)
 }
 
 /// Sends the return value of a task that returns `Result<T, E>`: `{"ok": value}`,
 /// or for `Err(e)` a guest error whose type is [`short_type_name::<E>()`] and whose
 /// message is `e.to_string()`.
-pub fn fallible<T: Serialize, E: Display>(reply: Reply<'_>, result: Result<T, E>) -> Replied {
+pub fn fallible<T: TaskReturn, E: Display>(reply: Reply<'_>, result: Result<T, E>) -> Replied {
     match result {
-        Ok(value) => write_ok(reply, &value),
+        Ok(value) => value.reply(reply),
         Err(err) => {
             write_err(reply.out, short_type_name::<E>(), &err.to_string());
             Replied(())
@@ -71,9 +118,9 @@ pub fn short_type_name<E: ?Sized>() -> &'static str {
 ///
 /// Argument problems become an `ArgumentError` envelope, and a value that fails to
 /// serialize a `SerializationError` envelope. A panic in `call` is not caught.
-pub fn run_task<F>(input: &[u8], spec: &TaskSpec, out: &mut dyn Output, call: F)
+pub fn run_task<'a, F>(input: &'a [u8], spec: &'a TaskSpec, out: &mut dyn Output, call: F)
 where
-    F: FnOnce(&mut Args<'_>, Reply<'_>) -> Result<Replied, ArgumentError>,
+    F: FnOnce(&mut Args<'a>, Reply<'_>) -> Result<Replied, ArgumentError>,
 {
     out.reset();
     let reply = Reply {

@@ -529,3 +529,183 @@ fn unserializable_results_become_errors() {
     assert_eq!(ty, "SerializationError");
     assert_eq!(message, "unencodable(): cannot encode the result: refused");
 }
+
+// ---- borrowing arguments and in-place results ------------------------------------
+
+thread_local! {
+    /// Where the last borrowing task saw its arguments and wrote its result.
+    static SEEN: Cell<[usize; 3]> = const { Cell::new([0; 3]) };
+}
+
+#[task]
+fn borrowed(data: &[u8], text: &str, bytes: &crate::serde_bytes::Bytes) -> usize {
+    SEEN.with(|seen| {
+        seen.set([
+            data.as_ptr() as usize,
+            text.as_ptr() as usize,
+            bytes.as_ptr() as usize,
+        ])
+    });
+    data.len() + text.len() + bytes.len()
+}
+
+#[task]
+fn reverse_in_place(data: &[u8]) -> crate::ResultBytes {
+    let mut out = crate::ResultBytes::zeroed(data.len());
+    for (to, from) in out.iter_mut().zip(data.iter().rev()) {
+        *to = *from;
+    }
+    SEEN.with(|seen| seen.set([out.as_ptr() as usize, 0, 0]));
+    out
+}
+
+#[task]
+fn maybe_bytes(fail: bool) -> Result<crate::ResultBytes, DivisionByZero> {
+    if fail {
+        Err(DivisionByZero)
+    } else {
+        Ok(crate::ResultBytes::from(&b"abc"[..]))
+    }
+}
+
+/// The offset of `inner` in `outer`, which must contain it.
+fn offset_in(outer: &[u8], inner: usize) -> usize {
+    let start = outer.as_ptr() as usize;
+    assert!(
+        (start..start + outer.len()).contains(&inner),
+        "the task did not see a pointer into the argument buffer"
+    );
+    inner - start
+}
+
+#[test]
+fn borrowed_parameters_point_into_the_argument_buffer() {
+    let args = input(
+        vec![
+            Value::Binary(vec![7; 300]),
+            "héllo".into(),
+            Value::Binary(vec![1, 2]),
+        ],
+        vec![],
+    );
+    let arena = Arena::<4096>::new();
+    let mut result = (std::ptr::null(), 0);
+    let count = allocations_in(|| {
+        result = call_with_arena(&arena, &args, __wasmtaps_task_borrowed::call);
+    });
+    assert_eq!(count, 0, "a borrowing call allocated");
+    // SAFETY: the result lives in `arena`, which is still alive.
+    let out = decode(unsafe { std::slice::from_raw_parts(result.0, result.1) });
+    assert_eq!(ok(out), Value::from(300 + "héllo".len() + 2));
+    let [data, text, bytes] = SEEN.with(Cell::get);
+    // [[bin8 300 …, "héllo", bin8 2 …], {}]: each value right after its header.
+    assert_eq!(offset_in(&args, data), 2 + 3);
+    assert_eq!(offset_in(&args, text), 2 + 3 + 300 + 1);
+    assert_eq!(offset_in(&args, bytes), 2 + 3 + 300 + 1 + 6 + 2);
+    // By name too.
+    let by_name = input(
+        vec![],
+        vec![
+            ("bytes", Value::Binary(vec![1])),
+            ("text", "t".into()),
+            ("data", Value::Binary(vec![])),
+        ],
+    );
+    assert_eq!(ok(call(__wasmtaps_task_borrowed::call, &by_name)), 2.into());
+}
+
+#[test]
+fn borrowed_parameters_refuse_hostile_shapes() {
+    // A bin that declares more bytes than the buffer holds: refused before any decode.
+    let mut truncated = vec![0x92, 0x93, 0xc6, 0x00, 0x10, 0x00, 0x00];
+    truncated.extend_from_slice(&[0; 16]);
+    let (ty, message) = err(call(__wasmtaps_task_borrowed::call, &truncated));
+    assert_eq!(ty, "ArgumentError");
+    assert!(
+        message.starts_with("borrowed(): malformed arguments: unexpected end of input"),
+        "{message}"
+    );
+    // A value of another kind where bytes are expected names the parameter.
+    let wrong = |args: Vec<Value>| err(call(__wasmtaps_task_borrowed::call, &input(args, vec![])));
+    let (ty, message) = wrong(vec![
+        Value::Array(vec![1.into(), 2.into()]),
+        "t".into(),
+        Value::Binary(vec![]),
+    ]);
+    assert_eq!(ty, "ArgumentError");
+    assert!(
+        message.starts_with("borrowed() argument 'data' (parameter 1): invalid type: sequence")
+            && message.ends_with("an owned type such as `ByteBuf` or `String` accepts more)"),
+        "{message}"
+    );
+    let (_, message) = wrong(vec![Value::Binary(vec![]), 5.into(), Value::Binary(vec![])]);
+    assert!(
+        message.starts_with("borrowed() argument 'text' (parameter 2): invalid type: integer"),
+        "{message}"
+    );
+    // Invalid UTF-8 for `&str`.
+    let mut bad_text = input(
+        vec![Value::Binary(vec![]), "ab".into(), Value::Binary(vec![])],
+        vec![],
+    );
+    let at = bad_text.iter().position(|&b| b == b'a').unwrap();
+    bad_text[at] = 0xff;
+    let (_, message) = err(call(__wasmtaps_task_borrowed::call, &bad_text));
+    assert!(
+        message.starts_with("borrowed() argument 'text' (parameter 2)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn result_bytes_become_the_envelope_without_a_copy() {
+    let arena = Arena::<64>::new();
+    let data: Vec<u8> = (0..=255).collect();
+    let (ptr, len) = call_with_arena(
+        &arena,
+        &input(vec![Value::Binary(data.clone())], vec![]),
+        __wasmtaps_task_reverse_in_place::call,
+    );
+    // SAFETY: the adopted envelope was leaked.
+    let envelope = unsafe { std::slice::from_raw_parts(ptr, len) };
+    assert_eq!(&envelope[..9], &[0x81, 0xa2, b'o', b'k', 0xc6, 0, 0, 1, 0]);
+    assert_eq!(
+        ok(decode(envelope)),
+        Value::Binary(data.iter().rev().copied().collect())
+    );
+    let [written, ..] = SEEN.with(Cell::get);
+    assert_eq!(written, ptr as usize + 9, "the result was copied");
+
+    // In a `Result`, and its error.
+    let out = call(
+        __wasmtaps_task_maybe_bytes::call,
+        &input(vec![false.into()], vec![]),
+    );
+    assert_eq!(ok(out), Value::Binary(b"abc".to_vec()));
+    let (ty, _) = err(call(
+        __wasmtaps_task_maybe_bytes::call,
+        &input(vec![true.into()], vec![]),
+    ));
+    assert_eq!(ty, "DivisionByZero");
+}
+
+#[test]
+fn result_bytes_is_a_byte_buffer() {
+    use std::io::Write;
+    let mut out = crate::ResultBytes::with_capacity(4);
+    assert!(out.is_empty());
+    out.push(1);
+    out.extend_from_slice(&[2, 3]);
+    out.extend([4u8]);
+    write!(out, "5").unwrap();
+    assert_eq!(&out[..], [1, 2, 3, 4, b'5']);
+    out[0] = 9;
+    out.truncate(2);
+    assert_eq!(out.clone().into_vec(), [9, 2]);
+    assert_eq!(crate::ResultBytes::zeroed(3).into_vec(), [0; 3]);
+    assert_eq!(
+        crate::ResultBytes::from_iter([1u8, 2]),
+        crate::ResultBytes::from(&[1u8, 2][..])
+    );
+    assert_eq!(format!("{out:?}"), "ResultBytes([9, 2])");
+}

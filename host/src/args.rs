@@ -147,24 +147,13 @@ impl Args {
         &self.keyword
     }
 
-    /// Encodes `[args, kwargs]` for `task`, mapping keywords onto positions when the
-    /// module's manifest names the parameters.
+    /// Lays out `[args, kwargs]` for `task`, mapping keywords onto positions when the
+    /// module's manifest names the parameters; nothing is copied until
+    /// [`CallArgs::write_to`].
     ///
     /// # Errors
     /// A message in the style of Python's `TypeError` when the arguments do not fit.
-    pub(crate) fn encode_for(&self, task: &TaskSpec) -> Result<Vec<u8>, String> {
-        let size: usize = 8
-            + self
-                .positional
-                .iter()
-                .map(|v| v.as_msgpack().len())
-                .sum::<usize>()
-            + self
-                .keyword
-                .iter()
-                .map(|(k, v)| k.len() + 5 + v.as_msgpack().len())
-                .sum::<usize>();
-        let mut out = Vec::with_capacity(size);
+    pub(crate) fn call_for(&self, task: &TaskSpec) -> Result<CallArgs<'_>, String> {
         let Some(params) = &task.params else {
             if let Some((name, _)) = self.keyword.first() {
                 return Err(format!(
@@ -172,8 +161,7 @@ impl Args {
                     task.name
                 ));
             }
-            write_call(&mut out, self.positional.iter(), &[]);
-            return Ok(out);
+            return Ok(CallArgs::new(self.positional.iter().collect()));
         };
         if self.positional.len() > params.len() {
             return Err(format!(
@@ -188,8 +176,7 @@ impl Args {
             if self.positional.len() < params.len() {
                 return Err(missing(&task.name, &params[self.positional.len()..]));
             }
-            write_call(&mut out, self.positional.iter(), &[]);
-            return Ok(out);
+            return Ok(CallArgs::new(self.positional.iter().collect()));
         }
         let mut slots: Vec<Option<&Value>> = self.positional.iter().map(Some).collect();
         slots.resize(params.len(), None);
@@ -219,9 +206,57 @@ impl Args {
         if !absent.is_empty() {
             return Err(missing(&task.name, &absent));
         }
-        let ordered: Vec<&Value> = slots.into_iter().flatten().collect();
-        write_call(&mut out, ordered.into_iter(), &[]);
-        Ok(out)
+        Ok(CallArgs::new(slots.into_iter().flatten().collect()))
+    }
+}
+
+/// The argument bytes of one call, `[[positional...], {}]`, laid out but not yet
+/// written: the values stay where they are until [`CallArgs::write_to`] copies each
+/// once, straight into the guest's buffer.
+pub(crate) struct CallArgs<'a> {
+    /// The array header of the positional values.
+    header: Vec<u8>,
+    positional: Vec<&'a Value>,
+    len: usize,
+}
+
+/// `[` and `]` of `[args, kwargs]` cost one byte each; `{}` (no keywords: the host has
+/// mapped them onto positions) one.
+const OUTER_ARRAY: u8 = 0x92;
+const EMPTY_MAP: u8 = 0x80;
+
+impl<'a> CallArgs<'a> {
+    fn new(positional: Vec<&'a Value>) -> CallArgs<'a> {
+        let mut header = Vec::with_capacity(5);
+        msgpack::write_array_len(&mut header, positional.len());
+        let values: usize = positional.iter().map(|v| v.msgpack_len()).sum();
+        let len = 1 + header.len() + values + 1;
+        CallArgs {
+            header,
+            positional,
+            len,
+        }
+    }
+
+    /// The number of bytes [`CallArgs::write_to`] writes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Writes the argument bytes into `out`, which holds exactly [`CallArgs::len`]
+    /// bytes.
+    pub(crate) fn write_to(&self, out: &mut [u8]) {
+        debug_assert_eq!(out.len(), self.len);
+        let (first, rest) = out.split_at_mut(1);
+        first[0] = OUTER_ARRAY;
+        let (header, mut rest) = rest.split_at_mut(self.header.len());
+        header.copy_from_slice(&self.header);
+        for value in &self.positional {
+            let (into, after) = rest.split_at_mut(value.msgpack_len());
+            value.write_msgpack(into);
+            rest = after;
+        }
+        rest[0] = EMPTY_MAP;
     }
 }
 
@@ -233,21 +268,4 @@ fn missing(task: &str, names: &[String]) -> String {
         if names.len() == 1 { "" } else { "s" },
         quoted.join(", ")
     )
-}
-
-fn write_call<'a>(
-    out: &mut Vec<u8>,
-    positional: impl ExactSizeIterator<Item = &'a Value>,
-    keyword: &[(String, Value)],
-) {
-    msgpack::write_array_len(out, 2);
-    msgpack::write_array_len(out, positional.len());
-    for v in positional {
-        out.extend_from_slice(v.as_msgpack());
-    }
-    msgpack::write_map_len(out, keyword.len());
-    for (k, v) in keyword {
-        msgpack::write_str(out, k);
-        out.extend_from_slice(v.as_msgpack());
-    }
 }

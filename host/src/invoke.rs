@@ -256,26 +256,30 @@ impl Runtime {
 
         phases.mark(Phases::INPUT_START);
         let input = args
-            .encode_for(task.spec())
+            .call_for(task.spec())
             .map_err(|m| TaskError::new(ErrorKind::ArgumentError, m))?;
-        if input.len() as u64 > limits.max_argument_bytes {
-            return Err(TaskError::new(
+        let too_large = || {
+            TaskError::new(
                 ErrorKind::Abi(AbiViolation::ArgumentsTooLarge),
                 format!(
                     "the encoded arguments are {} bytes, over the limit of {} bytes",
                     input.len(),
-                    limits.max_argument_bytes
+                    limits.max_argument_bytes.min(i32::MAX as u64)
                 ),
-            ));
+            )
+        };
+        if input.len() as u64 > limits.max_argument_bytes {
+            return Err(too_large());
         }
+        // wasmtaps_alloc takes an i32.
+        let input_len = i32::try_from(input.len()).map_err(|_| too_large())?;
         let alloc_failed = |m: String| TaskError::new(ErrorKind::Abi(AbiViolation::AllocFailed), m);
         let alloc = typed::<i32, i32>(&mut store, &instance, &module.alloc)?;
-        let ptr = alloc.call(&mut store, input.len() as i32).map_err(|e| {
+        let ptr = alloc.call(&mut store, input_len).map_err(|e| {
             let error = fail(&store, &e);
             if error.kind() == &ErrorKind::Trap {
                 alloc_failed(format!(
-                    "wasmtaps_alloc({}) trapped: {}",
-                    input.len(),
+                    "wasmtaps_alloc({input_len}) trapped: {}",
                     error.message()
                 ))
                 .with_traceback(error.traceback().map(str::to_owned))
@@ -285,20 +289,24 @@ impl Runtime {
         })?;
         if ptr == 0 {
             return Err(alloc_failed(format!(
-                "wasmtaps_alloc({}) returned 0",
-                input.len()
+                "wasmtaps_alloc({input_len}) returned 0"
             )));
         }
         let memory = memory(&mut store, &instance, &module.memory)?;
-        memory.write(&mut store, ptr as u32 as usize, &input).map_err(|_| {
-            alloc_failed(format!(
-                "wasmtaps_alloc({}) returned {:#x}, which lies outside the guest's {} bytes of memory",
-                input.len(),
-                ptr as u32,
-                memory.data_size(&store)
-            ))
-        })?;
-        let input_len = input.len() as i32;
+        // The arguments go straight into the guest's buffer: each value is copied once,
+        // from where the caller keeps it.
+        let start = ptr as u32 as usize;
+        let guest = memory.data_mut(&mut store);
+        let guest_size = guest.len();
+        let buffer = start
+            .checked_add(input.len())
+            .and_then(|end| guest.get_mut(start..end))
+            .ok_or_else(|| {
+                alloc_failed(format!(
+                    "wasmtaps_alloc({input_len}) returned {start:#x}, which lies outside the guest's {guest_size} bytes of memory"
+                ))
+            })?;
+        input.write_to(buffer);
         drop(input);
         phases.mark(Phases::INPUT_END);
 

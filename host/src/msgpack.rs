@@ -313,16 +313,6 @@ pub(crate) fn write_array_len(out: &mut Vec<u8>, len: usize) {
     rmp::encode::write_array_len(out, len as u32).expect("writing to a Vec cannot fail");
 }
 
-/// Writes a map header for `len` entries.
-pub(crate) fn write_map_len(out: &mut Vec<u8>, len: usize) {
-    rmp::encode::write_map_len(out, len as u32).expect("writing to a Vec cannot fail");
-}
-
-/// Writes a string.
-pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    rmp::encode::write_str(out, s).expect("writing to a Vec cannot fail");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,6 +102,66 @@ fn bytes_travel_as_messagepack_bin() -> Result<()> {
 }
 
 #[test]
+fn borrowed_bytes_in_and_result_bytes_out_need_no_decode() -> Result<()> {
+    // `reverse_bytes(data: &[u8]) -> ResultBytes` borrows the argument buffer and hands
+    // its result buffer over; the caller reads the result as a slice of the value.
+    let data: Vec<u8> = (0u8..=250).cycle().take(3 << 20).collect();
+    // The argument shares the caller's buffer (`Value::from_bin`) or is encoded; both
+    // reach the guest the same.
+    for arg in [
+        wasmtaps::Value::from_bin(data.clone())?,
+        wasmtaps::Value::encode(serde_bytes::Bytes::new(&data))?,
+    ] {
+        let result = run(
+            "reverse_bytes",
+            Args::from_values([arg]),
+            LimitOverrides::default(),
+        )?
+        .result?;
+        let reversed = result.as_bin().expect("the result is a bin");
+        assert!(reversed.iter().eq(data.iter().rev()));
+    }
+    // A str's bytes are bytes too; an empty bin is fine.
+    let from_text = run(
+        "reverse_bytes",
+        Args::new().arg("abc")?,
+        LimitOverrides::default(),
+    )?;
+    assert_eq!(from_text.result?.as_bin(), Some(&b"cba"[..]));
+    let empty = run(
+        "reverse_bytes",
+        Args::new().arg(serde_bytes::Bytes::new(b""))?,
+        LimitOverrides::default(),
+    )?;
+    assert_eq!(empty.result?.as_bin(), Some(&[][..]));
+    Ok(())
+}
+
+#[test]
+fn a_borrowed_parameter_refuses_what_is_not_its_bytes() -> Result<()> {
+    // An array of integers is not a bin: a borrowed `&[u8]` cannot take it, and says so.
+    let error = failure(
+        "reverse_bytes",
+        Args::new().arg(&vec![1u8, 2, 3])?,
+        LimitOverrides::default(),
+    )?;
+    assert_eq!(error.type_name(), "ArgumentError");
+    assert!(
+        error
+            .message()
+            .starts_with("reverse_bytes() argument 'data' (parameter 1): invalid type: sequence"),
+        "{error}"
+    );
+    assert!(error.message().contains("`ByteBuf`"), "{error}");
+    let error = failure("checksum", Args::new().arg(&7)?, LimitOverrides::default())?;
+    assert_eq!(error.type_name(), "ArgumentError");
+    // A bin that declares more bytes than it holds never becomes an argument.
+    let lying = wasmtaps::Value::from_msgpack(vec![0xc6, 0x00, 0x10, 0x00, 0x00, 1, 2, 3]);
+    assert!(lying.is_err(), "a truncated bin was accepted");
+    Ok(())
+}
+
+#[test]
 fn a_compute_kernel_matches_the_native_function() -> Result<()> {
     let wasm: f64 = value("matmul", Args::new().arg(&64)?.arg(&7)?)?;
     assert_eq!(wasm, wasmtaps_example_tasks::compute::matmul(64, 7));

@@ -88,11 +88,12 @@ func reverseBytes(ptr, length int32) int64 {
 		if !ok {
 			return c.Fail()
 		}
-		out := make([]byte, len(data))
+		// Reversed straight into the result envelope.
+		out := c.Ok().BinSpace(len(data))
 		for i, b := range data {
 			out[len(data)-1-i] = b
 		}
-		return c.ReturnBin(out)
+		return c.Done()
 	})
 }
 

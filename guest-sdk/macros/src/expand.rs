@@ -36,7 +36,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         .collect();
     // Each decode carries the span of its parameter's type (the path the first
     // token's, the call parentheses the last one's, so that the call expression
-    // covers the type): a type that is not `DeserializeOwned` is reported there.
+    // covers the type): a type that is not `Deserialize` is reported there.
     let decodes = params.iter().zip(&arg_idents).map(|(param, arg)| {
         let (first, last) = first_last_spans(param.ty);
         let path = quote_spanned!(first=> ::wasmtaps_guest::__private::Args::next_param);
@@ -112,7 +112,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     })
 }
 
-/// A parameter accepted by `#[task]`: a plain identifier and an owned type.
+/// A parameter accepted by `#[task]`: a plain identifier and a type that is not `&mut`.
 struct Param<'a> {
     ident: &'a Ident,
     ty: &'a Type,
@@ -141,9 +141,16 @@ fn check_signature(sig: &Signature) -> syn::Result<Vec<Param<'_>>> {
     if let Some(token) = &sig.unsafety {
         error(token, "task functions cannot be `unsafe`");
     }
-    if !sig.generics.params.is_empty() {
+    // Lifetimes are fine (a parameter may borrow from the arguments); types and
+    // constants are not.
+    if let Some(param) = sig
+        .generics
+        .params
+        .iter()
+        .find(|param| !matches!(param, syn::GenericParam::Lifetime(_)))
+    {
         error(
-            &sig.generics,
+            param,
             "task functions cannot be generic: the export needs concrete parameter types",
         );
     }
@@ -181,10 +188,10 @@ fn check_signature(sig: &Signature) -> syn::Result<Vec<Param<'_>>> {
                         "`impl Trait` parameters make the function generic; \
                          task parameters need concrete types",
                     ),
-                    Type::Reference(ty) => error(
+                    Type::Reference(ty) if ty.mutability.is_some() => error(
                         ty,
-                        "task parameters must be owned types (for example `String` \
-                         instead of `&str`): they are deserialized from the arguments",
+                        "task parameters cannot be `&mut`: they are deserialized from \
+                         the arguments (borrow with `&` or take an owned value)",
                     ),
                     _ => {
                         if let Some(ident) = ident {

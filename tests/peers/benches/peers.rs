@@ -7,12 +7,12 @@
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group, criterion_main};
-use wasmtaps_peers::{Kind, ROWS, make_row, pattern};
+use wasmtaps_peers::{Kind, Payload, ROWS, make_row, pattern};
 
 fn bench(c: &mut Criterion) {
     for (group, kind, bytes) in [("noop", Kind::Noop, 0), ("bytes_1k", Kind::Reverse, 1024)] {
         let mut g = c.benchmark_group(group);
-        let input = Arc::new(pattern(bytes));
+        let input = Arc::new(Payload::Owned(pattern(bytes)));
         for (name, _) in ROWS.iter().filter(|r| !r.0.starts_with("python")) {
             let row = make_row(name).expect("row");
             g.bench_with_input(BenchmarkId::from_parameter(name), &input, |b, input| {

@@ -2,17 +2,19 @@
 //! user would otherwise pick, in one run on one machine.
 //!
 //! Every peer is a [`Row`]: something that runs a [`Kind`] of task on some bytes with
-//! [`WORKERS`] workers and hands back the result bytes. [`Workload::run`] drives a row
+//! [`WORKERS`] workers and hands back the result bytes (a [`Payload`]). [`Workload::run`] drives a row
 //! through one workload and measures what the caller sees. `src/main.rs` runs each
 //! row/workload pair in its own process (for its peak RSS), several times ([`Runs`]), and
 //! writes the report;
 //! `benches/peers.rs` is the criterion view of the no-op and 1 KiB rows.
 
+pub mod payload;
 pub mod pool;
 pub mod rows;
 pub mod runs;
 pub mod workload;
 
+pub use payload::Payload;
 pub use rows::{ROWS, Row, make_row};
 pub use runs::Runs;
 pub use workload::{Kind, Measurement, WORKLOADS, Workload};

@@ -322,7 +322,11 @@ fn render(
          (MessagePack arguments and results); the native row calls the same Rust \
          functions; Extism runs the same logic written with `extism-pdk` (raw bytes in \
          and out); Python runs it in `tests/peers/python_pools.py`. Latency is what the \
-         caller sees, from submitting a task to holding its decoded result; for the \
+         caller sees, from submitting a task to holding its decoded result (each row \
+         hands its result over as it has it: the raw wasmtime and Extism rows copy it \
+         out into a `Vec`, wasmtaps copies it into a `Value` and reads the `bin` in \
+         place; the wasmtaps rows pass the input as a `Value::from_bin` sharing the \
+         caller's buffer, the raw wasmtime row copies it into one request buffer); for the \
          chain it is the time from one result to the next (the parent → child hop plus \
          the child); for the 100k batch it includes the queueing behind earlier tasks. \
          tasks/s is tasks over the wall time of the measured tasks. Peak RSS is the \

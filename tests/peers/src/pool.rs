@@ -9,12 +9,12 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::Kind;
+use crate::{Kind, Payload};
 
 /// One worker's way of running a task on input bytes.
-pub type Call = Box<dyn FnMut(Kind, &[u8]) -> Vec<u8>>;
+pub type Call = Box<dyn FnMut(Kind, &Arc<Payload>) -> Payload>;
 
-type Job = (Kind, Arc<Vec<u8>>, Sender<Vec<u8>>);
+type Job = (Kind, Arc<Payload>, Sender<Payload>);
 
 /// Worker threads taking jobs from one queue.
 pub struct Pool {
@@ -45,7 +45,7 @@ impl Pool {
     }
 
     /// Queues a task; its result arrives on the returned channel.
-    pub fn submit(&self, kind: Kind, input: Arc<Vec<u8>>) -> Receiver<Vec<u8>> {
+    pub fn submit(&self, kind: Kind, input: Arc<Payload>) -> Receiver<Payload> {
         let (reply, result) = crossbeam_channel::bounded(1);
         self.queue
             .as_ref()

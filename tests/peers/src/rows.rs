@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Receiver;
-use serde_bytes::ByteBuf;
 use wasmtaps::{Arg, Args, Engine, InvokeOptions, Limits, Runtime, Task, TaskFuture, Value};
 use wasmtime::{InstancePre, Linker, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::pool::{Call, Pool};
-use crate::{EXTISM_WASM, Kind, WORKERS};
+use crate::{EXTISM_WASM, Kind, Payload, WORKERS};
 
 /// Every row, in table order: (name, what it is).
 pub const ROWS: &[(&str, &str)] = &[
@@ -50,48 +49,51 @@ pub const ROWS: &[(&str, &str)] = &[
 /// A task submitted to a row.
 pub enum Pending {
     /// On a [`Pool`].
-    Channel(Receiver<Vec<u8>>),
+    Channel(Receiver<Payload>),
     /// On the wasmtaps engine.
     Engine(TaskFuture, Kind),
 }
 
 impl Pending {
     /// Blocks until the result is in the caller's hands, as bytes.
-    pub fn wait(self) -> Vec<u8> {
+    pub fn wait(self) -> Payload {
         match self {
             Pending::Channel(rx) => rx.recv().expect("worker died"),
             Pending::Engine(future, kind) => {
-                decoded(kind, &future.result(None).expect("wasmtaps task failed"))
+                decoded(kind, future.result(None).expect("wasmtaps task failed"))
             }
         }
     }
 }
 
-/// A wasmtaps result as the bytes every row hands back.
-fn decoded(kind: Kind, value: &Value) -> Vec<u8> {
+/// A wasmtaps result as the bytes every row hands back: a `bin` is read where it is.
+fn decoded(kind: Kind, value: Value) -> Payload {
     match kind {
-        Kind::Noop => Vec::new(),
-        Kind::Reverse => value.decode::<ByteBuf>().expect("bytes").into_vec(),
-        Kind::Checksum => value.decode::<u64>().expect("u64").to_le_bytes().to_vec(),
+        Kind::Noop => Payload::Owned(Vec::new()),
+        Kind::Reverse => Payload::bin(value),
+        Kind::Checksum => {
+            Payload::Owned(value.decode::<u64>().expect("u64").to_le_bytes().to_vec())
+        }
     }
 }
 
 /// One peer: runs tasks with [`WORKERS`] workers.
 pub trait Row {
     /// Submits one task on `input`.
-    fn submit(&self, kind: Kind, input: Arc<Vec<u8>>) -> Pending;
+    fn submit(&self, kind: Kind, input: Arc<Payload>) -> Pending;
 
     /// Runs `n` tasks, each on its parent's result; returns when each result reached
     /// the caller, and the last result. Without a dependency graph the caller waits for
     /// each result and submits the next task with it.
-    fn chain(&self, kind: Kind, input: Arc<Vec<u8>>, n: usize) -> (Vec<Instant>, Vec<u8>) {
+    fn chain(&self, kind: Kind, input: Arc<Payload>, n: usize) -> (Vec<Instant>, Payload) {
         let mut done = Vec::with_capacity(n);
         let mut data = input;
         for _ in 0..n {
             data = Arc::new(self.submit(kind, data).wait());
             done.push(Instant::now());
         }
-        (done, Arc::try_unwrap(data).unwrap_or_else(|d| d.to_vec()))
+        let last = Arc::try_unwrap(data).unwrap_or_else(|d| Payload::Owned(d.to_vec()));
+        (done, last)
     }
 }
 
@@ -148,11 +150,11 @@ impl EngineRow {
 }
 
 impl Row for EngineRow {
-    fn submit(&self, kind: Kind, input: Arc<Vec<u8>>) -> Pending {
+    fn submit(&self, kind: Kind, input: Arc<Payload>) -> Pending {
         let args = match kind {
             Kind::Noop => vec![],
             Kind::Reverse | Kind::Checksum => {
-                vec![Arg::encode(serde_bytes::Bytes::new(&input)).expect("bytes encode")]
+                vec![Arg::from(input.shared_bin())]
             }
         };
         Pending::Engine(self.engine.submit(self.task(kind), args, vec![]), kind)
@@ -160,7 +162,7 @@ impl Row for EngineRow {
 
     /// Submits the whole chain at once, each task taking its parent's future; the
     /// engine starts each child when its parent ends.
-    fn chain(&self, kind: Kind, input: Arc<Vec<u8>>, n: usize) -> (Vec<Instant>, Vec<u8>) {
+    fn chain(&self, kind: Kind, input: Arc<Payload>, n: usize) -> (Vec<Instant>, Payload) {
         let Pending::Engine(first, _) = self.submit(kind, input) else {
             unreachable!()
         };
@@ -187,13 +189,15 @@ impl Row for EngineRow {
 pub struct PoolRow(Pool);
 
 impl Row for PoolRow {
-    fn submit(&self, kind: Kind, input: Arc<Vec<u8>>) -> Pending {
+    fn submit(&self, kind: Kind, input: Arc<Payload>) -> Pending {
         Pending::Channel(self.0.submit(kind, input))
     }
 }
 
 /// wasmtaps without its engine: `Runtime::invoke` on the shared pool, a fresh limited
-/// instance per task, arguments and result as MessagePack through the wasmtaps ABI.
+/// instance per task, arguments and result as MessagePack through the wasmtaps ABI: the
+/// input a `Value::from_bin` sharing the caller's buffer, the result's `bin` read in
+/// place.
 fn wasmtaps_pool() -> anyhow::Result<Pool> {
     let runtime = runtime()?;
     let module = runtime.load_file(wasmtaps_example_artifacts::TASKS_WASM)?;
@@ -205,33 +209,29 @@ fn wasmtaps_pool() -> anyhow::Result<Pool> {
     Ok(Pool::new(WORKERS, move || {
         let (runtime, tasks) = (runtime.clone(), tasks.clone());
         let options = InvokeOptions::default();
-        Box::new(move |kind: Kind, input: &[u8]| {
+        Box::new(move |kind: Kind, input: &Arc<Payload>| {
             let args = match kind {
                 Kind::Noop => Args::new(),
-                Kind::Reverse | Kind::Checksum => Args::new()
-                    .arg(serde_bytes::Bytes::new(input))
-                    .expect("bytes encode"),
+                Kind::Reverse | Kind::Checksum => Args::from_values([input.shared_bin()]),
             };
             let outcome = runtime.invoke(&tasks[kind as usize], &args, &options);
-            decoded(kind, &outcome.result.expect("wasmtaps task failed"))
+            decoded(kind, outcome.result.expect("wasmtaps task failed"))
         }) as Call
     }))
 }
 
-/// Native Rust: the example task functions called directly, given an owned copy of
-/// the input as a caller would pass it.
+/// Native Rust: the example task functions called directly on the caller's bytes
+/// (they borrow their input, as the wasm tasks do).
 fn native_pool() -> Pool {
     use wasmtaps_example_tasks::{basics, bytes};
     Pool::new(WORKERS, || {
-        Box::new(|kind: Kind, input: &[u8]| match kind {
+        Box::new(|kind: Kind, input: &Arc<Payload>| match kind {
             Kind::Noop => {
                 basics::noop();
-                Vec::new()
+                Payload::Owned(Vec::new())
             }
-            Kind::Reverse => bytes::reverse_bytes(ByteBuf::from(input.to_vec())).into_vec(),
-            Kind::Checksum => bytes::checksum(ByteBuf::from(input.to_vec()))
-                .to_le_bytes()
-                .to_vec(),
+            Kind::Reverse => Payload::Native(bytes::reverse_bytes(input)),
+            Kind::Checksum => Payload::Owned(bytes::checksum(input).to_le_bytes().to_vec()),
         }) as Call
     })
 }
@@ -252,7 +252,7 @@ fn extism_pool(reuse: bool) -> anyhow::Result<Pool> {
     Ok(Pool::new(WORKERS, move || {
         let compiled = compile().expect("compile the Extism guest");
         let mut reused = reuse.then(|| Plugin::new_from_compiled(&compiled).expect("plugin"));
-        Box::new(move |kind: Kind, input: &[u8]| {
+        Box::new(move |kind: Kind, input: &Arc<Payload>| {
             let mut fresh;
             let plugin = match &mut reused {
                 Some(plugin) => plugin,
@@ -261,9 +261,11 @@ fn extism_pool(reuse: bool) -> anyhow::Result<Pool> {
                     &mut fresh
                 }
             };
-            plugin
-                .call::<&[u8], Vec<u8>>(kind.task_name(), input)
-                .expect("Extism call failed")
+            Payload::Owned(
+                plugin
+                    .call::<&[u8], Vec<u8>>(kind.task_name(), input)
+                    .expect("Extism call failed"),
+            )
         }) as Call
     }))
 }
@@ -286,7 +288,7 @@ fn wasmtime_pool(reuse: bool) -> anyhow::Result<Pool> {
         let pre = pre.clone();
         let engine = engine.clone();
         let mut reused = reuse.then(|| instantiate(&engine, &pre));
-        Box::new(move |kind: Kind, input: &[u8]| {
+        Box::new(move |kind: Kind, input: &Arc<Payload>| {
             let (mut store, instance) = match reused.take() {
                 Some(live) => live,
                 None => instantiate(&engine, &pre),
@@ -320,8 +322,9 @@ fn call_abi(
     instance: &wasmtime::Instance,
     kind: Kind,
     input: &[u8],
-) -> Vec<u8> {
-    let mut request = vec![0x92];
+) -> Payload {
+    let mut request = Vec::with_capacity(input.len() + 8);
+    request.push(0x92);
     match kind {
         Kind::Noop => request.push(0x90),
         Kind::Reverse | Kind::Checksum => {
@@ -359,10 +362,10 @@ fn call_abi(
     match kind {
         Kind::Noop => {
             assert_eq!(value, [0xc0], "noop returns nil");
-            Vec::new()
+            Payload::Owned(Vec::new())
         }
-        Kind::Reverse => read_bin(value).to_vec(),
-        Kind::Checksum => read_uint(value).to_le_bytes().to_vec(),
+        Kind::Reverse => Payload::Owned(read_bin(value).to_vec()),
+        Kind::Checksum => Payload::Owned(read_uint(value).to_le_bytes().to_vec()),
     }
 }
 

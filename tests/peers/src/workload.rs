@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::{Row, fnv1a, pattern};
+use crate::{Payload, Row, fnv1a, pattern};
 
 /// Which task a workload runs: the same logic in every row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,7 +207,7 @@ impl Workload {
     /// submission to the result being in the caller's hands; for a chain, the time
     /// between one result and the next.
     pub fn run(&self, row: &dyn Row) -> Measurement {
-        let input = Arc::new(pattern(self.bytes));
+        let input = Arc::new(Payload::Owned(pattern(self.bytes)));
         let warmup = if self.bytes >= 16 << 20 { 1 } else { 20 };
         for i in 0..warmup {
             let output = row.submit(self.kind, input.clone()).wait();
@@ -234,7 +234,7 @@ impl Workload {
                 } else {
                     input.iter().rev().copied().collect()
                 };
-                assert!(output == expected, "chain: wrong final result");
+                assert!(*output == expected[..], "chain: wrong final result");
                 let latencies = std::iter::once(start)
                     .chain(done.iter().copied())
                     .zip(done.iter())

@@ -6,11 +6,6 @@ fn generic<T: Default>(value: T) -> T {
 }
 
 #[task]
-fn lifetime<'a>(value: String) -> String {
-    value
-}
-
-#[task]
 fn where_clause(value: String) -> String
 where
     String: Clone,

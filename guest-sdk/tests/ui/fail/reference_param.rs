@@ -1,8 +1,13 @@
 use wasmtaps_guest::task;
 
 #[task]
-fn borrowed(text: &str, bytes: &[u8]) -> usize {
-    text.len() + bytes.len()
+fn mutable(bytes: &mut [u8]) -> usize {
+    bytes.len()
+}
+
+#[task]
+fn not_borrowable(number: &i64) -> i64 {
+    *number
 }
 
 fn main() {}

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use wasmtaps_guest::serde::{Deserialize, Serialize};
 use wasmtaps_guest::serde_bytes::ByteBuf;
-use wasmtaps_guest::task;
+use wasmtaps_guest::serde_bytes::Bytes;
+use wasmtaps_guest::{ResultBytes, task};
 
 #[task]
 fn noop() {}
@@ -73,6 +74,44 @@ const fn constant() -> u8 {
     7
 }
 
+#[task]
+fn borrowed(text: &str, data: &[u8], bytes: &Bytes) -> usize {
+    text.len() + data.len() + bytes.len()
+}
+
+#[task]
+fn borrowed_return(text: &str) -> &str {
+    text.trim()
+}
+
+#[task]
+fn named_lifetime<'a>(data: &'a [u8]) -> &'a Bytes {
+    Bytes::new(data)
+}
+
+#[derive(Deserialize)]
+#[serde(crate = "wasmtaps_guest::serde")]
+struct Borrowing<'a> {
+    name: &'a str,
+    #[serde(with = "wasmtaps_guest::serde_bytes")]
+    data: &'a [u8],
+}
+
+#[task]
+fn borrowing_struct(value: Borrowing<'_>) -> usize {
+    value.name.len() + value.data.len()
+}
+
+#[task]
+fn in_place(data: &[u8]) -> ResultBytes {
+    ResultBytes::from(data)
+}
+
+#[task]
+fn in_place_fallible(data: &[u8]) -> Result<ResultBytes, std::str::Utf8Error> {
+    Ok(ResultBytes::from(std::str::from_utf8(data)?.as_bytes()))
+}
+
 mod nested {
     use wasmtaps_guest::task;
 
@@ -99,4 +138,10 @@ fn main() {
     let _ = opaque_return();
     assert_eq!(constant(), 7);
     assert_eq!(nested::add(2, 2), 4);
+    assert_eq!(borrowed("ab", b"c", Bytes::new(b"d")), 4);
+    assert_eq!(borrowed_return(" x "), "x");
+    assert_eq!(named_lifetime(b"e").len(), 1);
+    assert_eq!(borrowing_struct(Borrowing { name: "n", data: b"d" }), 2);
+    assert_eq!(&in_place(b"f")[..], b"f");
+    assert!(in_place_fallible(b"\xff").is_err());
 }
