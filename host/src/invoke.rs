@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use wasmtime::{Caller, Extern, Instance, Memory, Store, UpdateDeadline};
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::args::Args;
 use crate::failure::{AbiViolation, ErrorKind, TaskError};
@@ -209,18 +209,7 @@ impl Runtime {
         wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
             .args(&[task.name()]);
-        for dir in &options.read_only_dirs {
-            wasi.preopened_dir(&dir.host_path, &dir.guest_path, FsPerms::ReadOnly)
-                .map_err(|e| {
-                    TaskError::new(
-                        ErrorKind::HostError,
-                        format!(
-                            "cannot open read-only directory {}: {e:#}",
-                            dir.host_path.display()
-                        ),
-                    )
-                })?;
-        }
+        crate::mounts::preopen(&mut wasi, &options.read_only_dirs)?;
         let mut store = Store::new(
             &self.inner.engine,
             StoreState {

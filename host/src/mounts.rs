@@ -22,7 +22,6 @@
 
 use wasmtime::component::Resource;
 use wasmtime::{AsContextMut, Caller, Extern, StoreContextMut};
-use wasmtime_wasi::WasiView;
 use wasmtime_wasi::filesystem::WasiFilesystemView;
 use wasmtime_wasi::p1::types::{Errno, Fd, Filetype, Lookupflags};
 use wasmtime_wasi::p1::wasi_snapshot_preview1::{self, WasiSnapshotPreview1};
@@ -31,9 +30,33 @@ use wasmtime_wasi::p2::bindings::sync::filesystem::types::{
     PathFlags,
 };
 use wasmtime_wasi::runtime::in_tokio;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder, WasiView};
 use wiggle::{GuestMemory, GuestPtr};
 
+use crate::failure::{ErrorKind, TaskError};
+use crate::invoke::ReadOnlyDir;
 use crate::store::StoreState;
+
+/// Preopens each of `dirs` read-only in `wasi`, for a core module's or a component's
+/// task alike (what they may open in them is guarded by [`path_open`] and [`open_at`]).
+///
+/// # Errors
+/// A `HostError` naming a directory that cannot be opened.
+pub(crate) fn preopen(wasi: &mut WasiCtxBuilder, dirs: &[ReadOnlyDir]) -> Result<(), TaskError> {
+    for dir in dirs {
+        wasi.preopened_dir(&dir.host_path, &dir.guest_path, FsPerms::ReadOnly)
+            .map_err(|e| {
+                TaskError::new(
+                    ErrorKind::HostError,
+                    format!(
+                        "cannot open read-only directory {}: {e:#}",
+                        dir.host_path.display()
+                    ),
+                )
+            })?;
+    }
+    Ok(())
+}
 
 /// `path_open(dirfd, dirflags, path, path_len, oflags, rights_base, rights_inheriting,
 /// fdflags, opened_fd_out) -> errno`.

@@ -4,11 +4,11 @@ use std::time::Instant;
 
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi::WasiCtxBuilder;
 
 use super::invoke::hostcall_fuel;
 use super::store::{ComponentLimiter, ComponentState};
-use crate::failure::{ErrorKind, TaskError};
+use crate::failure::TaskError;
 use crate::invoke::ReadOnlyDir;
 use crate::limits::Limits;
 use crate::runtime::Runtime;
@@ -33,18 +33,7 @@ impl Runtime {
             .allow_udp(false)
             .allow_ip_name_lookup(false);
         // Read-only, and `open-at` opens only regular files and directories (mounts.rs).
-        for dir in dirs {
-            wasi.preopened_dir(&dir.host_path, &dir.guest_path, FsPerms::ReadOnly)
-                .map_err(|e| {
-                    TaskError::new(
-                        ErrorKind::HostError,
-                        format!(
-                            "cannot open read-only directory {}: {e:#}",
-                            dir.host_path.display()
-                        ),
-                    )
-                })?;
-        }
+        crate::mounts::preopen(&mut wasi, dirs)?;
         let wasi = wasi.build();
         let mut store = Store::new(
             &self.inner.component_engine,
