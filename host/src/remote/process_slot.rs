@@ -172,17 +172,10 @@ impl InFlight {
     /// `Timeout` and hands every other unanswered task to `resend`. `false` (and nothing
     /// done) when the watchdog did not kill it.
     fn reclaim_after_kill(&self, resend: &Sender<RunningTask>) -> bool {
-        let (killed_for, tasks) = {
-            let mut guard = self.lock();
-            let Some(killed_for) = guard.killed_for.clone() else {
-                return false;
-            };
-            guard.dead = true;
-            guard.brings_module.clear();
-            (killed_for, std::mem::take(&mut guard.tasks))
+        let Some(killed_for) = self.lock().killed_for.clone() else {
+            return false;
         };
-        self.changed.notify_all();
-        for task in tasks {
+        for task in self.take_all() {
             if task.id() == killed_for {
                 let timeout = task.limits().timeout.unwrap_or_default();
                 task.fail(TaskError::new(
@@ -192,20 +185,48 @@ impl InFlight {
                          killed at the deadline"
                     ),
                 ));
-            } else if let Err(unsent) = resend.send(task) {
-                unsent.0.fail(TaskError::new(
-                    ErrorKind::HostError,
-                    "its worker process was killed and the executor has shut down",
-                ));
+            } else {
+                resend_or_fail(resend, task);
             }
         }
         true
+    }
+
+    /// After the process died on its own: every task it had not started yet (all but the
+    /// one it was running, which the caller fails) goes to `resend`, so the tasks queued
+    /// behind a task that killed its worker run on the replacement.
+    fn reclaim_unstarted(&self, resend: &Sender<RunningTask>) {
+        for task in self.take_all() {
+            resend_or_fail(resend, task);
+        }
+    }
+
+    /// Marks the process dead and takes every task it had.
+    fn take_all(&self) -> VecDeque<RunningTask> {
+        let tasks = {
+            let mut guard = self.lock();
+            guard.dead = true;
+            guard.brings_module.clear();
+            std::mem::take(&mut guard.tasks)
+        };
+        self.changed.notify_all();
+        tasks
     }
 
     /// Stops [`watch`].
     fn unwatch(&self) {
         self.lock().unwatched = true;
         self.changed.notify_all();
+    }
+}
+
+/// Hands `task` to the slot's next process, or fails it when the executor has shut down.
+fn resend_or_fail(resend: &Sender<RunningTask>, task: RunningTask) {
+    if let Err(unsent) = resend.send(task) {
+        unsent.0.fail(TaskError::new(
+            ErrorKind::HostError,
+            "its worker process died and the executor has shut down",
+        ));
     }
 }
 
@@ -439,9 +460,10 @@ fn send(
     task: RunningTask,
     by_reference: Option<&ByReference>,
 ) -> Result<(), SendError> {
-    if in_flight.full() {
-        // The process answers only what it has received.
-        process.input.flush()?;
+    if in_flight.full() && process.input.flush().is_err() {
+        // The process answers only what it has received; when it cannot receive, the
+        // task goes to the next process.
+        return Err(SendError { task: Some(task) });
     }
     if !in_flight.wait_for_room() {
         return Err(SendError { task: Some(task) });
@@ -539,7 +561,10 @@ fn read_replies(
                         "the worker process exited while running the task",
                     ));
                 }
-                break;
+                // The process answers in order, one task at a time: the ones behind the
+                // task it died on never started.
+                in_flight.reclaim_unstarted(resend);
+                return;
             }
             (Err(e), task) => {
                 if let Some(task) = task {

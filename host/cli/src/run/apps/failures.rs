@@ -65,7 +65,8 @@ pub(crate) fn run(
                 .iter()
                 .any(|(_, f)| f.task_id() == future.task_id());
             if !is_injected && let Ok(Some(e)) = future.exception(None) {
-                // Tasks sent to a worker process with the one killed there die with it.
+                // A task the executor could not resend (it is sent again to the killed
+                // worker's replacement otherwise) fails with the worker.
                 if f.failure_type == FailureType::WorkerKilled
                     && e.type_name()
                         == FailureType::WorkerKilled
