@@ -657,12 +657,7 @@ fn worker_killed_kills_a_worker_process_and_the_run_goes_on() -> Result<()> {
         ],
         0,
     )?;
-    let injected: usize = printed
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("injected worker-killed"))
-        .and_then(|l| l.split_whitespace().next())
-        .context("the summary counts the injected tasks")?
-        .parse()?;
+    let injected = injected_count(&printed, "worker-killed")?;
     ensure!(injected > 0, "{printed}");
     ensure!(
         printed.contains(&format!("recorded as expected {injected:>6}")),
@@ -690,12 +685,7 @@ fn worker_killed_kills_a_worker_process_and_the_run_goes_on() -> Result<()> {
     )?;
     let printed = wasmtaps(tmp.path(), &["run", "-c", &config, "--progress", "none"], 0)?;
     ensure!(!printed.contains("MISMATCH"), "{printed}");
-    let injected: usize = printed
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("injected worker-killed"))
-        .and_then(|l| l.split_whitespace().next())
-        .context("the summary counts the injected tasks")?
-        .parse()?;
+    let injected = injected_count(&printed, "worker-killed")?;
     let all = records(&run_dir(tmp.path(), &printed)?.join("tasks.jsonl"))?;
     ensure!(all.len() == 30, "{printed}");
     // The tasks queued behind the killed one had not started: they run on the
@@ -709,6 +699,16 @@ fn worker_killed_kills_a_worker_process_and_the_run_goes_on() -> Result<()> {
         ensure!(json["exception"]["message"] == DEAD_WORKER, "{json}");
     }
     Ok(())
+}
+
+/// How many tasks of `kind` the failures app's summary says it injected.
+fn injected_count(printed: &str, kind: &str) -> Result<usize> {
+    Ok(printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("injected {kind}")))
+        .and_then(|l| l.split_whitespace().next())
+        .context("the summary counts the injected tasks")?
+        .parse()?)
 }
 
 /// The longest chain of parent → child in the records, as the sum of its tasks' run

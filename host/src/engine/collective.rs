@@ -101,10 +101,11 @@ pub fn wait(
         ReturnWhen::FirstException => any_failed || count == futures.len(),
         ReturnWhen::AllCompleted => count == futures.len(),
     };
-    let already = futures.iter().filter(|f| f.done()).count();
-    let already_failed = return_when == ReturnWhen::FirstException && futures.iter().any(failed);
-    if satisfied(already, already_failed) {
-        return futures.iter().cloned().partition(TaskFuture::done);
+    let (done, not_done): (Vec<TaskFuture>, Vec<TaskFuture>) =
+        futures.iter().cloned().partition(TaskFuture::done);
+    let already_failed = return_when == ReturnWhen::FirstException && done.iter().any(failed);
+    if satisfied(done.len(), already_failed) {
+        return (done, not_done);
     }
     let subscription = Subscription::new(futures);
     let mut ended = vec![false; futures.len()];

@@ -16,7 +16,7 @@ use crate::failure::{ErrorKind, TaskError};
 
 use super::process::{WATCHDOG_COMPILE_ALLOWANCE, WATCHDOG_GRACE, WINDOW, WorkerCommand};
 use super::process_server::MAX_REPLY_BYTES;
-use super::transform::ByReference;
+use super::transform::{self, ByReference};
 use super::wire::{Job, Reply, read_frame, write_frame};
 
 /// One running worker process, seen from the engine.
@@ -535,11 +535,9 @@ fn read_replies(
                     let mut invocation = reply.into_invocation();
                     let checked = match by_reference {
                         Some(b) => b.check_reply(task.id(), &stored, &invocation.result),
-                        None if stored.is_empty() => Ok(()),
-                        None => Err(TaskError::new(
-                            ErrorKind::HostError,
-                            "the worker process reports stored objects, but nothing is passed by reference",
-                        )),
+                        None => transform::adopt_nothing(&stored).and_then(|own| {
+                            transform::check_references(own.as_ref(), &invocation.result)
+                        }),
                     };
                     if let Err(error) = checked {
                         invocation.result = Err(error);
