@@ -545,6 +545,16 @@ impl Runtime {
         self.inner.disk_cache.as_ref().map(DiskCache::dir)
     }
 
+    /// Whether components' instance slots are reset page by page: only the pages an
+    /// instance wrote are restored, found with Linux's `PAGEMAP_SCAN` (6.7 and later).
+    /// Otherwise, and always for core modules, a slot's first
+    /// [`keep_resident`](RuntimeBuilder::keep_resident) bytes are restored by copying and
+    /// the rest is given back to the kernel. Either way the next instance in the slot
+    /// sees none of the previous one's bytes.
+    pub fn resets_written_pages_only() -> bool {
+        wasmtime::PoolingAllocationConfig::is_pagemap_scan_available()
+    }
+
     /// How many spare component instances are ready to be taken (see
     /// [`RuntimeBuilder::spare_instances`]).
     pub fn spare_instances(&self) -> usize {

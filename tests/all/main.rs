@@ -12,5 +12,6 @@ mod hostile;
 mod loading;
 mod mounts;
 mod polyglot;
+mod slot_reset;
 mod spares;
 mod support;
