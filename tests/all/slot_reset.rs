@@ -8,6 +8,8 @@
 use anyhow::{Result, ensure};
 use wasmtaps::{Args, InvokeOptions, Runtime, TaskModule};
 
+use crate::support;
+
 /// Pages the guest writes: `RUNS` pages `STRIDE` bytes apart, so no two are adjacent and
 /// each is a run of its own.
 const RUNS: u32 = 100;
@@ -42,19 +44,13 @@ fn scribble_body() -> String {
     )
 }
 
-/// The core module (ABI v1): `scribble` answers `{"ok": seen}`, a MessagePack uint32
-/// written big-endian at 64.
+/// The core module (ABI v1, on the shared skeleton): `scribble` answers `{"ok": seen}`,
+/// a MessagePack uint32 written big-endian at 64.
 fn core_module() -> String {
-    format!(
-        r#"(module
-  (memory (export "memory") 16)
-  (global $next (mut i32) (i32.const 4096))
-  (func (export "wasmtaps_alloc") (param $len i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $next))
-    (global.set $next (i32.add (global.get $next) (local.get $len)))
-    (local.get $p))
-  (data (i32.const 64) "\81\a2ok\ce")
+    support::wat_with_pages(
+        16,
+        &format!(
+            r#"(data (i32.const 64) "\81\a2ok\ce")
   {body}
   (func (export "wasmtaps_task_scribble") (param i32 i32) (result i64)
     (local $seen i32)
@@ -63,8 +59,9 @@ fn core_module() -> String {
     (i32.store8 (i32.const 70) (i32.shr_u (local.get $seen) (i32.const 16)))
     (i32.store8 (i32.const 71) (i32.shr_u (local.get $seen) (i32.const 8)))
     (i32.store8 (i32.const 72) (local.get $seen))
-    (i64.const 0x0000004000000009)))"#,
-        body = scribble_body(),
+    (i64.const 0x0000004000000009))"#,
+            body = scribble_body(),
+        ),
     )
 }
 

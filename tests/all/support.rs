@@ -11,10 +11,19 @@ pub fn wat(body: &str) -> String {
 
 /// [`wat`] with `imports` placed first, where the text format requires them.
 pub fn wat_with_imports(imports: &str, body: &str) -> String {
+    skeleton(imports, 1, body)
+}
+
+/// [`wat`] with a memory of `pages` wasm pages.
+pub fn wat_with_pages(pages: u32, body: &str) -> String {
+    skeleton("", pages, body)
+}
+
+fn skeleton(imports: &str, pages: u32, body: &str) -> String {
     format!(
         r#"(module
   {imports}
-  (memory (export "memory") 1)
+  (memory (export "memory") {pages})
   (global $next (mut i32) (i32.const 4096))
   (func (export "wasmtaps_alloc") (param $len i32) (result i32)
     (local $p i32)

@@ -1,10 +1,10 @@
 //! Spare instances: a component task's next instance, made before the call that takes it.
 //!
-//! Instantiating a Python component costs about 450 µs, most of it wasmtime resolving the
-//! `ref.func`s of componentize-py's dynamic-linking start functions, and no setting makes
-//! it cheaper. So after a call takes (or misses) the spare instance of its component and
-//! limits, the runtime's spare thread makes the next one, while the call runs; the next
-//! call of that task starts with its instance ready.
+//! Instantiating a Python component costs about 260 µs, most of it wasmtime resolving the
+//! `ref.func`s of componentize-py's dynamic-linking start functions. So after a call
+//! takes (or misses) the spare instance of its component and limits, the runtime's spare
+//! thread makes the next one, while the call runs; the next call of that task starts
+//! with its instance ready when there was a free core to make it.
 //!
 //! What makes this safe:
 //! - A spare is consumed by exactly one call and never reused: each call still gets a
@@ -17,8 +17,10 @@
 //!   the runtime's module cache has forgotten (forgetting a module drops its spares), and
 //!   all dropped with the runtime.
 //! - The spare thread runs at the lowest priority, so spares take next to no CPU from
-//!   running tasks; a call waits for the spare being made only as long as making one
-//!   takes.
+//!   running tasks, and a call never waits for it: a call that finds its spare still
+//!   being made instantiates its own, and the spare serves a later call. (Waiting for a
+//!   thread at nice 19 is a priority inversion: on busy cores it cost Python bags a fifth
+//!   of their throughput.)
 //! - A spare's instantiation has a deadline (the task's timeout, at most
 //!   [`MAKE_DEADLINE`]); a component whose spare fails to instantiate gets no more spares
 //!   under those limits (its calls instantiate fresh, and fail there with the failure
@@ -67,8 +69,6 @@ struct Shared {
     state: Mutex<State>,
     /// Wakes the spare thread: a request was queued, or the runtime is gone.
     requested: Condvar,
-    /// Wakes a call waiting for the spare being made.
-    made: Condvar,
     /// The most spares (ready or being made) at once; 0 turns spares off.
     max: usize,
 }
@@ -83,8 +83,6 @@ struct State {
     refused: VecDeque<([u8; 32], Limits)>,
     thread: bool,
     stopped: bool,
-    /// How long making a spare has taken lately (a moving average), once one was made.
-    make_time: Option<Duration>,
 }
 
 /// The spare of one (component, limits).
@@ -95,12 +93,8 @@ struct Slot {
 }
 
 enum SlotState {
-    /// Asked for; `started` when the spare thread began instantiating it, `waited` once
-    /// a call waits for it (only one call does: the others instantiate their own).
-    Making {
-        started: Option<Instant>,
-        waited: bool,
-    },
+    /// Asked for, not made yet.
+    Making,
     Ready(Box<Spare>),
 }
 
@@ -122,7 +116,6 @@ impl Spares {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 requested: Condvar::new(),
-                made: Condvar::new(),
                 max,
             }),
         }
@@ -153,7 +146,6 @@ impl Spares {
             state.slots = kept;
             gone
         };
-        self.shared.made.notify_all();
         drop(dropped);
     }
 
@@ -179,13 +171,12 @@ impl Spares {
             std::mem::take(&mut state.slots)
         };
         self.shared.requested.notify_all();
-        self.shared.made.notify_all();
         drop(dropped);
     }
 
-    /// The spare for `module` under `limits` if one is ready, or once the one being made
-    /// is (when no other call waits for it); otherwise `None`, and the spare thread is
-    /// asked to make one. Either way the next one is asked for.
+    /// The spare for `module` under `limits` if one is ready; otherwise `None`, and the
+    /// spare thread is asked to make one unless it is already making it. Either way the
+    /// next one is asked for.
     fn take(&self, runtime: &Runtime, module: &TaskModule, limits: &Limits) -> Option<Spare> {
         if self.shared.max == 0 {
             return None;
@@ -201,66 +192,26 @@ impl Spares {
         if state.stopped || state.refused.iter().any(|(h, l)| h == &hash && l == limits) {
             return None;
         }
-        let mut waiting = false;
-        let make_time = state.make_time;
-        loop {
-            let Some(slot) = state.slots.iter_mut().find(|s| s.is(&hash, limits)) else {
-                // None yet (or, for a call that waited, its spare failed or its module
-                // was forgotten): ask for one if there is room and the module is kept.
-                if !waiting
-                    && state.slots.len() < self.shared.max
-                    && runtime.inner.modules.contains(&hash)
-                {
-                    state.slots.push(Slot {
-                        hash,
-                        limits: limits.clone(),
-                        state: SlotState::Making {
-                            started: None,
-                            waited: false,
-                        },
-                    });
-                    self.request(&mut state, runtime, module, limits);
-                }
-                return None;
-            };
-            match &mut slot.state {
-                SlotState::Ready(_) => {
-                    let next = SlotState::Making {
-                        started: None,
-                        waited: false,
-                    };
-                    let SlotState::Ready(spare) = std::mem::replace(&mut slot.state, next) else {
-                        unreachable!("matched as ready just above");
-                    };
-                    self.request(&mut state, runtime, module, limits);
-                    return Some(*spare);
-                }
-                // Being made: the first call to come waits for it, for as long as
-                // making one takes (less than instantiating afresh, and the waiting
-                // thread's core makes it); any other call, a call whose spare is not
-                // started yet or late, and a call that waited and finds it taken by
-                // another call instantiate their own.
-                SlotState::Making { started, waited } => {
-                    let (Some(started), Some(make_time)) = (*started, make_time) else {
-                        return None;
-                    };
-                    let first = !*waited && !waiting;
-                    let still_ours = waiting && *waited;
-                    let left = (started + make_time + make_time / 4)
-                        .saturating_duration_since(Instant::now());
-                    if !(first || still_ours) || left.is_zero() {
-                        return None;
-                    }
-                    *waited = true;
-                    waiting = true;
-                    state = self
-                        .shared
-                        .made
-                        .wait_timeout(state, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
+        let Some(slot) = state.slots.iter_mut().find(|s| s.is(&hash, limits)) else {
+            // None yet: ask for one if there is room and the module is kept.
+            if state.slots.len() < self.shared.max && runtime.inner.modules.contains(&hash) {
+                state.slots.push(Slot {
+                    hash,
+                    limits: limits.clone(),
+                    state: SlotState::Making,
+                });
+                self.request(&mut state, runtime, module, limits);
             }
+            return None;
+        };
+        match std::mem::replace(&mut slot.state, SlotState::Making) {
+            SlotState::Ready(spare) => {
+                self.request(&mut state, runtime, module, limits);
+                Some(*spare)
+            }
+            // Still being made: this call instantiates its own; the spare serves a
+            // later one.
+            SlotState::Making => None,
         }
     }
 
@@ -330,11 +281,10 @@ fn make_spares(shared: &Shared, runtime: &Weak<RuntimeInner>) {
                     .iter_mut()
                     .find(|s| s.is(&hash, &request.limits));
                 if let Some(Slot {
-                    state: SlotState::Making { started, .. },
+                    state: SlotState::Making,
                     ..
                 }) = slot
                 {
-                    *started = Some(Instant::now());
                     break request;
                 }
                 // Taken back (its module forgotten) since it was asked for.
@@ -343,9 +293,7 @@ fn make_spares(shared: &Shared, runtime: &Weak<RuntimeInner>) {
         let Some(inner) = runtime.upgrade() else {
             return;
         };
-        let began = Instant::now();
         let made = Runtime { inner }.make_spare(&request.module, &request.limits);
-        let took = began.elapsed();
         let hash = request.module.inner.hash;
         let mut state = lock();
         let slot = state
@@ -355,7 +303,6 @@ fn make_spares(shared: &Shared, runtime: &Weak<RuntimeInner>) {
         let unused = match (slot, made) {
             (Some(index), Ok(spare)) => {
                 state.slots[index].state = SlotState::Ready(Box::new(spare));
-                state.make_time = Some(state.make_time.map_or(took, |t| (t * 7 + took) / 8));
                 None
             }
             (Some(index), Err(why)) => {
@@ -374,7 +321,6 @@ fn make_spares(shared: &Shared, runtime: &Weak<RuntimeInner>) {
             (None, made) => made.ok(),
         };
         drop(state);
-        shared.made.notify_all();
         // Dropped outside the lock: its instance goes back to the pool.
         drop(unused);
     }
