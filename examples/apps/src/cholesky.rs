@@ -77,8 +77,8 @@ pub fn trsm_native(l: &[f64], x: &mut [f64]) {
 
 /// `C ← C - A·Bᵀ`.
 ///
-/// In register blocks of four rows of `C` by [`register_blocked::GEMM_ROWS_B`] columns,
-/// each block one pass over four rows of `A` and as many rows of `B`.
+/// In register blocks of four rows of `C` by three columns in wasm, four natively,
+/// each block one pass over its rows of `A` and of `B` (see `register_blocked`).
 pub fn gemm_native(c: &mut [f64], a: &[f64], b: &[f64]) {
     use register_blocked::{GEMM_ROWS_A, GEMM_ROWS_B};
     register_blocked::gemm::<GEMM_ROWS_A, GEMM_ROWS_B>(c, a, b);

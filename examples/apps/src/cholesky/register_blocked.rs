@@ -1,29 +1,33 @@
 //! The kernels' arithmetic: dot products in register blocks of two-lane sums.
 //!
 //! A block of `R×S` dot products (rows of one matrix with rows of another) keeps its
-//! `R·S` sums in [`F64x2`] registers and loads each row once per step of two `k`, so a
-//! step is `R + S` loads for `R·S` two-lane multiply-adds. Both compilers keep such a
-//! block in registers (LLVM natively; Cranelift, which compiles the wasm guest, as
-//! long as few values are live), and [`PAIRS_PER_ITERATION`] steps per loop iteration
-//! put the loop's back-edge — and the deadline check wasmtime adds to every wasm loop
-//! back-edge, whose slow path is a call that clobbers every vector register — once per
-//! `2·R·S·PAIRS_PER_ITERATION` multiply-adds. The block sizes are each target's fastest
-//! (measured: BENCHMARKS.md, "Cholesky near native", session 5).
+//! `R·S` sums in [`F64x2`] values and loads each row once per step of two `k`, so a
+//! step is `R + S` loads for `R·S` two-lane multiply-adds, and [`PAIRS_PER_ITERATION`]
+//! steps per loop iteration put the loop's back-edge once per
+//! `2·R·S·PAIRS_PER_ITERATION` multiply-adds. In the wasm guest that back-edge carries
+//! wasmtime's deadline check, whose slow path is a call that clobbers every vector
+//! register, so Cranelift keeps the sums on the stack (one load and one store of each
+//! per iteration) but every loaded row in a register; LLVM natively keeps it all in
+//! registers. The same source serves both targets; the block sizes are each target's
+//! fastest (measured: BENCHMARKS.md, "Cholesky near native", session 5), and every
+//! entry is the same sum in the same order whatever the block, so both give the same
+//! bits.
 
 use super::f64x2::F64x2;
 use super::{NotPositiveDefinite, side};
 
 /// Rows of `A` (and of `C`) in one register block of gemm.
 pub(super) const GEMM_ROWS_A: usize = 4;
-/// Rows of `B` (columns of `C`) in one register block of gemm: 3 in wasm, where
-/// Cranelift keeps 4×3 sums and their 7 row loads in registers and 4×4 spills; 4
-/// natively, where LLVM does not.
+/// Rows of `B` (columns of `C`) in one register block of gemm: 3 in wasm, 4 natively.
+/// Measured: the task median of a 2048/128 run in wasm is 0.30 ms with 4×3, 0.33 with
+/// 4×4, 0.37 with 4×2; one native 128² gemm takes 0.24 ms with 4×4, 0.32 with 4×3.
 pub(super) const GEMM_ROWS_B: usize = if cfg!(target_arch = "wasm32") { 3 } else { 4 };
 /// Rows in one register block of trsm and potrf (two columns of `L` at a time in trsm,
 /// one in potrf).
 const ROWS: usize = 4;
-/// Two-lane steps (pairs of `k`) per iteration of the inner loop: two, because with
-/// more LLVM loads every step's rows up front and Cranelift spills them.
+/// Two-lane steps (pairs of `k`) per iteration of the inner loop: two. With four,
+/// LLVM schedules every step's row loads first and Cranelift spills them (wasm 4×2:
+/// 0.43 ms per task against 0.37); with one, the back-edge comes twice as often.
 const PAIRS_PER_ITERATION: usize = 2;
 
 /// `R×S` dot products: of each of the rows `a` with each of the rows `b`, all of the
