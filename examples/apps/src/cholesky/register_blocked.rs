@@ -4,10 +4,11 @@
 //! `R·S` sums in [`F64x2`] values and loads each row once per step of two `k`, so a
 //! step is `R + S` loads for `R·S` two-lane multiply-adds, and [`PAIRS_PER_ITERATION`]
 //! steps per loop iteration put the loop's back-edge once per
-//! `2·R·S·PAIRS_PER_ITERATION` multiply-adds. In the wasm guest that back-edge carries
-//! wasmtime's deadline check, whose slow path is a call that clobbers every vector
-//! register, so Cranelift keeps the sums on the stack (one load and one store of each
-//! per iteration) but every loaded row in a register; LLVM natively keeps it all in
+//! `2·R·S·PAIRS_PER_ITERATION` multiply-adds (in the wasm guest, that back-edge also
+//! carries wasmtime's deadline check). Cranelift keeps the twelve sums of a 4×3 block on
+//! the stack (one load and one store of each per iteration, with or without deadline
+//! checks: LLVM emits both steps' seven row loads first, and 12 + 14 values do not fit
+//! in 16 registers) but every loaded row in a register; LLVM natively keeps it all in
 //! registers. The same source serves both targets; the block sizes are each target's
 //! fastest (measured: BENCHMARKS.md, "Cholesky near native", session 5), and every
 //! entry is the same sum in the same order whatever the block, so both give the same
