@@ -3,6 +3,13 @@
 //!
 //! For tiles k ≤ i, j: `L[k][k] = potrf(A[k][k])`, `L[i][k] = trsm(L[k][k], A[i][k])`,
 //! `A[i][i] -= syrk(L[i][k])`, `A[i][j] -= gemm(L[i][k], L[j][k])`.
+//!
+//! The kernels are the same source natively and in the wasm guest (`register_blocked`:
+//! register blocks of two-lane sums, a form both LLVM and Cranelift keep in
+//! registers); only gemm's block width differs, each target's fastest.
+
+mod f64x2;
+mod register_blocked;
 
 use std::borrow::Cow;
 
@@ -54,162 +61,27 @@ fn side(len: usize) -> usize {
 /// Overwrites a diagonal tile `A` with its Cholesky factor: lower-triangular `L` with
 /// `L·Lᵀ = A` (the upper triangle set to zero).
 ///
-/// Column by column (left-looking, so column `j` reads only columns `< j`, already
-/// final); below the diagonal, four rows at a time share one pass over the column's row
-/// of `L` (see [`dot4`]).
+/// Column by column, left-looking; below the diagonal, four rows at a time share one
+/// pass over the column's row of `L` (see `register_blocked`).
 pub fn potrf_native(a: &mut [f64]) -> Result<(), NotPositiveDefinite> {
-    let n = side(a.len());
-    for j in 0..n {
-        let d = {
-            let lj = &a[j * n..j * n + j];
-            a[j * n + j] - dot(lj, lj)
-        };
-        if d <= 0.0 || !d.is_finite() {
-            return Err(NotPositiveDefinite { column: j });
-        }
-        let d = d.sqrt();
-        a[j * n + j] = d;
-        let below = j + 1..n;
-        let blocked = below.start + below.len() / 4 * 4;
-        for i in (below.start..blocked).step_by(4) {
-            let sums = dot4(&a[j * n..j * n + j], rows4(a, n, i, j));
-            for (r, s) in sums.into_iter().enumerate() {
-                a[(i + r) * n + j] = (a[(i + r) * n + j] - s) / d;
-            }
-        }
-        for i in blocked..n {
-            let s = dot(&a[i * n..i * n + j], &a[j * n..j * n + j]);
-            a[i * n + j] = (a[i * n + j] - s) / d;
-        }
-        a[j * n + j + 1..(j + 1) * n].fill(0.0);
-    }
-    Ok(())
+    register_blocked::potrf(a)
 }
 
 /// Overwrites `B` with `X`, the solution of `X · Lᵀ = B` (`L` lower-triangular).
 ///
-/// Column by column, four rows of `X` at a time share one pass over the column's row of
-/// `L` (see [`dot4`]).
+/// Column by column, two at a time; four rows of `X` share one pass over the two
+/// columns' rows of `L` (see `register_blocked`).
 pub fn trsm_native(l: &[f64], x: &mut [f64]) {
-    let n = side(l.len());
-    let blocked = n - n % 4;
-    for r in (0..blocked).step_by(4) {
-        for c in 0..n {
-            let sums = dot4(&l[c * n..c * n + c], rows4(x, n, r, c));
-            for (i, s) in sums.into_iter().enumerate() {
-                x[(r + i) * n + c] = (x[(r + i) * n + c] - s) / l[c * n + c];
-            }
-        }
-    }
-    for r in blocked..n {
-        for c in 0..n {
-            let s = x[r * n + c] - dot(&x[r * n..r * n + c], &l[c * n..c * n + c]);
-            x[r * n + c] = s / l[c * n + c];
-        }
-    }
-}
-
-/// The first `len` entries of rows `first..first + 4` of the `n`-wide matrix `m`.
-fn rows4(m: &[f64], n: usize, first: usize, len: usize) -> [&[f64]; 4] {
-    [0, 1, 2, 3].map(|r| &m[(first + r) * n..(first + r) * n + len])
+    register_blocked::trsm(l, x);
 }
 
 /// `C ← C - A·Bᵀ`.
 ///
-/// Four output columns at a time: four dot products of a row of `A` with four rows of
-/// `B` in one pass (see [`dot4`]).
+/// In register blocks of four rows of `C` by three columns in wasm, four natively,
+/// each block one pass over its rows of `A` and of `B` (see `register_blocked`).
 pub fn gemm_native(c: &mut [f64], a: &[f64], b: &[f64]) {
-    let n = side(c.len());
-    let blocked = n - n % 4;
-    for i in 0..n {
-        let a_row = &a[i * n..(i + 1) * n];
-        let c_row = &mut c[i * n..(i + 1) * n];
-        for j in (0..blocked).step_by(4) {
-            let sums = dot4(a_row, rows4(b, n, j, n));
-            for (x, s) in c_row[j..j + 4].iter_mut().zip(sums) {
-                *x -= s;
-            }
-        }
-        for (j, x) in c_row.iter_mut().enumerate().skip(blocked) {
-            *x -= dot(a_row, &b[j * n..(j + 1) * n]);
-        }
-    }
-}
-
-/// Lanes of the running sums: each sum is split over `LANES` consecutive `k`, so the
-/// lanes of one sum are independent and sit side by side — the shape of a SIMD register
-/// (two `f64` in wasm's `v128` or SSE2's `xmm`, and two of those per sum here), which
-/// the compiler fills without reordering any one lane's additions.
-const LANES: usize = 4;
-
-/// A dot product in [`LANES`] running sums.
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let body = a.len() - a.len() % LANES;
-    let mut sums = [0.0f64; LANES];
-    for (x, y) in a[..body]
-        .chunks_exact(LANES)
-        .zip(b[..body].chunks_exact(LANES))
-    {
-        for l in 0..LANES {
-            sums[l] += x[l] * y[l];
-        }
-    }
-    let tail: f64 = a[body..].iter().zip(&b[body..]).map(|(x, y)| x * y).sum();
-    lanes_sum(sums) + tail
-}
-
-/// The dot products of `a` with four rows, in one pass over `a`: per step, [`LANES`]
-/// entries of `a` meet the same entries of each row, so sixteen independent
-/// multiply-adds share each load of `a`; two steps per loop iteration, so the
-/// per-iteration cost (a bounds check natively, the deadline check wasmtime puts on
-/// every loop back-edge in wasm) is paid once per thirty-two.
-fn dot4(a: &[f64], rows: [&[f64]; 4]) -> [f64; 4] {
-    let n = a.len();
-    let body = n - n % LANES;
-    let rows = rows.map(|r| &r[..n]);
-    let mut sums = [[0.0f64; LANES]; 4];
-    let mut k = 0;
-    // Each lane adds in the same order as it would one step at a time.
-    let unrolled = n - n % (2 * LANES);
-    while k < unrolled {
-        let x0: [f64; LANES] = a[k..k + LANES].try_into().unwrap_or([0.0; LANES]);
-        let x1: [f64; LANES] = a[k + LANES..k + 2 * LANES]
-            .try_into()
-            .unwrap_or([0.0; LANES]);
-        for (sum, row) in sums.iter_mut().zip(rows) {
-            let y0: [f64; LANES] = row[k..k + LANES].try_into().unwrap_or([0.0; LANES]);
-            let y1: [f64; LANES] = row[k + LANES..k + 2 * LANES]
-                .try_into()
-                .unwrap_or([0.0; LANES]);
-            for l in 0..LANES {
-                sum[l] += x0[l] * y0[l];
-            }
-            for l in 0..LANES {
-                sum[l] += x1[l] * y1[l];
-            }
-        }
-        k += 2 * LANES;
-    }
-    while k < body {
-        let x: &[f64; LANES] = a[k..k + LANES].try_into().unwrap_or(&[0.0; LANES]);
-        for (sum, row) in sums.iter_mut().zip(rows) {
-            let y: &[f64; LANES] = row[k..k + LANES].try_into().unwrap_or(&[0.0; LANES]);
-            for l in 0..LANES {
-                sum[l] += x[l] * y[l];
-            }
-        }
-        k += LANES;
-    }
-    let mut out = [0.0; 4];
-    for ((o, sum), row) in out.iter_mut().zip(sums).zip(rows) {
-        let tail: f64 = a[body..].iter().zip(&row[body..]).map(|(x, y)| x * y).sum();
-        *o = lanes_sum(sum) + tail;
-    }
-    out
-}
-
-fn lanes_sum(sums: [f64; LANES]) -> f64 {
-    (sums[0] + sums[2]) + (sums[1] + sums[3])
+    use register_blocked::{GEMM_ROWS_A, GEMM_ROWS_B};
+    register_blocked::gemm::<GEMM_ROWS_A, GEMM_ROWS_B>(c, a, b);
 }
 
 /// The diagonal tile is not positive definite.
@@ -329,6 +201,36 @@ mod tests {
             gemm_native(&mut residual, &x, &l);
             for (i, r) in residual.iter().enumerate() {
                 assert!(r.abs() < 1e-10, "trsm n={n} at {i}: residual {r}");
+            }
+        }
+    }
+
+    /// gemm's register block is 4×3 in the wasm guest and 4×4 natively: every entry is
+    /// the same sum in the same order whatever the block, so the results are equal bit
+    /// for bit (and the tests above, run natively, hold for the guest's shape too).
+    #[test]
+    fn gemm_blocks_of_every_shape_agree_bit_for_bit() {
+        for n in [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 17, 24, 31] {
+            let a: Vec<f64> = (0..n * n).map(|i| ((i * 37) % 101) as f64 / 7.0).collect();
+            let b: Vec<f64> = (0..n * n).map(|i| ((i * 53) % 97) as f64 / 3.0).collect();
+            let c0: Vec<f64> = (0..n * n).map(|i| i as f64).collect();
+            let gemm_with = |f: fn(&mut [f64], &[f64], &[f64])| {
+                let mut c = c0.clone();
+                f(&mut c, &a, &b);
+                c
+            };
+            let wasm = gemm_with(register_blocked::gemm::<4, 3>);
+            assert_eq!(gemm_with(register_blocked::gemm::<4, 4>), wasm, "n={n}");
+            assert_eq!(gemm_with(register_blocked::gemm::<1, 1>), wasm, "n={n}");
+            assert_eq!(gemm_with(gemm_native), wasm, "n={n}");
+            for (i, x) in wasm.iter().enumerate() {
+                let (r, col) = (i / n, i % n);
+                let dot: f64 = (0..n).map(|k| a[r * n + k] * b[col * n + k]).sum();
+                let expected = c0[i] - dot;
+                assert!(
+                    (x - expected).abs() <= 1e-12 * expected.abs().max(1.0),
+                    "n={n} at {i}: {x} vs {expected}"
+                );
             }
         }
     }
