@@ -83,5 +83,5 @@ pub use invoke::{Invocation, InvokeOptions, ReadOnlyDir};
 pub use limits::{LimitError, LimitOverrides, Limits};
 pub use module::{LoadError, Task, TaskModule};
 pub use remote::{ProcessExecutor, RedisExecutor, WorkerCommand};
-pub use runtime::{Runtime, RuntimeError};
+pub use runtime::{Runtime, RuntimeBuilder, RuntimeError};
 pub use value::{Value, ValueError};

@@ -94,6 +94,7 @@ pub struct RuntimeBuilder {
     epoch_interruption: bool,
     instance_slots: u32,
     spare_instances: bool,
+    spare_instances_above: Duration,
     keep_resident: usize,
     cache_dir: Option<PathBuf>,
     cache_dir_max_bytes: u64,
@@ -113,6 +114,7 @@ impl Default for RuntimeBuilder {
             epoch_interruption: true,
             instance_slots: 256,
             spare_instances: true,
+            spare_instances_above: Duration::from_micros(100),
             keep_resident: 1 << 20,
             cache_dir: None,
             cache_dir_max_bytes: 1 << 30,
@@ -204,7 +206,7 @@ impl RuntimeBuilder {
 
     /// Whether a component task's next instance is made ahead of the call that takes it
     /// (default on). A call's critical path is then only the call: a Python no-op's
-    /// instantiation (about 450 µs) happens on the runtime's spare thread while the
+    /// instantiation (about 260 µs) happens on the runtime's spare thread while the
     /// previous call runs. That thread runs at the lowest priority (nice 19): on busy
     /// cores calls mostly instantiate their own, as without spares, and spares take next
     /// to no CPU from running tasks. Each call still gets a fresh instance, made with its limits:
@@ -214,9 +216,23 @@ impl RuntimeBuilder {
     /// [`instance_slots`](RuntimeBuilder::instance_slots) (16 at most) exist at once;
     /// a module the runtime forgets drops its spares. The record's phases start when the
     /// call takes the spare: the spare's instantiation, made before, is not in them.
-    /// Core modules, which instantiate in microseconds, never have spares.
+    /// Core modules, which instantiate in microseconds, never have spares, nor do
+    /// components that instantiate faster than
+    /// [`spare_instances_above`](RuntimeBuilder::spare_instances_above).
     pub fn spare_instances(mut self, enable: bool) -> Self {
         self.spare_instances = enable;
+        self
+    }
+
+    /// Spare instances are made only for components whose fresh instantiation takes
+    /// longer than this (default 100 µs; measured on each fresh instantiation, so a
+    /// component's first call never finds a spare). Handing a spare over costs a wake-up
+    /// of the spare thread and the instance's move between cores, which a cheap
+    /// instantiation does not repay: a WAT component's 4.7 µs call took 11–24 µs with
+    /// spares, while a Python call that finds one ready takes ~0.1 ms instead of
+    /// ~0.37 ms. `Duration::ZERO` makes spares for every component from its first call.
+    pub fn spare_instances_above(mut self, threshold: Duration) -> Self {
+        self.spare_instances_above = threshold;
         self
     }
 
@@ -407,7 +423,7 @@ impl RuntimeBuilder {
             })
             .ok()
         });
-        let spares = Spares::new(self.max_spares());
+        let spares = Spares::new(self.max_spares(), self.spare_instances_above);
         let modules = {
             let spares = spares.clone();
             ModuleCache::new(self.loaded_modules_max_bytes, move |hash| {

@@ -38,6 +38,14 @@ fn wait_for_spares(runtime: &Runtime, count: usize) -> Result<()> {
     Ok(())
 }
 
+/// A runtime that makes spares for every component, however fast it instantiates (the
+/// WAT fixtures here instantiate in microseconds, below the default threshold).
+fn eager() -> Result<Runtime> {
+    Ok(Runtime::builder()
+        .spare_instances_above(Duration::ZERO)
+        .build()?)
+}
+
 fn count(runtime: &Runtime, module: &TaskModule, options: &InvokeOptions) -> Result<u32> {
     let outcome = runtime.invoke(&module.task("count")?, &Args::new(), options);
     Ok(outcome.result?.decode::<u32>()?)
@@ -45,7 +53,7 @@ fn count(runtime: &Runtime, module: &TaskModule, options: &InvokeOptions) -> Res
 
 #[test]
 fn a_spare_serves_one_call_and_every_call_gets_a_fresh_instance() -> Result<()> {
-    let runtime = Runtime::new()?;
+    let runtime = eager()?;
     let module = runtime.load_wat("counter", COUNTER)?;
     let options = InvokeOptions::default();
     // The first call has no spare; it asks for one.
@@ -59,7 +67,7 @@ fn a_spare_serves_one_call_and_every_call_gets_a_fresh_instance() -> Result<()> 
 
 #[test]
 fn a_spare_made_under_other_limits_is_not_taken() -> Result<()> {
-    let runtime = Runtime::new()?;
+    let runtime = eager()?;
     let module = runtime.load_wat("counter", COUNTER)?;
     assert_eq!(count(&runtime, &module, &InvokeOptions::default())?, 1);
     wait_for_spares(&runtime, 1)?;
@@ -97,6 +105,7 @@ fn a_forgotten_module_drops_its_spares() -> Result<()> {
     };
     // Room for one counter, not two.
     let runtime = Runtime::builder()
+        .spare_instances_above(Duration::ZERO)
         .loaded_modules_max_bytes(weight + weight / 2)
         .build()?;
     let first = runtime.load_wat("counter", COUNTER)?;
@@ -134,8 +143,10 @@ fn a_python_exception_in_a_spare_keeps_its_traceback_and_output() -> Result<()> 
     let task = module.task("fail-uncaught")?;
     let args = Args::new().arg("nope")?;
     let options = InvokeOptions::default();
-    for call in 0..3 {
-        if call > 0 {
+    // The default threshold: the first call measures the instantiation (Python's is
+    // far above it), the second asks for a spare, the later ones take one.
+    for call in 0..4 {
+        if call > 1 {
             wait_for_spares(&runtime, 1)?;
         }
         let outcome = runtime.invoke(&task, &args, &options);
@@ -153,7 +164,10 @@ fn a_python_exception_in_a_spare_keeps_its_traceback_and_output() -> Result<()> 
 fn spares_never_take_the_instance_slots_a_call_needs() -> Result<()> {
     // Four memory slots, so at most one spare; a component with four memories needs
     // them all, including the one the counter's spare holds.
-    let runtime = Runtime::builder().instance_slots(4).build()?;
+    let runtime = Runtime::builder()
+        .spare_instances_above(Duration::ZERO)
+        .instance_slots(4)
+        .build()?;
     let counter = runtime.load_wat("counter", COUNTER)?;
     assert_eq!(count(&runtime, &counter, &InvokeOptions::default())?, 1);
     wait_for_spares(&runtime, 1)?;
@@ -170,5 +184,21 @@ fn spares_never_take_the_instance_slots_a_call_needs() -> Result<()> {
     )?;
     let outcome = runtime.invoke(&wide.task("noop")?, &Args::new(), &InvokeOptions::default());
     outcome.result?;
+    Ok(())
+}
+
+#[test]
+fn a_component_that_instantiates_quickly_gets_no_spares() -> Result<()> {
+    // The default threshold (100 µs): the counter instantiates in microseconds, so
+    // handing it a spare would cost more than it saves.
+    let runtime = Runtime::new()?;
+    let module = runtime.load_wat("counter", COUNTER)?;
+    for _ in 0..5 {
+        assert_eq!(count(&runtime, &module, &InvokeOptions::default())?, 1);
+    }
+    // A spare asked for would be ready long before this (the spare thread makes a
+    // counter in microseconds); none was asked for.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(runtime.spare_instances(), 0);
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! A component's tasks: its exported functions, with their WIT types.
 
+use std::sync::atomic::AtomicU64;
+
 use wasmtime::Engine;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre};
@@ -22,6 +24,9 @@ pub struct UncallableExport {
 /// The compiled component and, for each task, its export and type.
 pub(crate) struct ComponentCode {
     pub(crate) pre: InstancePre<ComponentState>,
+    /// How long the last fresh instantiation took, in nanoseconds (0: none yet): spares
+    /// are made only for components that instantiate slowly (see `Spares::take`).
+    pub(crate) instantiate_nanos: AtomicU64,
     /// By task index, as in the module's task list.
     pub(crate) tasks: Vec<ComponentTask>,
     pub(crate) uncallable: Vec<UncallableExport>,

@@ -55,6 +55,7 @@ impl Runtime {
                 has_manifest: true,
                 code: Code::Component(ComponentCode {
                     pre,
+                    instantiate_nanos: Default::default(),
                     tasks: found.tasks,
                     uncallable: found.uncallable,
                 }),

@@ -6,6 +6,12 @@
 //! thread makes the next one, while the call runs; the next call of that task starts
 //! with its instance ready when there was a free core to make it.
 //!
+//! Only components that instantiate slowly get spares
+//! ([`RuntimeBuilder::spare_instances_above`], default 100 µs, measured on each fresh
+//! instantiation): handing a spare over costs a wake-up of the spare thread and the
+//! store's move between cores, which a component instantiating in microseconds (a Rust
+//! or WAT one) does not repay.
+//!
 //! What makes this safe:
 //! - A spare is consumed by exactly one call and never reused: each call still gets a
 //!   fresh instance, only made a little earlier.
@@ -27,8 +33,10 @@
 //!   named as always).
 //!
 //! [`RuntimeBuilder::spare_instances`]: crate::RuntimeBuilder::spare_instances
+//! [`RuntimeBuilder::spare_instances_above`]: crate::RuntimeBuilder::spare_instances_above
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
@@ -71,6 +79,8 @@ struct Shared {
     requested: Condvar,
     /// The most spares (ready or being made) at once; 0 turns spares off.
     max: usize,
+    /// Spares are made only for components whose fresh instantiation took longer.
+    above: Duration,
 }
 
 #[derive(Default)]
@@ -110,13 +120,15 @@ impl Slot {
 }
 
 impl Spares {
-    /// Spares for a runtime keeping at most `max` of them (0: none).
-    pub(crate) fn new(max: usize) -> Spares {
+    /// Spares for a runtime keeping at most `max` of them (0: none), for components
+    /// whose instantiation takes longer than `above`.
+    pub(crate) fn new(max: usize, above: Duration) -> Spares {
         Spares {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 requested: Condvar::new(),
                 max,
+                above,
             }),
         }
     }
@@ -178,7 +190,7 @@ impl Spares {
     /// spare thread is asked to make one unless it is already making it. Either way the
     /// next one is asked for.
     fn take(&self, runtime: &Runtime, module: &TaskModule, limits: &Limits) -> Option<Spare> {
-        if self.shared.max == 0 {
+        if self.shared.max == 0 || !self.worth_it(module) {
             return None;
         }
         let hash = module.inner.hash;
@@ -213,6 +225,22 @@ impl Spares {
             // later one.
             SlotState::Making => None,
         }
+    }
+
+    /// Whether `module`'s instantiation is slow enough for a spare to pay: handing a
+    /// spare over costs a wake-up of the spare thread and the store's move between
+    /// cores (a WAT component's 4.7 µs call took 11–24 µs with spares), which only an
+    /// instantiation well above it repays. Until a call has instantiated the component
+    /// afresh, its cost is unknown and no spare is made.
+    fn worth_it(&self, module: &TaskModule) -> bool {
+        if self.shared.above.is_zero() {
+            return true;
+        }
+        let Code::Component(code) = &module.inner.code else {
+            return false;
+        };
+        let nanos = code.instantiate_nanos.load(Ordering::Relaxed);
+        nanos != 0 && Duration::from_nanos(nanos) > self.shared.above
     }
 
     /// Queues the making of a spare, starting the spare thread on first use.
@@ -354,7 +382,13 @@ impl Runtime {
         deadline: Option<Instant>,
     ) -> Result<(Store<ComponentState>, wasmtime::Result<Instance>), TaskError> {
         let mut store = self.component_store(limits, dirs, output, deadline)?;
+        let began = Instant::now();
         let instance = code.pre.instantiate(&mut store);
+        if instance.is_ok() {
+            let nanos = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            code.instantiate_nanos
+                .store(nanos.max(1), Ordering::Relaxed);
+        }
         match instance {
             Err(e) if e.is::<PoolConcurrencyLimitError>() && self.inner.spares.release() > 0 => {
                 drop(store);
