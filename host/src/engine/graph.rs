@@ -1,7 +1,7 @@
 //! Dependency tracking: registering a child with its parents, and completing a task
 //! (waking waiters, recording it, and handing its value to its children).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::failure::{ErrorKind, TaskError};
@@ -170,6 +170,7 @@ fn new_node(
             blocked: 0,
         }),
         done: Condvar::new(),
+        finished: AtomicBool::new(false),
     })
 }
 
@@ -242,6 +243,7 @@ pub(crate) fn finish(
                 continue;
             }
             state.stage = Stage::Done;
+            node.finished.store(true, Ordering::Release);
             state.job = None;
             state.received_time = Some(unix_now());
             state.execution = execution;
