@@ -5,7 +5,8 @@ use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvError, Sender, TryRecvError};
+use crossbeam_utils::Backoff;
 
 use crate::failure::{ErrorKind, TaskError};
 use crate::remote::{ByReference, Transformer};
@@ -165,6 +166,10 @@ impl std::fmt::Debug for LocalExecutor {
     }
 }
 
+/// How many rounds of [`Backoff`] an idle worker polls its queue before it sleeps (each
+/// round a few microseconds of spinning and yielding).
+const IDLE_POLL_ROUNDS: usize = 4;
+
 /// One worker thread.
 struct Worker {
     runtime: Runtime,
@@ -179,13 +184,32 @@ impl Worker {
         loop {
             let task = match NEXT.with(|next| next.borrow_mut().take()) {
                 Some(task) => task,
-                None => match self.queue.recv() {
+                None => match self.next_task() {
                     Ok(Some(task)) => task,
                     Ok(None) | Err(_) => return,
                 },
             };
             self.run_one(task);
         }
+    }
+
+    /// The next task from the queue. A worker that has just finished one first polls
+    /// for a while (spinning, then yielding: crossbeam's `Backoff`, longer than the
+    /// channel's own) before it sleeps: a caller running tasks one at a time submits the
+    /// next a few microseconds after the last ended, and waking a sleeping worker costs
+    /// more than that.
+    fn next_task(&self) -> Result<Option<ReadyTask>, RecvError> {
+        for _ in 0..IDLE_POLL_ROUNDS {
+            let backoff = Backoff::new();
+            while !backoff.is_completed() {
+                match self.queue.try_recv() {
+                    Ok(message) => return Ok(message),
+                    Err(TryRecvError::Disconnected) => return Err(RecvError),
+                    Err(TryRecvError::Empty) => backoff.snooze(),
+                }
+            }
+        }
+        self.queue.recv()
     }
 
     fn run_one(&self, task: ReadyTask) {
