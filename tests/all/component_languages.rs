@@ -4,7 +4,6 @@
 //! the test with the install command (`scripts/install-guest-toolchains python|js`).
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::support;
@@ -21,17 +20,7 @@ fn component_path(language: &str) -> Result<PathBuf> {
 }
 
 fn runtime() -> Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            // The default compile budget admits componentize-py's and componentize-js's
-            // output (see `CompileBudget::DEFAULT`).
-            Runtime::builder()
-                .cache_dir(support::repo().join("target/wasmtaps-test-cache"))
-                .build()
-                .expect("runtime")
-        })
-        .clone()
+    support::component_runtime()
 }
 
 fn python() -> Result<TaskModule> {

@@ -47,15 +47,7 @@ fn files_component() -> Result<PathBuf> {
 }
 
 fn runtime() -> Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            Runtime::builder()
-                .cache_dir(support::repo().join("target/wasmtaps-test-cache"))
-                .build()
-                .expect("runtime")
-        })
-        .clone()
+    support::component_runtime()
 }
 
 fn files() -> Result<TaskModule> {

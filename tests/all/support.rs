@@ -94,6 +94,21 @@ pub fn repo() -> &'static std::path::Path {
         .expect("repo root")
 }
 
+/// One runtime per test process for the polyglot components, with the tests' compile
+/// cache: the default compile budget admits componentize-py's and componentize-js's
+/// output (see `CompileBudget::DEFAULT`), and an 18 MB component compiles once.
+pub fn component_runtime() -> Runtime {
+    static RUNTIME: std::sync::OnceLock<Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            Runtime::builder()
+                .cache_dir(repo().join("target/wasmtaps-test-cache"))
+                .build()
+                .expect("runtime")
+        })
+        .clone()
+}
+
 /// Runs `scripts/build-polyglot <language>` once per test process and returns
 /// `target/polyglot/<output>`; a failed build (a missing toolchain) fails every caller with
 /// the command that installs it.
