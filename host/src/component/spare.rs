@@ -25,8 +25,8 @@
 //! - The spare thread runs at the lowest priority, so spares take next to no CPU from
 //!   running tasks, and a call never waits for it: a call that finds its spare still
 //!   being made instantiates its own, and the spare serves a later call. (Waiting for a
-//!   thread at nice 19 is a priority inversion: on busy cores it cost Python bags a fifth
-//!   of their throughput.)
+//!   thread at nice 19 is a priority inversion: on busy cores it cost Python bags 5–20% of
+//!   their throughput, BENCHMARKS.md.)
 //! - A spare's instantiation has a deadline (the task's timeout, at most
 //!   [`MAKE_DEADLINE`]); a component whose spare fails to instantiate gets no more spares
 //!   under those limits (its calls instantiate fresh, and fail there with the failure

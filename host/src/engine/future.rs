@@ -130,8 +130,8 @@ pub(crate) struct Node {
     pub(crate) shared: Arc<Shared>,
     pub(crate) state: Mutex<State>,
     pub(crate) done: Condvar,
-    /// Set (after `stage` becomes `Done`, under the lock) for waiters that spin before
-    /// they block on `done`.
+    /// Set when `stage` becomes `Done` (under the lock): read without the lock by
+    /// [`TaskFuture::done`] and by waiters that spin before they block on `done`.
     pub(crate) finished: AtomicBool,
 }
 
@@ -297,7 +297,7 @@ impl TaskFuture {
 
     /// Whether the task has ended (succeeded, failed or been cancelled).
     pub fn done(&self) -> bool {
-        self.node.lock().stage == Stage::Done
+        self.node.finished.load(Ordering::Acquire)
     }
 
     /// Whether the task was cancelled.
