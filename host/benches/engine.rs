@@ -3,7 +3,7 @@
 //! Run with `cargo bench -p wasmtaps --bench engine` (add `-- N` for N tasks per run).
 //! Prints the runtime's own invocation cost, the engine's throughput with 1 and 2 worker
 //! threads, the parent→child hop of a sequential chain, and raw invocation throughput on
-//! 2 threads against 2 processes.
+//! 2 threads against 2 processes. It runs on mimalloc, as the `wasmtaps` binary does.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,11 @@ use wasmtaps::{
 };
 
 mod support;
+
+/// The allocator the `wasmtaps` binary runs with (host/cli/src/main.rs), so that these
+/// figures are what `wasmtaps run` gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const NOOP: &str = support::NOOP_WAT;
 
