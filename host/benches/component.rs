@@ -171,12 +171,15 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
     let (calls, bag) = if quick() { (20, 200) } else { (1_000, 20_000) };
+    // 3 runs of each figure (min and median), 1 in the quick run, which only proves the
+    // bench still runs.
+    let runs = if quick() { 1 } else { 3 };
     // Both configurations, interleaved run by run, each in its own runtime.
     let without = bench_runtime(false);
     for (language, module) in &noops {
         let mut medians = [Vec::new(), Vec::new()];
         let mut rates = [Vec::new(), Vec::new()];
-        for _ in 0..3 {
+        for _ in 0..runs {
             for (i, runtime) in [&runtime, &without].into_iter().enumerate() {
                 let module = runtime.load_bytes(module.name(), module.wasm_bytes());
                 let noop = module.expect("loaded before").task("noop").expect("noop");
@@ -196,12 +199,12 @@ fn bench(c: &mut Criterion) {
             .expect("runtime");
         let module = alone.load_bytes(module.name(), module.wasm_bytes());
         let noop = module.expect("loaded before").task("noop").expect("noop");
-        let ready_medians: Vec<f64> = (0..3)
+        let ready_medians: Vec<f64> = (0..runs)
             .map(|_| spare_ready_median(&alone, &noop, ready))
             .collect();
         eprintln!(
             "{language} noop, a spare instance ready, via Runtime::invoke: median of {ready} \
-             calls, 3 runs: min {:.0} us, median {:.0} us",
+             calls, {runs} runs: min {:.0} us, median {:.0} us",
             ready_medians.iter().copied().fold(f64::INFINITY, f64::min),
             median(ready_medians.clone())
         );
@@ -210,14 +213,15 @@ fn bench(c: &mut Criterion) {
 
 /// Prints one configuration's figures: min and median of the runs.
 fn report(language: &str, spares: &str, calls: usize, bag: usize, medians: &[f64], rates: &[f64]) {
+    let runs = medians.len();
     eprintln!(
         "{language} noop ({spares}), fresh instance + call via Runtime::invoke: median \
-             of {calls} calls, 3 runs: min {:.0} us, median {:.0} us",
+             of {calls} calls, {runs} runs: min {:.0} us, median {:.0} us",
         medians.iter().copied().fold(f64::INFINITY, f64::min),
         median(medians.to_vec())
     );
     eprintln!(
-        "{language} noop ({spares}) through the engine, bag of {bag}, 2 workers, 3 runs: \
+        "{language} noop ({spares}) through the engine, bag of {bag}, 2 workers, {runs} runs: \
              min {:.0} tasks/s, median {:.0} tasks/s",
         rates.iter().copied().fold(f64::INFINITY, f64::min),
         median(rates.to_vec())

@@ -137,7 +137,7 @@ fn process_pool(processes: usize, n: usize) -> (f64, f64) {
     let pipes = run(pipes, 5_000);
     let mut best = (f64::INFINITY, f64::INFINITY);
     let mut pipes = Some(pipes);
-    for _ in 0..REPS {
+    for _ in 0..reps() {
         let (wall, cpu_host) = {
             let p = pipes.take().expect("pipes");
             let (wall, cpu) = (Instant::now(), cpu_seconds());
@@ -195,10 +195,10 @@ fn measure(n: usize, run: impl FnOnce()) -> (f64, f64) {
     )
 }
 
-/// The best of `REPS` measurements of (wall, cpu): on a shared machine the minimum is
+/// The best of [`reps`] measurements of (wall, cpu): on a shared machine the minimum is
 /// the least noisy estimate of the cost.
 fn best2(mut run: impl FnMut() -> (f64, f64)) -> (f64, f64) {
-    (0..REPS)
+    (0..reps())
         .map(|_| run())
         .fold((f64::INFINITY, f64::INFINITY), |a, b| {
             (a.0.min(b.0), a.1.min(b.1))
@@ -263,7 +263,16 @@ fn chain_hops(runtime: &Runtime, task: &Task, n: usize) -> (f64, f64) {
     (median(engine_hops), median(task_hops))
 }
 
-const REPS: usize = 5;
+/// Measurements per figure, the best kept: 5, or 1 in `cargo bench -- --test` (CI's smoke
+/// run, which only proves the bench still runs).
+fn reps() -> usize {
+    if quick() { 1 } else { 5 }
+}
+
+/// Whether this is `cargo bench -- --test`.
+fn quick() -> bool {
+    std::env::args().any(|a| a == "--test")
+}
 
 fn threads_vs_processes(runtime: &Runtime, task: &Task, n: usize) -> (f64, f64) {
     let start = Instant::now();
@@ -300,11 +309,10 @@ fn threads_vs_processes(runtime: &Runtime, task: &Task, n: usize) -> (f64, f64) 
 
 fn main() {
     // `cargo bench -- --test` (CI's smoke run) measures a small bag, so the bench cannot rot.
-    let quick = std::env::args().any(|a| a == "--test");
     let n: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(if quick { 1_000 } else { 50_000 });
+        .unwrap_or(if quick() { 1_000 } else { 50_000 });
     if std::env::var_os(PIPE_WORKER_ENV).is_some() {
         pipe_worker();
         return;
@@ -319,7 +327,7 @@ fn main() {
     let only_processes = std::env::args().any(|a| a == "processes");
     let (runtime, task) = noop();
     invoke_loop(&runtime, &task, 5_000);
-    println!("{n} no-op tasks per measurement, best of {REPS}");
+    println!("{n} no-op tasks per measurement, best of {}", reps());
     if only_processes {
         let (wall, cpu) = best2(|| {
             measure(n, || {
@@ -358,7 +366,7 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 
-    let hops: Vec<(f64, f64)> = (0..REPS)
+    let hops: Vec<(f64, f64)> = (0..reps())
         .map(|_| chain_hops(&runtime, &task, n.min(20_000)))
         .collect();
     let engine_hop = hops.iter().map(|h| h.0).fold(f64::INFINITY, f64::min);
@@ -368,7 +376,7 @@ fn main() {
          parent task_end -> child task_start {task_hop:.2} µs"
     );
 
-    let mut pairs: Vec<(f64, f64)> = (0..REPS)
+    let mut pairs: Vec<(f64, f64)> = (0..reps())
         .map(|_| threads_vs_processes(&runtime, &task, n))
         .collect();
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0));

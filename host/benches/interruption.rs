@@ -9,9 +9,17 @@ use std::time::{Duration, Instant};
 use wasmtime::{Config, Engine, Linker, Module, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
-const ROUNDS: usize = 5;
+/// Calls per row, the best kept: 5, or 1 in `cargo bench -- --test` (CI's smoke run,
+/// which only proves the bench still runs).
+fn rounds() -> usize {
+    if std::env::args().any(|a| a == "--test") {
+        1
+    } else {
+        5
+    }
+}
 
-/// Best of [`ROUNDS`] calls of `matmul(256, 1)` on one instance of `engine`.
+/// Best of [`rounds`] calls of `matmul(256, 1)` on one instance of `engine`.
 fn best_wasm(engine: &Engine) -> Duration {
     let module = Module::from_file(engine, wasmtaps_example_artifacts::TASKS_WASM).expect("module");
     let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
@@ -38,7 +46,7 @@ fn best_wasm(engine: &Engine) -> Duration {
         std::collections::BTreeMap::<String, u8>::new(),
     ))
     .expect("input");
-    (0..ROUNDS)
+    (0..rounds())
         .map(|_| {
             let ptr = alloc
                 .call(&mut store, input.len() as i32)
@@ -62,7 +70,7 @@ fn engine(configure: impl FnOnce(&mut Config)) -> Engine {
 }
 
 fn main() {
-    let native = (0..ROUNDS)
+    let native = (0..rounds())
         .map(|_| {
             let started = Instant::now();
             std::hint::black_box(wasmtaps_example_tasks::compute::matmul(256, 1));
@@ -99,7 +107,7 @@ fn main() {
             ),
         ),
     ];
-    println!("matmul(256), best of {ROUNDS}:");
+    println!("matmul(256), best of {}:", rounds());
     println!(
         "  {:<42} {:>9.2} ms  1.00x",
         "native",

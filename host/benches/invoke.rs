@@ -9,9 +9,11 @@
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use wasmtaps::{Args, InvokeOptions, Runtime};
-use wasmtime::{Linker, Store};
-use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime::Store;
 use wasmtime_wasi::p1::WasiP1Ctx;
+
+#[path = "support/raw_wasmtime.rs"]
+mod raw_wasmtime;
 
 const NOOP_INPUT: &[u8] = &[0x92, 0x90, 0x80]; // [[], {}]
 
@@ -38,15 +40,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(runtime.invoke(&noop, &args, &options).result.is_ok()))
     });
 
-    let engine = runtime.engine();
-    let wasm_module = wasmtime::Module::from_file(engine, wasmtaps_example_artifacts::TASKS_WASM)
-        .expect("module");
-    let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s| s).expect("wasi");
-    linker
-        .func_wrap("wasmtaps", "panic", |_: i32, _: i32| {})
-        .expect("panic import");
-    let pre = linker.instantiate_pre(&wasm_module).expect("pre");
+    let pre = raw_wasmtime::example_module(runtime.engine()).expect("example module");
     let call_once = |store: &mut Store<WasiP1Ctx>, instance: &wasmtime::Instance| {
         let alloc = instance
             .get_typed_func::<i32, i32>(&mut *store, "wasmtaps_alloc")
@@ -63,28 +57,13 @@ fn bench(c: &mut Criterion) {
         let (p, l) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
         black_box(memory.data(&*store)[p..p + l].len())
     };
-    let new_store = || {
-        let mut store = Store::new(engine, WasiCtxBuilder::new().build_p1());
-        // Fuel metering is off in the default runtime (opt-in), so no fuel is set here
-        // either: `set_fuel` on an engine without it is an error.
-        store.set_epoch_deadline(1 << 40);
-        store
-    };
     group.bench_function("wasmtime_fresh", |b| {
         b.iter(|| {
-            let mut store = new_store();
-            let instance = pre.instantiate(&mut store).unwrap();
-            if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
-                init.call(&mut store, ()).unwrap();
-            }
+            let (mut store, instance) = raw_wasmtime::fresh_instance(&pre).unwrap();
             call_once(&mut store, &instance)
         })
     });
-    let mut store = new_store();
-    let instance = pre.instantiate(&mut store).unwrap();
-    if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
-        init.call(&mut store, ()).unwrap();
-    }
+    let (mut store, instance) = raw_wasmtime::fresh_instance(&pre).unwrap();
     group.bench_function("wasmtime_reused", |b| {
         b.iter(|| call_once(&mut store, &instance))
     });

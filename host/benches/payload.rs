@@ -11,10 +11,12 @@
 //! size; `cargo bench -p wasmtaps --bench payload -- --test` runs each once).
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
-use wasmtaps::{Args, InvokeOptions, Limits, Runtime, Value};
-use wasmtime::{Linker, Store};
-use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtaps::{Args, InvokeOptions, Value};
+
+#[path = "support/payload_runtime.rs"]
+mod payload_runtime;
+#[path = "support/raw_wasmtime.rs"]
+mod raw_wasmtime;
 
 fn bench(c: &mut Criterion) {
     let len: usize = std::env::var("WASMTAPS_PAYLOAD_BYTES")
@@ -24,15 +26,7 @@ fn bench(c: &mut Criterion) {
     let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     // The caller's buffer, shared with each argument instead of copied into it.
     let shared = bytes::Bytes::from(data.clone());
-    let runtime = Runtime::builder()
-        .default_limits(Limits {
-            memory_bytes: 1 << 30,
-            max_argument_bytes: 256 << 20,
-            max_result_bytes: 256 << 20,
-            ..Limits::DEFAULT
-        })
-        .build()
-        .expect("runtime");
+    let runtime = payload_runtime::build().expect("runtime");
     let module = runtime
         .load_file(wasmtaps_example_artifacts::TASKS_WASM)
         .expect("example module");
@@ -56,15 +50,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let engine = runtime.engine();
-    let wasm = wasmtime::Module::from_file(engine, wasmtaps_example_artifacts::TASKS_WASM)
-        .expect("module");
-    let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s| s).expect("wasi");
-    linker
-        .func_wrap("wasmtaps", "panic", |_: i32, _: i32| {})
-        .expect("panic import");
-    let pre = linker.instantiate_pre(&wasm).expect("pre");
+    let pre = raw_wasmtime::example_module(runtime.engine()).expect("example module");
     group.bench_function("wasmtime_fresh", |b| {
         b.iter(|| {
             let mut request = Vec::with_capacity(data.len() + 8);
@@ -72,12 +58,7 @@ fn bench(c: &mut Criterion) {
             request.extend_from_slice(&(data.len() as u32).to_be_bytes());
             request.extend_from_slice(&data);
             request.push(0x80);
-            let mut store = Store::new(engine, WasiCtxBuilder::new().build_p1());
-            store.set_epoch_deadline(1 << 40);
-            let instance = pre.instantiate(&mut store).unwrap();
-            if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
-                init.call(&mut store, ()).unwrap();
-            }
+            let (mut store, instance) = raw_wasmtime::fresh_instance(&pre).unwrap();
             let alloc = instance
                 .get_typed_func::<i32, i32>(&mut store, "wasmtaps_alloc")
                 .unwrap();

@@ -10,10 +10,12 @@
 
 use std::process::Command;
 
-use wasmtaps::{Args, InvokeOptions, Limits, Runtime, Value};
-use wasmtime::{Linker, Store};
-use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtaps::{Args, InvokeOptions, Value};
+
+#[path = "../benches/support/payload_runtime.rs"]
+mod payload_runtime;
+#[path = "../benches/support/raw_wasmtime.rs"]
+mod raw_wasmtime;
 
 /// (CPU seconds, minor page faults) of this thread so far.
 fn thread_usage() -> (f64, i64) {
@@ -47,14 +49,7 @@ fn main() -> anyhow::Result<()> {
 
     let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     let shared = bytes::Bytes::from(data.clone());
-    let runtime = Runtime::builder()
-        .default_limits(Limits {
-            memory_bytes: 1 << 30,
-            max_argument_bytes: 256 << 20,
-            max_result_bytes: 256 << 20,
-            ..Limits::DEFAULT
-        })
-        .build()?;
+    let runtime = payload_runtime::build()?;
     let module = runtime.load_file(wasmtaps_example_artifacts::TASKS_WASM)?;
     let reverse = module.task("reverse_bytes")?;
     let options = InvokeOptions::default();
@@ -63,24 +58,14 @@ fn main() -> anyhow::Result<()> {
         Ok(value.as_bin().map_or(0, <[u8]>::len))
     };
 
-    let engine = runtime.engine();
-    let wasm = wasmtime::Module::from_file(engine, wasmtaps_example_artifacts::TASKS_WASM)?;
-    let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s| s)?;
-    linker.func_wrap("wasmtaps", "panic", |_: i32, _: i32| {})?;
-    let pre = linker.instantiate_pre(&wasm)?;
+    let pre = raw_wasmtime::example_module(runtime.engine())?;
     let raw = || -> anyhow::Result<usize> {
         let mut request = Vec::with_capacity(data.len() + 8);
         request.extend_from_slice(&[0x92, 0x91, 0xc6]);
         request.extend_from_slice(&u32::try_from(data.len())?.to_be_bytes());
         request.extend_from_slice(&data);
         request.push(0x80);
-        let mut store = Store::new(engine, WasiCtxBuilder::new().build_p1());
-        store.set_epoch_deadline(1 << 40);
-        let instance = pre.instantiate(&mut store)?;
-        instance
-            .get_typed_func::<(), ()>(&mut store, "_initialize")?
-            .call(&mut store, ())?;
+        let (mut store, instance) = raw_wasmtime::fresh_instance(&pre)?;
         let alloc = instance.get_typed_func::<i32, i32>(&mut store, "wasmtaps_alloc")?;
         let task = instance
             .get_typed_func::<(i32, i32), i64>(&mut store, "wasmtaps_task_reverse_bytes")?;

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use anyhow::Result;
 use wasmtaps::TaskInfo;
 
-use crate::support::{WASMTAPS, wasmtaps_in};
+use crate::support::{WASMTAPS, wasmtaps_in, write_file};
 
 fn text(out: &Output) -> String {
     format!(
@@ -488,11 +488,7 @@ fn bad_flags_and_config_values_exit_2_naming_them() -> Result<()> {
 #[test]
 fn choices_are_refused_by_the_parser_listing_the_accepted_values() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let config = |name: &str, text: &str| -> Result<String> {
-        let path = tmp.path().join(name);
-        std::fs::write(&path, text)?;
-        Ok(path.display().to_string())
-    };
+    let config = |name: &str, text: &str| write_file(tmp.path(), name, text);
     let executor = config("executor.toml", "[engine]\nexecutor = \"cloud\"\n")?;
     let failure = config("failure.toml", "[failures]\nfailure_type = \"meteor\"\n")?;
     let progress = config("progress.toml", "[run]\nprogress = \"sometimes\"\n")?;
@@ -555,9 +551,8 @@ fn run_and_call_parse_timeout_with_one_parser() -> Result<()> {
         assert!(call.contains("--timeout"), "{call}");
     }
     // The config key goes through the same check.
-    let zero = tmp.path().join("zero.toml");
-    std::fs::write(&zero, "[limits]\ntimeout = 0\n")?;
-    let line = first_line(&["run", "synthetic", "-c", &zero.display().to_string()]);
+    let zero = write_file(tmp.path(), "zero.toml", "[limits]\ntimeout = 0\n")?;
+    let line = first_line(&["run", "synthetic", "-c", &zero]);
     assert!(
         line.contains("limits.timeout") && line.contains("more than 0 seconds"),
         "{line}"
@@ -625,11 +620,7 @@ fn run_writes_the_librarys_events_into_log_txt() -> Result<()> {
 #[test]
 fn durations_and_sizes_out_of_range_exit_2_naming_them_never_panic() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let config = |name: &str, text: &str| -> Result<String> {
-        let path = tmp.path().join(name);
-        std::fs::write(&path, text)?;
-        Ok(path.display().to_string())
-    };
+    let config = |name: &str, text: &str| write_file(tmp.path(), name, text);
     let huge_timeout = config("timeout.toml", "[limits]\ntimeout = 1e300\n")?;
     let huge_sleep = config("sleep.toml", "[synthetic]\ntask_sleep = 1e300\n")?;
     let huge_data = config(

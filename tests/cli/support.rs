@@ -36,6 +36,13 @@ where
         .expect("the wasmtaps binary runs")
 }
 
+/// Writes `text` to the file `name` in `dir`; its path, as an argument for `wasmtaps`.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> Result<String> {
+    let path = dir.join(name);
+    std::fs::write(&path, text)?;
+    Ok(path.display().to_string())
+}
+
 /// A task module for inline WAT fixtures: `imports` first (where the text format wants
 /// them), one page of exported memory, a bump `wasmtaps_alloc` handing out memory from
 /// 8192 up (below that, data is the fixture's own), and `body` (its data and tasks).

@@ -9,7 +9,7 @@ use std::process::Output;
 use anyhow::{Context, Result, ensure};
 use wasmtaps::TaskInfo;
 
-use crate::support::{EXCEPTION_FIELDS, EXECUTION_FIELDS, TASK_FIELDS, wasmtaps_in};
+use crate::support::{EXCEPTION_FIELDS, EXECUTION_FIELDS, TASK_FIELDS, wasmtaps_in, write_file};
 
 /// A synthetic diamond as TaPS's docs configure one: `[app]` with the app's fields,
 /// `[engine.executor]` by name, the record file, logging and the run directory's format.
@@ -66,10 +66,13 @@ fn run_dir(cwd: &Path, printed: &str) -> Result<PathBuf> {
     Ok(cwd.join(line.trim()))
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> Result<String> {
-    let path = dir.join(name);
-    std::fs::write(&path, text)?;
-    Ok(path.display().to_string())
+/// Writes `toml` to `name` in `dir` and runs `wasmtaps run -c <that file> FLAGS...` there,
+/// expecting `code`; stdout and stderr.
+fn run_config(dir: &Path, name: &str, toml: &str, flags: &[&str], code: i32) -> Result<String> {
+    let config = write_file(dir, name, toml)?;
+    let mut args = vec!["run", "-c", &config];
+    args.extend(flags);
+    wasmtaps(dir, &args, code)
 }
 
 /// The records as JSON values and as TaPS's `TaskInfo`.
@@ -91,8 +94,7 @@ fn keys(value: &serde_json::Value) -> BTreeSet<&str> {
 #[test]
 fn a_taps_config_runs_unchanged_without_a_subcommand() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let config = write(tmp.path(), "taps.toml", TAPS_DIAMOND)?;
-    let printed = wasmtaps(tmp.path(), &["run", "-c", &config], 0)?;
+    let printed = run_config(tmp.path(), "taps.toml", TAPS_DIAMOND, &[], 0)?;
     let dir = run_dir(tmp.path(), &printed)?;
     let name = dir.file_name().context("a name")?.to_string_lossy();
     ensure!(
@@ -128,13 +130,13 @@ fn a_taps_config_runs_unchanged_without_a_subcommand() -> Result<()> {
 #[test]
 fn several_files_after_one_c_and_dotted_flags_layer_as_in_taps() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let first = write(
+    let first = write_file(
         tmp.path(),
         "first.toml",
         "[app]\nname = \"synthetic\"\nstructure = \"bag\"\ntask-count = 5\n",
     )?;
     // Field names with `-` or `_`, values in any case, as TaPS accepts them.
-    let second = write(
+    let second = write_file(
         tmp.path(),
         "second.toml",
         "[app]\nstructure = \"REDUCE\"\ntask_count = 7\n[engine.executor]\nname = \"Thread_Pool\"\nmax-threads = 2\n",
@@ -197,18 +199,11 @@ fn several_files_after_one_c_and_dotted_flags_layer_as_in_taps() -> Result<()> {
 #[test]
 fn config_toml_is_written_in_taps_schema_and_reruns() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let config = write(tmp.path(), "taps.toml", TAPS_DIAMOND)?;
-    let printed = wasmtaps(
+    let printed = run_config(
         tmp.path(),
-        &[
-            "run",
-            "-c",
-            &config,
-            "--memory-limit",
-            "32MiB",
-            "--progress",
-            "none",
-        ],
+        "taps.toml",
+        TAPS_DIAMOND,
+        &["--memory-limit", "32MiB", "--progress", "none"],
         0,
     )?;
     let dir = run_dir(tmp.path(), &printed)?;
@@ -283,7 +278,7 @@ fn taps_only_executors_are_refused_naming_what_wasmtaps_offers() -> Result<()> {
         "globus-compute",
         "taskvine",
     ] {
-        let config = write(
+        let config = write_file(
             tmp.path(),
             "x.toml",
             &format!("[app]\nname = \"synthetic\"\n[engine.executor]\nname = \"{executor}\"\n"),
@@ -307,17 +302,17 @@ fn taps_only_executors_are_refused_naming_what_wasmtaps_offers() -> Result<()> {
 #[test]
 fn options_that_would_be_ignored_are_refused() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let filter = write(
+    let filter = write_file(
         tmp.path(),
         "filter.toml",
         "[app]\nname = \"synthetic\"\n[engine.filter]\nname = \"object-type\"\n[engine.transformer]\nname = \"file\"\nfile_dir = \"store\"\n",
     )?;
-    let file_store = write(
+    let file_store = write_file(
         tmp.path(),
         "file.toml",
         "[app]\nname = \"synthetic\"\n[engine.filter]\nname = \"object-size\"\nmin_size = 100\n[engine.transformer]\nname = \"file\"\nfile_dir = \"store\"\n",
     )?;
-    let env_vars = write(
+    let env_vars = write_file(
         tmp.path(),
         "env.toml",
         "[app]\nname = \"synthetic\"\n[run]\nenv_vars = { OMP_NUM_THREADS = \"1\" }\n",
@@ -504,7 +499,7 @@ fn records_round_trip_with_taps_field_set_and_string_exceptions() -> Result<()> 
 #[test]
 fn dependents_carry_their_parents_exception_and_every_task_is_recorded() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let config = write(
+    let printed = run_config(
         tmp.path(),
         "failures.toml",
         r#"
@@ -519,8 +514,9 @@ seed = 3
 structure = "bag"
 task_count = 20
 "#,
+        &["--progress", "none"],
+        0,
     )?;
-    let printed = wasmtaps(tmp.path(), &["run", "-c", &config, "--progress", "none"], 0)?;
     let dir = run_dir(tmp.path(), &printed)?;
     let all = records(&dir.join("tasks.jsonl"))?;
     let by_id: HashMap<&str, &TaskInfo> =
@@ -589,12 +585,13 @@ fn taps_failure_types_map_onto_their_sandbox_counterparts() -> Result<()> {
     }
     // `import` by a TaPS config, beside benign tasks: the unloadable tasks are recorded
     // under their name with the missing import named, and the others run.
-    let config = write(
+    let printed = run_config(
         tmp.path(),
         "import.toml",
         "[app]\nname = \"failures\"\nfailure_type = \"IMPORT\"\nfailure_rate = 0.5\nseed = 2\n[app.config]\ntask_count = 10\n",
+        &["--progress", "none"],
+        0,
     )?;
-    let printed = wasmtaps(tmp.path(), &["run", "-c", &config, "--progress", "none"], 0)?;
     ensure!(!printed.contains("MISMATCH"), "{printed}");
     let all = records(&run_dir(tmp.path(), &printed)?.join("tasks.jsonl"))?;
     ensure!(all.len() == 10, "{printed}");
@@ -610,12 +607,13 @@ fn taps_failure_types_map_onto_their_sandbox_counterparts() -> Result<()> {
         ensure!(message.contains("taps::missing_module"), "{json}");
     }
     // What a sandboxed task cannot do is refused, naming what is injected instead.
-    let config = write(
+    let refused = run_config(
         tmp.path(),
         "manager.toml",
         "[app]\nname = \"failures\"\nfailure_type = \"manager-killed\"\n",
+        &["--progress", "none"],
+        2,
     )?;
-    let refused = wasmtaps(tmp.path(), &["run", "-c", &config, "--progress", "none"], 2)?;
     ensure!(
         refused.contains("manager-killed") && refused.contains("import"),
         "{refused}"
@@ -678,12 +676,13 @@ fn worker_killed_kills_a_worker_process_and_the_run_goes_on() -> Result<()> {
 
     // By a TaPS config, tasks pipelined to the process: the run goes on, every injected
     // task is recorded as a dead worker's, and every record is there.
-    let config = write(
+    let printed = run_config(
         tmp.path(),
         "killed.toml",
         "[app]\nname = \"failures\"\nfailure_type = \"worker-killed\"\nfailure_rate = 0.2\nseed = 5\n[app.config]\ntask_count = 30\n[engine.executor]\nname = \"process-pool\"\nmax_processes = 2\n",
+        &["--progress", "none"],
+        0,
     )?;
-    let printed = wasmtaps(tmp.path(), &["run", "-c", &config, "--progress", "none"], 0)?;
     ensure!(!printed.contains("MISMATCH"), "{printed}");
     let injected = injected_count(&printed, "worker-killed")?;
     let all = records(&run_dir(tmp.path(), &printed)?.join("tasks.jsonl"))?;
@@ -822,14 +821,15 @@ fn failures_inject_into_any_base_app() -> Result<()> {
             "Timeout",
         ),
     ] {
-        let file = write(
+        let printed = run_config(
             tmp.path(),
             "f.toml",
             &format!(
                 "[app]\nname = \"failures\"\nbase = \"{base}\"\nfailure_type = \"{kind}\"\nfailure_rate = 0.5\nseed = 1\n[app.config]\n{config}\n"
             ),
+            &["--progress", "none"],
+            0,
         )?;
-        let printed = wasmtaps(tmp.path(), &["run", "-c", &file, "--progress", "none"], 0)?;
         ensure!(printed.contains(&format!("{base} (base):")), "{printed}");
         ensure!(!printed.contains("MISMATCH"), "{printed}");
         let dir = run_dir(tmp.path(), &printed)?;

@@ -156,14 +156,7 @@ impl InFlight {
 
     /// Marks the process dead and fails every task it had with `why`.
     fn fail_all(&self, why: &str) {
-        let tasks = {
-            let mut guard = self.lock();
-            guard.dead = true;
-            guard.brings_module.clear();
-            std::mem::take(&mut guard.tasks)
-        };
-        self.changed.notify_all();
-        for task in tasks {
+        for task in self.take_all() {
             task.fail(TaskError::new(ErrorKind::HostError, why));
         }
     }
