@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Caller, Extern, Instance, Memory, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
+use crate::abi_call::{call_alloc, call_initialize, call_task, export_func};
 use crate::args::Args;
 use crate::failure::{AbiViolation, ErrorKind, TaskError};
 use crate::info::{ExecutionInfo, PhaseClock, PhaseDurations};
@@ -239,8 +240,8 @@ impl Runtime {
             .instantiate(&mut store)
             .map_err(|e| fail(&store, &e))?;
         if let Some(init) = &module.initialize {
-            let init = typed::<(), ()>(&mut store, &instance, init)?;
-            init.call(&mut store, ()).map_err(|e| fail(&store, &e))?;
+            let init = export_func(&mut store, &instance, init)?;
+            call_initialize(&mut store, init).map_err(|e| fail(&store, &e))?;
         }
 
         phases.mark(Phases::INPUT_START);
@@ -263,8 +264,8 @@ impl Runtime {
         // wasmtaps_alloc takes an i32.
         let input_len = i32::try_from(input.len()).map_err(|_| too_large())?;
         let alloc_failed = |m: String| TaskError::new(ErrorKind::Abi(AbiViolation::AllocFailed), m);
-        let alloc = typed::<i32, i32>(&mut store, &instance, &module.alloc)?;
-        let ptr = alloc.call(&mut store, input_len).map_err(|e| {
+        let alloc = export_func(&mut store, &instance, &module.alloc)?;
+        let ptr = call_alloc(&mut store, alloc, input_len).map_err(|e| {
             let error = fail(&store, &e);
             if error.kind() == &ErrorKind::Trap {
                 alloc_failed(format!(
@@ -299,10 +300,9 @@ impl Runtime {
         drop(input);
         phases.mark(Phases::INPUT_END);
 
-        let func =
-            typed::<(i32, i32), i64>(&mut store, &instance, &module.task_exports[task.index])?;
+        let func = export_func(&mut store, &instance, &module.task_exports[task.index])?;
         phases.mark(Phases::TASK_START);
-        let packed = func.call(&mut store, (ptr, input_len));
+        let packed = call_task(&mut store, func, ptr, input_len);
         phases.mark(Phases::TASK_END);
         let packed = packed.map_err(|e| fail(&store, &e))?;
 
@@ -390,23 +390,6 @@ fn ticks_towards(deadline: Instant, tick: Duration) -> u64 {
 
 /// Ticks that never pass (wasmtime adds them to the current epoch, so not `u64::MAX`).
 const NO_DEADLINE_TICKS: u64 = 1 << 62;
-
-fn typed<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
-    store: &mut Store<StoreState>,
-    instance: &Instance,
-    export: &wasmtime::ModuleExport,
-) -> Result<wasmtime::TypedFunc<P, R>, TaskError> {
-    instance
-        .get_module_export(&mut *store, export)
-        .and_then(Extern::into_func)
-        .and_then(|f| f.typed::<P, R>(&*store).ok())
-        .ok_or_else(|| {
-            TaskError::new(
-                ErrorKind::HostError,
-                "a validated export is missing from the instance",
-            )
-        })
-}
 
 fn memory(
     store: &mut Store<StoreState>,

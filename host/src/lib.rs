@@ -47,6 +47,7 @@
 #[path = "fuzz_api.rs"]
 pub mod __fuzz;
 pub mod abi;
+mod abi_call;
 mod args;
 mod cache;
 mod component;

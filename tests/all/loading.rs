@@ -88,6 +88,12 @@ fn wrong_export_signatures_are_refused() -> Result<()> {
         (func (export "wasmtaps_task_t") (param i32 i32) (result i64) (i64.const 0)))"#;
     let err = load_err(&runtime, bad_alloc);
     assert!(err.to_string().contains("wasmtaps_alloc"), "{err}");
+    // The exports are called without a per-call type check (host/src/abi_call.rs), so
+    // each must be refused here: `_initialize` too.
+    let bad_initialize =
+        wat(r#"(func (export "_initialize") (param i32) (result i32) (local.get 0))"#);
+    let err = load_err(&runtime, &bad_initialize);
+    assert!(err.to_string().contains("_initialize"), "{err}");
     let memory_not_memory = r#"(module (global (export "memory") i32 (i32.const 0))
         (func (export "wasmtaps_alloc") (param i32) (result i32) (i32.const 0))
         (func (export "wasmtaps_task_t") (param i32 i32) (result i64) (i64.const 0)))"#;
