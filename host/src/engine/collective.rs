@@ -5,6 +5,7 @@ use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+use crossbeam_utils::Backoff;
 
 use crate::module::Task;
 use crate::value::Value;
@@ -101,11 +102,26 @@ pub fn wait(
         ReturnWhen::FirstException => any_failed || count == futures.len(),
         ReturnWhen::AllCompleted => count == futures.len(),
     };
-    let (done, not_done): (Vec<TaskFuture>, Vec<TaskFuture>) =
-        futures.iter().cloned().partition(TaskFuture::done);
-    let already_failed = return_when == ReturnWhen::FirstException && done.iter().any(failed);
-    if satisfied(done.len(), already_failed) {
-        return (done, not_done);
+    let satisfied_now = || {
+        let done = futures.iter().filter(|f| f.done()).count();
+        let any_failed = return_when == ReturnWhen::FirstException && futures.iter().any(failed);
+        satisfied(done, any_failed)
+    };
+    if satisfied_now() {
+        return futures.iter().cloned().partition(TaskFuture::done);
+    }
+    // Not yet: spin and yield briefly first (crossbeam's `Backoff`, a few microseconds,
+    // as `TaskFuture::result` does). A bag's next task usually ends within that, and a
+    // subscription registers a waker with every future and blocks on a channel whose
+    // wake-up costs more than the wait.
+    if deadline.is_none_or(|d| d > Instant::now()) {
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            backoff.snooze();
+            if satisfied_now() {
+                return futures.iter().cloned().partition(TaskFuture::done);
+            }
+        }
     }
     let subscription = Subscription::new(futures);
     let mut ended = vec![false; futures.len()];
