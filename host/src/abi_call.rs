@@ -1,5 +1,5 @@
-//! Calls to a task module's ABI exports (`_initialize`, `wasmtaps_alloc`, the tasks)
-//! without wasmtime's per-call type check.
+//! A task module's ABI exports in an instance: its memory, and calls to `_initialize`,
+//! `wasmtaps_alloc` and the tasks without wasmtime's per-call type check.
 //!
 //! Loading a module checks each of these exports' signatures once (`module.rs`,
 //! `signature_is`). `Func::typed` would check again on every call, and its check looks
@@ -9,7 +9,7 @@
 //! which made it the largest single cost of running two threads instead of one
 //! (BENCHMARKS.md, session 6). `Func::call_unchecked` calls without it.
 
-use wasmtime::{Extern, Func, Instance, ModuleExport, Store, ValRaw};
+use wasmtime::{Extern, Func, Instance, Memory, ModuleExport, Store, ValRaw};
 
 use crate::failure::{ErrorKind, TaskError};
 use crate::store::StoreState;
@@ -20,9 +20,28 @@ pub(crate) fn export_func(
     instance: &Instance,
     export: &ModuleExport,
 ) -> Result<Func, TaskError> {
+    validated_export(store, instance, export, Extern::into_func)
+}
+
+/// The memory that `export` names in `instance`.
+pub(crate) fn export_memory(
+    store: &mut Store<StoreState>,
+    instance: &Instance,
+    export: &ModuleExport,
+) -> Result<Memory, TaskError> {
+    validated_export(store, instance, export, Extern::into_memory)
+}
+
+/// An export that loading the module checked to be there and of kind `T`.
+fn validated_export<T>(
+    store: &mut Store<StoreState>,
+    instance: &Instance,
+    export: &ModuleExport,
+    kind: fn(Extern) -> Option<T>,
+) -> Result<T, TaskError> {
     instance
         .get_module_export(&mut *store, export)
-        .and_then(Extern::into_func)
+        .and_then(kind)
         .ok_or_else(|| {
             TaskError::new(
                 ErrorKind::HostError,

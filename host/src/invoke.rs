@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use wasmtime::{Caller, Extern, Instance, Memory, Store, UpdateDeadline};
+use wasmtime::{Caller, Extern, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::abi_call::{call_alloc, call_initialize, call_task, export_func};
+use crate::abi_call::{call_alloc, call_initialize, call_task, export_func, export_memory};
 use crate::args::Args;
 use crate::failure::{AbiViolation, ErrorKind, TaskError};
 use crate::info::{ExecutionInfo, PhaseClock, PhaseDurations};
@@ -282,7 +282,7 @@ impl Runtime {
                 "wasmtaps_alloc({input_len}) returned 0"
             )));
         }
-        let memory = memory(&mut store, &instance, &module.memory)?;
+        let memory = export_memory(&mut store, &instance, &module.memory)?;
         // The arguments go straight into the guest's buffer: each value is copied once,
         // from where the caller keeps it.
         let start = ptr as u32 as usize;
@@ -390,19 +390,3 @@ fn ticks_towards(deadline: Instant, tick: Duration) -> u64 {
 
 /// Ticks that never pass (wasmtime adds them to the current epoch, so not `u64::MAX`).
 const NO_DEADLINE_TICKS: u64 = 1 << 62;
-
-fn memory(
-    store: &mut Store<StoreState>,
-    instance: &Instance,
-    export: &wasmtime::ModuleExport,
-) -> Result<Memory, TaskError> {
-    instance
-        .get_module_export(&mut *store, export)
-        .and_then(Extern::into_memory)
-        .ok_or_else(|| {
-            TaskError::new(
-                ErrorKind::HostError,
-                "the validated memory export is missing",
-            )
-        })
-}
