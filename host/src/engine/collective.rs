@@ -80,8 +80,9 @@ impl Drop for Subscription {
     }
 }
 
+/// Whether `future` has ended in failure (its outcome read in place, not cloned).
 fn failed(future: &TaskFuture) -> bool {
-    matches!(future.try_result(), Some(Err(_)))
+    matches!(future.node.lock().outcome, Some(Err(_)))
 }
 
 /// Waits for futures, at most `timeout` (`None` waits for ever), until `return_when`
@@ -104,7 +105,8 @@ pub fn wait(
     };
     let satisfied_now = || {
         let done = futures.iter().filter(|f| f.done()).count();
-        let any_failed = return_when == ReturnWhen::FirstException && futures.iter().any(failed);
+        let any_failed = return_when == ReturnWhen::FirstException
+            && futures.iter().any(|f| f.done() && failed(f));
         satisfied(done, any_failed)
     };
     if satisfied_now() {
